@@ -1,0 +1,44 @@
+# Two commands matter: `make run` and `make test`. Both set up .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Strict editable installs map sdk/, actors/, ... into `repertory` with a link tree, which
+# must be rebuilt when a module is added or removed: the list of modules is part of the stamp.
+MODULES := $(sort $(shell find sdk actors runtime gateway -name '*.py' -o -name py.typed))
+
+.PHONY: run test lint format bench clean FORCE
+
+run: $(VENV)/.installed
+	$(BIN)/python -m repertory.demo
+
+test: lint
+	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy -p repertory tests bench
+	$(BIN)/lint-imports
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.modules: FORCE | $(VENV)/bin/python
+	@echo "$(MODULES)" | cmp -s - $@ || echo "$(MODULES)" > $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.modules | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	@touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .coverage bench/results
+
+FORCE:

@@ -1,0 +1,73 @@
+"""The `Actor` base class: private state, lifecycle hooks and one message handler."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from ._ref import ActorRef
+    from ._system import ActorSystem
+
+
+class Unhandled(Exception):  # noqa: N818 - a control-flow signal, never seen by users
+    """Raised by `Actor.unhandled` and caught by the actor's message loop."""
+
+    def __init__(self, message: object) -> None:
+        super().__init__()
+        self.message = message
+
+
+class Actor:
+    """Subclass this and override `receive` (and the hooks you need).
+
+    An actor handles one message at a time, in its own task. What `receive` returns is the
+    reply to an asked request (and is dropped for a told message). An exception raised by
+    `receive` goes to the asker, if any, and crashes the actor: its supervisor decides what
+    happens next. `ref` and `system` are set before `on_start` runs.
+
+    Spawn actors with a factory (a class or any callable returning a fresh instance), so that
+    a supervisor can build a new one when it restarts the actor::
+
+        class Counter(Actor):
+            def __init__(self) -> None:
+                self.count = 0
+
+            async def receive(self, message: object) -> object:
+                match message:
+                    case Increment():
+                        self.count += 1
+                    case GetCount():
+                        return self.count
+                    case _:
+                        self.unhandled(message)
+                return None
+
+        counter = await system.spawn(Counter, name="counter")
+    """
+
+    ref: ActorRef
+    system: ActorSystem
+    _stop_requested: bool = False
+
+    async def on_start(self) -> None:
+        """Run before the first message; an exception here fails the start."""
+
+    async def receive(self, message: object) -> object:
+        """Handle one message; return the reply to an ask."""
+        self.unhandled(message)
+
+    async def on_stop(self) -> None:
+        """Run once the actor stops for any reason (stop, crash or shutdown)."""
+
+    def unhandled(self, message: object) -> NoReturn:
+        """Declare `message` unhandled: it becomes a dead letter, an asker gets
+        `UnhandledMessageError`, and the actor goes on (it does not crash)."""
+        raise Unhandled(message)
+
+    def stop(self) -> None:
+        """Stop this actor normally once the current message is handled.
+
+        A permanent actor is restarted by its supervisor even so; a transient or temporary one
+        is not.
+        """
+        self._stop_requested = True

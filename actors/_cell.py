@@ -1,0 +1,142 @@
+"""The actor cell: an actor's mailbox and ref, which outlive restarts, and its message loop."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, final
+
+import anyio
+from anyio.lowlevel import checkpoint
+
+from ._actor import Unhandled
+from ._envelope import Ask
+from ._errors import ActorStoppedError, UnhandledMessageError
+from ._ref import LocalActorRef
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._actor import Actor
+    from ._system import ActorSystem
+
+# A busy actor never waits on its mailbox, so it yields on purpose every so many messages:
+# one hot actor must not starve the others.
+YIELD_EVERY = 64
+
+
+@final
+class ActorCell:
+    """Hosts successive incarnations of one actor behind one mailbox and one ref.
+
+    The supervisor runs an incarnation with `run`, asks it to finish with `request_stop` and,
+    when the actor will not come back, retires the mailbox with `close`.
+    """
+
+    __slots__ = ("_actor", "_factory", "_idle_scope", "_receive", "_system", "name", "ref")
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        name: str,
+        factory: Callable[[], Actor],
+        mailbox_size: int,
+    ) -> None:
+        if mailbox_size < 1 and mailbox_size != math.inf:
+            raise ValueError(f"mailbox_size must be >= 1, got {mailbox_size}")
+        send, receive = anyio.create_memory_object_stream[object](mailbox_size)
+        self.name = name
+        self.ref = LocalActorRef(name, send, system.dead_letters)
+        self._system = system
+        self._factory = factory
+        self._receive = receive
+        self._actor: Actor | None = None
+        self._idle_scope: anyio.CancelScope | None = None
+
+    def request_stop(self) -> None:
+        """Ask the running incarnation to finish after its current message."""
+        if self._actor is not None:
+            self._actor.stop()
+        if self._idle_scope is not None:
+            self._idle_scope.cancel()
+
+    async def run(self, started: Callable[[], None], shutdown_timeout: float | None) -> None:
+        """Run one incarnation: build the actor, start it, handle messages until it stops.
+
+        Calls `started` once `on_start` has succeeded. Raises whatever crashed the actor.
+        """
+        actor = self._factory()
+        actor.ref = self.ref
+        actor.system = self._system
+        self._actor = actor
+        try:
+            await actor.on_start()
+            started()
+            try:
+                await self._loop(actor)
+            finally:
+                # on_stop runs even when the incarnation is being cancelled, but bounded.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(shutdown_timeout):
+                    await actor.on_stop()
+        finally:
+            self._actor = None
+
+    async def _loop(self, actor: Actor) -> None:
+        receive_nowait = self._receive.receive_nowait
+        handle = actor.receive
+        since_yield = 0
+        while not actor._stop_requested:
+            if since_yield >= YIELD_EVERY:
+                since_yield = 0
+                await checkpoint()
+            try:
+                item = receive_nowait()
+                since_yield += 1
+            except anyio.WouldBlock:
+                since_yield = 0
+                with anyio.CancelScope() as idle:
+                    self._idle_scope = idle
+                    item = await self._receive.receive()
+                self._idle_scope = None
+                if idle.cancelled_caught:
+                    break
+            if type(item) is Ask:
+                reply = item.reply
+                replied = False
+                try:
+                    result = await handle(item.message)
+                    replied = True
+                    reply.set_result(result)
+                except Unhandled:
+                    replied = True
+                    reply.set_exception(UnhandledMessageError(self.name, item.message))
+                    self._system.dead_letters.record(self.name, item.message, "unhandled")
+                except Exception as exc:
+                    replied = True
+                    reply.set_exception(exc)
+                    raise
+                finally:
+                    if not replied:  # cancelled mid-handler: the asker must not hang
+                        reply.set_exception(ActorStoppedError(self.name))
+            else:
+                try:
+                    await handle(item)
+                except Unhandled:
+                    self._system.dead_letters.record(self.name, item, "unhandled")
+
+    def close(self) -> None:
+        """Retire the mailbox for good: fail queued asks, record queued tells as dead letters.
+
+        Synchronous on purpose: no other task can slip a message in between the drain and
+        the close, and every later send finds the mailbox closed.
+        """
+        dead_letters = self._system.dead_letters
+        while True:
+            try:
+                item = self._receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+            if type(item) is Ask:
+                item.reply.set_exception(ActorStoppedError(self.name))
+            else:
+                dead_letters.record(self.name, item, "stopped")
+        self._receive.close()
