@@ -140,3 +140,4 @@ class ActorCell:
             else:
                 dead_letters.record(self.name, item, "stopped")
         self._receive.close()
+        self.ref.close()

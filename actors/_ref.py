@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 R = TypeVar("R")
 
+# A retired mailbox: its cell closed both ends.
+_CLOSED = (anyio.BrokenResourceError, anyio.ClosedResourceError)
+
 
 class ActorRef(abc.ABC):
     """A handle to an actor, local or on another node, with the same API either way.
@@ -63,7 +66,7 @@ class ActorRef(abc.ABC):
 class LocalActorRef(ActorRef):
     """A ref to an actor of this process: a sender on its bounded mailbox."""
 
-    __slots__ = ("_dead_letters", "_send", "_send_nowait")
+    __slots__ = ("_dead_letters", "_is_stopped", "_send", "_send_nowait")
 
     def __init__(
         self, name: str, send: MemoryObjectSendStream[object], dead_letters: DeadLetterOffice
@@ -72,6 +75,7 @@ class LocalActorRef(ActorRef):
         self._send = send
         self._send_nowait = send.send_nowait
         self._dead_letters = dead_letters
+        self._is_stopped = False
 
     async def tell(self, message: object) -> None:
         # Try the non-blocking send first: an awaited send yields on every call.
@@ -80,9 +84,9 @@ class LocalActorRef(ActorRef):
         except anyio.WouldBlock:
             try:
                 await self._send.send(message)
-            except anyio.BrokenResourceError:
+            except _CLOSED:
                 self._dead_letters.record(self.name, message, "stopped")
-        except anyio.BrokenResourceError:
+        except _CLOSED:
             self._dead_letters.record(self.name, message, "stopped")
 
     def tell_nowait(self, message: object) -> None:
@@ -90,7 +94,7 @@ class LocalActorRef(ActorRef):
             self._send_nowait(message)
         except anyio.WouldBlock:
             raise MailboxFullError(self.name) from None
-        except anyio.BrokenResourceError:
+        except _CLOSED:
             self._dead_letters.record(self.name, message, "stopped")
 
     async def ask(self, request: Request[R]) -> R:
@@ -101,11 +105,16 @@ class LocalActorRef(ActorRef):
                 self._send_nowait(envelope)
             except anyio.WouldBlock:
                 await self._send.send(envelope)
-        except anyio.BrokenResourceError:
+        except _CLOSED:
             raise ActorStoppedError(self.name) from None
         return cast("R", await reply.wait())
 
     @property
     def is_stopped(self) -> bool:
         """True once the actor has stopped for good (it will not be restarted)."""
-        return self._send.statistics().open_receive_streams == 0
+        return self._is_stopped
+
+    def close(self) -> None:
+        """Close the mailbox's sending end (done by the actor's cell when it retires)."""
+        self._is_stopped = True
+        self._send.close()

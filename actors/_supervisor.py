@@ -8,6 +8,7 @@ crash too often. Stopping a supervisor stops its children in reverse start order
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import logging
 import math
@@ -249,12 +250,15 @@ class Supervisor:
 
     def request_stop(self) -> None:
         """Ask the supervisor to stop its children (last started first) and finish."""
-        self._events_send.send_nowait(None)
+        with contextlib.suppress(anyio.ClosedResourceError):
+            self._events_send.send_nowait(None)
 
     def close(self) -> None:
         """Retire every child for good (their mailboxes turn into dead-letter sinks)."""
         for slot in reversed(self._slots):
             self._remove(slot)
+        self._events_send.close()
+        self._events.close()
 
     # Internals.
 
@@ -306,7 +310,6 @@ class Supervisor:
             event = await self._events.receive()
             if event is None:
                 await self._stop_all()
-                self.close()
                 return None
             if event.slot not in self._slots or event.is_stopped_on_purpose:
                 continue

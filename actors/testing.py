@@ -9,7 +9,6 @@ async with open_test_system() as system:
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 from typing import TYPE_CHECKING, TypeVar, final
 
@@ -100,8 +99,7 @@ class _ProbeActor(Actor):
         self._probe = probe
 
     async def receive(self, message: object) -> object:
-        self._probe.messages.append(message)
-        self._probe._inbox_send.send_nowait(message)
+        self._probe._record(message)
         return self._probe.reply(message)
 
 
@@ -112,7 +110,8 @@ class Probe:
     def __init__(self, reply: Callable[[object], object]) -> None:
         self.reply = reply
         self.messages: list[object] = []
-        self._inbox_send, self._inbox = anyio.create_memory_object_stream[object](math.inf)
+        self._next = 0  # index in `messages` of what `receive` returns next
+        self._arrived = anyio.Event()
         self._ref: ActorRef | None = None
 
     @property
@@ -121,8 +120,11 @@ class Probe:
         return self._ref
 
     async def receive(self) -> object:
-        """Wait for the next message the probe gets (blocks)."""
-        return await self._inbox.receive()
+        """Wait for the next message the probe gets, in arrival order (blocks)."""
+        while self._next >= len(self.messages):
+            await self._arrived.wait()
+        self._next += 1
+        return self.messages[self._next - 1]
 
     async def expect(self, kind: type[T]) -> T:
         """Wait for the next message and check that it is a `kind` (blocks)."""
@@ -130,6 +132,11 @@ class Probe:
         if not isinstance(message, kind):
             raise AssertionError(f"expected a {kind.__name__}, got {message!r}")
         return message
+
+    def _record(self, message: object) -> None:
+        self.messages.append(message)
+        self._arrived.set()
+        self._arrived = anyio.Event()
 
 
 async def spawn_probe(
