@@ -1,0 +1,264 @@
+"""Timing, results, the plain-text table and the JSON file of the benchmark harness.
+
+It knows how to run a timed coroutine on a backend and how to report it, not what is measured.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Literal, final
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+    from pathlib import Path
+    from typing import TypeAlias
+
+    #: An async function that does `n` operations and returns the seconds its hot part took.
+    Timed: TypeAlias = Callable[[int], Awaitable[float]]
+
+BACKENDS = ("asyncio", "trio")
+
+
+def progress(text: str) -> None:
+    """Print a progress line to stderr, so that stdout keeps only the table (or child JSON)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """A pass mark: `ratio` compares repertory / baseline, `value` the repertory figure."""
+
+    of: Literal["ratio", "value"]
+    op: Literal[">=", "<="]
+    limit: float
+
+    def is_met(self, ratio: float, value: float) -> bool:
+        measured = ratio if self.of == "ratio" else value
+        return measured >= self.limit if self.op == ">=" else measured <= self.limit
+
+    def describe(self, unit: str) -> str:
+        if self.of == "ratio":
+            return f"{self.op} {self.limit:.2f}x"
+        return f"{self.op} {self.limit:g} {unit.split('/')[0]}"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """One figure to measure: repertory's way and the raw baseline, `n` operations each."""
+
+    name: str
+    title: str
+    n: int
+    unit: str
+    actor: Timed
+    baseline: Timed
+    target: Target | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """The samples of one scenario on one backend; the reported figure is their median."""
+
+    name: str
+    title: str
+    backend: str
+    n: int
+    unit: str
+    actor_samples: tuple[float, ...]
+    baseline_samples: tuple[float, ...]
+    target: Target | None = None
+    skipped: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> float:
+        return statistics.median(self.actor_samples) if self.actor_samples else float("nan")
+
+    @property
+    def baseline(self) -> float:
+        return statistics.median(self.baseline_samples) if self.baseline_samples else float("nan")
+
+    @property
+    def ratio(self) -> float:
+        return self.actor / self.baseline if self.baseline else float("nan")
+
+    @property
+    def verdict(self) -> str:
+        if self.skipped:
+            return "SKIP"
+        if self.target is None:
+            return ""
+        return "PASS" if self.target.is_met(self.ratio, self.actor) else "MISS"
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "scenario": self.name,
+            "title": self.title,
+            "backend": self.backend,
+            "n": self.n,
+            "unit": self.unit,
+        }
+        if self.skipped:
+            data["skipped"] = self.skipped
+            return data
+        data.update(
+            repertory=self.actor,
+            baseline=self.baseline,
+            ratio=self.ratio,
+            repertory_samples=list(self.actor_samples),
+            baseline_samples=list(self.baseline_samples),
+        )
+        if self.target is not None:
+            data["target"] = self.target.describe(self.unit)
+            data["verdict"] = self.verdict
+        data.update(self.extra)
+        return data
+
+
+def _timed_run(fn: Timed, n: int, backend: str) -> float:
+    gc.collect()  # garbage left by the previous run is not this run's cost
+    return anyio.run(fn, n, backend=backend)
+
+
+def run_scenario(scenario: Scenario, backend: str, repeats: int) -> Result:
+    """Run baseline and repertory `repeats` times each, alternating to share the machine's
+    noise, and return their rates (operations per second)."""
+    actor: list[float] = []
+    baseline: list[float] = []
+    for attempt in range(repeats):
+        runs = [(baseline, scenario.baseline), (actor, scenario.actor)]
+        if attempt % 2:
+            runs.reverse()
+        for samples, fn in runs:
+            samples.append(scenario.n / _timed_run(fn, scenario.n, backend))
+        progress(
+            f"  {scenario.name:<14} {backend:<8} run {attempt + 1}/{repeats}: "
+            f"repertory {format_value(actor[-1], scenario.unit)}, "
+            f"baseline {format_value(baseline[-1], scenario.unit)}"
+        )
+    return Result(
+        name=scenario.name,
+        title=scenario.title,
+        backend=backend,
+        n=scenario.n,
+        unit=scenario.unit,
+        actor_samples=tuple(actor),
+        baseline_samples=tuple(baseline),
+        target=scenario.target,
+    )
+
+
+def skipped(scenario: Scenario, backend: str, reason: str) -> Result:
+    """A result that records why a scenario did not run."""
+    return Result(
+        name=scenario.name,
+        title=scenario.title,
+        backend=backend,
+        n=scenario.n,
+        unit=scenario.unit,
+        actor_samples=(),
+        baseline_samples=(),
+        target=scenario.target,
+        skipped=reason,
+    )
+
+
+def format_value(value: float, unit: str) -> str:
+    if value != value:  # NaN
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:.2f} {unit}"
+
+
+def format_table(results: Sequence[Result], statistic: str) -> str:
+    """Render the results as a plain-text table, one row per scenario and backend."""
+    header = (
+        "scenario",
+        "backend",
+        "N",
+        "repertory",
+        "baseline",
+        "ratio",
+        "target",
+        "check",
+    )
+    rows: list[tuple[str, ...]] = []
+    for result in results:
+        if result.skipped:
+            rows.append(
+                (result.title, result.backend, f"{result.n:,}", "-", "-", "-", "-", "SKIP")
+            )
+            continue
+        rows.append(
+            (
+                result.title,
+                result.backend,
+                f"{result.n:,}",
+                format_value(result.actor, result.unit),
+                format_value(result.baseline, result.unit),
+                f"{result.ratio:.2f}x",
+                result.target.describe(result.unit) if result.target else "",
+                result.verdict,
+            )
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    right = {2, 3, 4, 5}  # numbers line up on the right
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "  ".join(cells).rstrip()
+
+    out = [
+        f"Each figure is the {statistic}; ratio = repertory / baseline, measured in the same run.",
+        line(header),
+        line(["-" * width for width in widths]),
+        *(line(row) for row in rows),
+    ]
+    notes = [f"  {r.title} ({r.backend}): {r.skipped}" for r in results if r.skipped]
+    if notes:
+        out += ["", "skipped:", *notes]
+    return "\n".join(out)
+
+
+def environment(statistic: str, quick: bool) -> dict[str, object]:
+    """Where and how the figures were taken, for the JSON file."""
+    versions = {}
+    for package in ("repertory", "anyio", "trio", "msgpack", "psutil"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "missing"
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "statistic": statistic,
+        "quick": quick,
+        "versions": versions,
+    }
+
+
+def write_json(path: Path, results: Sequence[Result], meta: dict[str, object]) -> None:
+    """Write the results and their environment to `path`, creating its directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"meta": meta, "results": [result.to_json() for result in results]}
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

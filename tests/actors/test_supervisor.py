@@ -1,0 +1,304 @@
+"""Supervision: strategies, restart types, intensity, backoff, shutdown order and timeouts."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import anyio
+import pytest
+
+from repertory.actors import (
+    Actor,
+    ActorNotFoundError,
+    ActorStoppedError,
+    ExponentialBackoff,
+    Request,
+    Restart,
+    RestartIntensity,
+    RestartIntensityError,
+    Strategy,
+)
+from repertory.actors.testing import FakeClock, open_test_system
+
+
+class Journal:
+    """What the actors of a test did, in order, with a way to wait for an entry."""
+
+    def __init__(self) -> None:
+        self.entries: list[str] = []
+        self._changed = anyio.Event()
+
+    def add(self, entry: str) -> None:
+        self.entries.append(entry)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_for(self, entry: str, count: int = 1) -> None:
+        with anyio.fail_after(5):
+            while self.entries.count(entry) < count:
+                await self._changed.wait()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Crash:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finish:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hang:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetIncarnation(Request[int]):
+    pass
+
+
+class Worker(Actor):
+    """Journals its start and stop; Crash raises, Finish stops normally, Hang never returns."""
+
+    incarnations: dict[str, int] = {}  # noqa: RUF012 - reset per test by the fixture below
+
+    def __init__(self, name: str, journal: Journal) -> None:
+        self.name = name
+        self.journal = journal
+
+    async def on_start(self) -> None:
+        self.journal.add(f"start {self.name}")
+
+    async def on_stop(self) -> None:
+        self.journal.add(f"stop {self.name}")
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case Crash():
+                raise RuntimeError(f"{self.name} crashed on purpose")
+            case Finish():
+                self.stop()
+            case Hang():
+                await anyio.sleep_forever()
+            case GetIncarnation():
+                return self.journal.entries.count(f"start {self.name}")
+            case _:
+                self.unhandled(message)
+        return None
+
+
+def worker(name: str, journal: Journal) -> Worker:
+    return Worker(name, journal)
+
+
+async def test_one_for_one_restarts_only_the_crashed_child() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        sup = await system.spawn_supervisor(strategy=Strategy.ONE_FOR_ONE)
+        refs = [await sup.spawn(functools.partial(worker, n, journal), name=n) for n in "abc"]
+        await refs[1].tell(Crash())
+        await journal.wait_for("start b", 2)
+        assert [await ref.ask(GetIncarnation()) for ref in refs] == [1, 2, 1]
+        assert journal.entries == ["start a", "start b", "start c", "stop b", "start b"]
+
+
+async def test_one_for_all_restarts_every_child_in_start_order() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        sup = await system.spawn_supervisor(strategy=Strategy.ONE_FOR_ALL)
+        refs = [await sup.spawn(functools.partial(worker, n, journal), name=n) for n in "abc"]
+        await refs[1].tell(Crash())
+        await journal.wait_for("start c", 2)
+        assert journal.entries[3:] == [
+            "stop b",
+            "stop c",
+            "stop a",
+            "start a",
+            "start b",
+            "start c",
+        ]
+        assert [await ref.ask(GetIncarnation()) for ref in refs] == [2, 2, 2]
+
+
+async def test_rest_for_one_restarts_the_crashed_child_and_those_after_it() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        sup = await system.spawn_supervisor(strategy=Strategy.REST_FOR_ONE)
+        refs = [await sup.spawn(functools.partial(worker, n, journal), name=n) for n in "abc"]
+        await refs[1].tell(Crash())
+        await journal.wait_for("start c", 2)
+        assert journal.entries[3:] == ["stop b", "stop c", "start b", "start c"]
+        assert [await ref.ask(GetIncarnation()) for ref in refs] == [1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("restart", "message", "is_restarted"),
+    [
+        (Restart.PERMANENT, Crash(), True),
+        (Restart.PERMANENT, Finish(), True),
+        (Restart.TRANSIENT, Crash(), True),
+        (Restart.TRANSIENT, Finish(), False),
+        (Restart.TEMPORARY, Crash(), False),
+        (Restart.TEMPORARY, Finish(), False),
+    ],
+)
+async def test_restart_types(restart: Restart, message: object, is_restarted: bool) -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        ref = await system.spawn(lambda: worker("w", journal), name="w", restart=restart)
+        await ref.tell(message)
+        await journal.wait_for("stop w")
+        if is_restarted:
+            assert await ref.ask(GetIncarnation()) == 2
+            assert system.lookup("w") is ref
+        else:
+            with pytest.raises(ActorStoppedError):
+                await ref.ask(GetIncarnation())
+            with pytest.raises(ActorNotFoundError):
+                system.lookup("w")
+            await ref.tell("too late")
+            assert system.dead_letters.records[-1].reason == "stopped"
+
+
+async def test_messages_queued_during_a_restart_reach_the_new_incarnation() -> None:
+    journal = Journal()
+    clock = FakeClock()
+    backoff = ExponentialBackoff(initial=1.0, jitter=0.0)
+    async with open_test_system(clock=clock, backoff=backoff) as system:
+        ref = await system.spawn(lambda: worker("w", journal), name="w")
+        await ref.tell(Crash())
+        await clock.wait_for_sleepers()  # the supervisor waits out the backoff
+        async with anyio.create_task_group() as tg:
+
+            async def ask() -> None:
+                assert await ref.ask(GetIncarnation()) == 2
+
+            tg.start_soon(ask)
+            await anyio.wait_all_tasks_blocked()
+            clock.advance(1.0)
+
+
+async def test_exceeding_the_intensity_fails_the_supervisor_upward() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        sup = await system.spawn_supervisor(
+            name="inner", intensity=RestartIntensity(max_restarts=2, within_seconds=60)
+        )
+        a = await sup.spawn(lambda: worker("a", journal), name="a")
+        b = await sup.spawn(lambda: worker("b", journal), name="b")
+        for crash in range(1, 4):
+            await a.tell(Crash())
+            await journal.wait_for("start a", crash + 1)
+        # The third crash was one too many: "inner" stopped both children and failed; the root
+        # restarted it, and it started both children afresh.
+        await journal.wait_for("start b", 2)
+        assert journal.entries == [
+            *["start a", "start b"],
+            *["stop a", "start a"] * 2,
+            *["stop a", "stop b", "start a", "start b"],
+        ]
+        assert await b.ask(GetIncarnation()) == 2
+        assert await a.ask(GetIncarnation()) == 4
+
+
+async def test_root_giving_up_ends_the_system_with_restart_intensity_error() -> None:
+    journal = Journal()
+    body_finished = False
+
+    async def run() -> None:
+        nonlocal body_finished
+        async with open_test_system(intensity=RestartIntensity(max_restarts=0)) as system:
+            ref = await system.spawn(lambda: worker("w", journal))
+            await ref.tell(Crash())
+            await anyio.sleep_forever()  # cancelled when the root gives up
+            body_finished = True
+
+    with pytest.raises(RestartIntensityError, match="root") as caught:
+        await run()
+    assert not body_finished
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert journal.entries == ["start w", "stop w"]
+
+
+async def test_an_error_in_the_body_passes_through_unchanged() -> None:
+    async def run() -> None:
+        async with open_test_system() as system:
+            await system.spawn(lambda: worker("w", Journal()))
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        await run()
+
+
+async def test_backoff_delays_grow_within_bounds_and_reset_after_quiet() -> None:
+    journal = Journal()
+    clock = FakeClock()
+    backoff = ExponentialBackoff(initial=1.0, factor=2.0, maximum=5.0, jitter=0.2, reset_after=100)
+    intensity = RestartIntensity(max_restarts=100, within_seconds=1.0)
+    async with open_test_system(clock=clock, backoff=backoff, intensity=intensity) as system:
+        ref = await system.spawn(lambda: worker("w", journal), name="w")
+
+        async def crash_and_restart(attempt: int) -> float:
+            await ref.tell(Crash())
+            await clock.wait_for_sleepers()
+            delay = clock.sleeps[-1]
+            clock.advance(delay)
+            await journal.wait_for("start w", attempt + 2)
+            return delay
+
+        delays = [await crash_and_restart(attempt) for attempt in range(5)]
+        for attempt, delay in enumerate(delays):
+            nominal = min(5.0, 2.0**attempt)
+            assert nominal * 0.8 <= delay <= min(5.0, nominal * 1.2)
+        assert delays[-1] <= 5.0
+        clock.advance(150)  # a quiet period longer than reset_after
+        assert await crash_and_restart(5) <= 1.2
+
+
+async def test_shutdown_stops_children_newest_first_through_nested_supervisors() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        await system.spawn(lambda: worker("a", journal))
+        sup = await system.spawn_supervisor()
+        await sup.spawn(lambda: worker("x", journal))
+        await sup.spawn(lambda: worker("y", journal))
+        await system.spawn(lambda: worker("b", journal))
+    stops = [entry for entry in journal.entries if entry.startswith("stop")]
+    assert stops == ["stop b", "stop y", "stop x", "stop a"]
+
+
+async def test_a_child_that_does_not_stop_in_time_is_cancelled() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        ref = await system.spawn(lambda: worker("w", journal), shutdown_timeout=0.05)
+        await ref.tell(Hang())
+        await anyio.wait_all_tasks_blocked()
+        with anyio.fail_after(5):
+            await system.stop(ref)
+        assert journal.entries == ["start w", "stop w"]
+
+
+async def test_a_failed_start_fails_spawn_and_frees_the_name() -> None:
+    class Broken(Actor):
+        async def on_start(self) -> None:
+            raise OSError("cannot start")
+
+    async with open_test_system() as system:
+        with pytest.raises(OSError, match="cannot start"):
+            await system.spawn(Broken, name="x")
+        ref = await system.spawn(lambda: worker("x", Journal()), name="x")
+        assert system.lookup("x") is ref
+
+
+async def test_stopping_a_supervisor_child_by_ref() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        sup = await system.spawn_supervisor()
+        ref = await sup.spawn(lambda: worker("w", journal), name="w")
+        children_before = sup.children
+        await system.stop(ref)
+        assert (children_before, sup.children) == (("w",), ())
+        assert journal.entries == ["start w", "stop w"]

@@ -1,0 +1,108 @@
+"""The actor system: names, lookup, statistics, and the test helpers built on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anyio
+import pytest
+
+from repertory.actors import (
+    Actor,
+    ActorNameTakenError,
+    ActorNotFoundError,
+    ActorStoppedError,
+    Request,
+    open_actor_system,
+)
+from repertory.actors.testing import FakeClock, open_test_system, spawn_probe
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Ping(Request[object]):
+    def __str__(self) -> str:
+        return "ping"
+
+
+class Idle(Actor):
+    async def receive(self, message: object) -> object:
+        return None
+
+
+async def test_names_are_unique_and_looked_up() -> None:
+    async with open_actor_system() as system:
+        ref = await system.spawn(Idle, name="one")
+        assert system.lookup("one") is ref
+        with pytest.raises(ActorNameTakenError):
+            await system.spawn(Idle, name="one")
+        with pytest.raises(ActorNotFoundError):
+            system.lookup("two")
+        assert system.statistics().actors == 1
+
+
+async def test_generated_names_come_from_the_factory() -> None:
+    async with open_test_system() as system:
+        first = await system.spawn(Idle)
+        second = await system.spawn(Idle)
+        assert first.name.startswith("Idle-")
+        assert first.name != second.name
+
+
+@pytest.mark.parametrize("name", ["", "x" * 201, "bad\nname"])
+async def test_bad_names_are_rejected(name: str) -> None:
+    async with open_test_system() as system:
+        with pytest.raises(ValueError, match="printable"):
+            await system.spawn(Idle, name=name)
+
+
+async def test_an_actor_knows_its_ref_and_system() -> None:
+    seen: list[object] = []
+
+    class SelfAware(Actor):
+        async def on_start(self) -> None:
+            seen.extend([self.ref.name, self.system.lookup(self.ref.name) is self.ref])
+
+    async with open_test_system() as system:
+        await system.spawn(SelfAware, name="me")
+    assert seen == ["me", True]
+
+
+async def test_refs_of_a_closed_system_are_dead() -> None:
+    async with open_test_system() as system:
+        ref = await system.spawn(Idle)
+    with pytest.raises(ActorStoppedError):
+        await ref.ask(_Ping())
+    with pytest.raises(ActorStoppedError):
+        await system.spawn(Idle)
+
+
+async def test_probe_records_messages_in_order() -> None:
+    async with open_test_system() as system:
+        probe = await spawn_probe(system, reply=lambda message: f"re: {message}")
+        await probe.ref.tell("a")
+        assert await probe.ref.ask(_Ping()) == "re: ping"
+        assert await probe.receive() == "a"
+        assert isinstance(await probe.expect(_Ping), _Ping)
+        await probe.ref.tell("b")
+        with pytest.raises(AssertionError, match="expected a int"):
+            await probe.expect(int)
+
+
+async def test_fake_clock_wakes_sleepers_when_advanced() -> None:
+    clock = FakeClock(start=10.0)
+    woke: list[float] = []
+
+    async def sleeper(seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append(clock.now())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sleeper, 5.0)
+        tg.start_soon(sleeper, 1.0)
+        await clock.wait_for_sleepers(2)
+        clock.advance(1.0)
+        await anyio.wait_all_tasks_blocked()
+        assert woke == [11.0]
+        clock.advance(4.0)
+    assert woke == [11.0, 15.0]
+    assert sorted(clock.sleeps) == [1.0, 5.0]

@@ -1,0 +1,125 @@
+"""The layers and conventions of STYLE.md, checked on the source so they cannot drift."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Folder -> the import name it is installed as (see pyproject.toml).
+PACKAGES = {
+    "sdk": "repertory",
+    "actors": "repertory.actors",
+    "runtime": "repertory.runtime",
+    "gateway": "repertory.gateway",
+}
+PUBLIC_PACKAGES = [
+    "repertory",
+    "repertory.actors",
+    "repertory.actors.transport",
+    "repertory.runtime",
+    "repertory.gateway",
+]
+# Of the SDK's modules, only the command line may import the gateway.
+CLI_MODULE = "repertory._cli"
+
+
+def _sources() -> list[tuple[str, Path]]:
+    """Every library module as (dotted name, path)."""
+    found = []
+    for folder, package in PACKAGES.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = list(path.relative_to(ROOT / folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found.append((".".join([package, *parts]), path))
+    return found
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    """The absolute names of the modules that `module` imports (relative ones resolved)."""
+    is_package = path.name == "__init__.py"
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            names.add(target)
+            names.update(f"{target}.{alias.name}" for alias in node.names)
+    return {name for name in names if name == "repertory" or name.startswith("repertory.")}
+
+
+def _layer(name: str) -> str:
+    for layer in ("repertory.actors", "repertory.runtime", "repertory.gateway"):
+        if name == layer or name.startswith(layer + "."):
+            return layer
+    return "repertory"  # the SDK: the package itself and its private modules
+
+
+FORBIDDEN = {
+    "repertory.actors": {"repertory.runtime", "repertory.gateway", "repertory"},
+    "repertory.runtime": {"repertory.gateway", "repertory"},
+    "repertory.gateway": {"repertory"},
+}
+
+SOURCES = _sources()
+
+
+@pytest.mark.parametrize(("module", "path"), SOURCES, ids=[name for name, _ in SOURCES])
+def test_imports_point_down_the_layers(module: str, path: Path) -> None:
+    layer = _layer(module)
+    forbidden = set(FORBIDDEN.get(layer, set()))
+    if layer == "repertory" and module != CLI_MODULE:
+        forbidden.add("repertory.gateway")
+    bad = sorted(name for name in _imports(module, path) if _layer(name) in forbidden)
+    assert not bad, f"{module} imports {bad}, against the layers of DESIGN.md"
+
+
+@pytest.mark.parametrize(("module", "path"), SOURCES, ids=[name for name, _ in SOURCES])
+def test_other_packages_are_used_through_their_top_level(module: str, path: Path) -> None:
+    bad = sorted(
+        name
+        for name in _imports(module, path)
+        if any(part.startswith("_") for part in name.split(".")) and _layer(name) != _layer(module)
+    )
+    assert not bad, f"{module} imports private modules of another package: {bad}"
+
+
+@pytest.mark.parametrize(("module", "path"), SOURCES, ids=[name for name, _ in SOURCES])
+def test_module_conventions(module: str, path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    assert ast.get_docstring(tree), f"{module} has no module docstring"
+    future = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+    ]
+    assert future, f"{module} lacks `from __future__ import annotations`"
+    lines = len(path.read_text().splitlines())
+    assert lines <= 800, f"{module} has {lines} lines: split it (STYLE.md)"
+
+
+@pytest.mark.parametrize("package", PUBLIC_PACKAGES)
+def test_exports_are_sorted_and_resolve(package: str) -> None:
+    module = importlib.import_module(package)
+    exported = list(getattr(module, "__all__", []))
+    assert exported == sorted(exported), f"{package}.__all__ is not sorted"
+    for name in exported:
+        assert hasattr(module, name), f"{package}.__all__ names {name}, which is missing"
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", "").startswith(package)
+        and not isinstance(value, type(module))
+    }
+    assert public <= set(exported), f"{package} exposes {public - set(exported)} outside __all__"
