@@ -132,6 +132,9 @@ async def open_actor_system(
 ) -> AsyncIterator[ActorSystem]:
     """Open an actor system in the current task; leaving it stops every actor, newest first.
 
+    Actors are not cancelled by the host's cancel scopes: when the body ends, for any reason,
+    they stop in order, each within its shutdown timeout.
+
     The arguments configure the root supervisor. If the root supervisor gives up (its children
     crashed more often than `intensity` allows), the body is cancelled and this raises
     `RestartIntensityError`. An exception from the body passes through unchanged.
@@ -158,27 +161,31 @@ async def open_actor_system(
     root_exited = anyio.Event()
 
     async def run_root(*, task_status: TaskStatus[None]) -> None:
-        try:
-            await root.run(task_status.started, None)
-        except Exception as exc:
-            root_failure.append(exc)
-            task_group.cancel_scope.cancel()
-        finally:
-            root_exited.set()
+        # Shielded: the actors stop through the ordered shutdown below, never by a cancel
+        # scope of the host's cutting through all of them at once.
+        with anyio.CancelScope(shield=True):
+            try:
+                await root.run(task_status.started, None)
+            except Exception as exc:
+                root_failure.append(exc)
+                task_group.cancel_scope.cancel()  # the body ends: the system is gone
+            finally:
+                root_exited.set()
 
-    async with anyio.create_task_group() as task_group:
-        await task_group.start(run_root)
-        try:
-            yield system
-        except Exception as exc:
-            body_error = exc  # re-raised below, so that task groups do not wrap it
-        finally:
-            # The ordered shutdown runs even when the body is being cancelled: each child
-            # has its own shutdown timeout, so this is bounded.
-            with anyio.CancelScope(shield=True):
-                root.request_stop()
-                await root_exited.wait()
-    root.close()
+    try:
+        async with anyio.create_task_group() as task_group:
+            await task_group.start(run_root)
+            try:
+                yield system
+            except Exception as exc:
+                body_error = exc  # re-raised below, so that task groups do not wrap it
+            finally:
+                # Each child has its own shutdown timeout, so this is bounded.
+                with anyio.CancelScope(shield=True):
+                    root.request_stop()
+                    await root_exited.wait()
+    finally:
+        root.close()
     if body_error is not None:
         raise body_error
     if root_failure:

@@ -302,3 +302,38 @@ async def test_stopping_a_supervisor_child_by_ref() -> None:
         await system.stop(ref)
         assert (children_before, sup.children) == (("w",), ())
         assert journal.entries == ["start w", "stop w"]
+
+
+async def test_a_failed_restart_counts_as_a_crash() -> None:
+    journal = Journal()
+    starts = 0
+
+    class FailsToRestart(Worker):
+        async def on_start(self) -> None:
+            nonlocal starts
+            starts += 1
+            await super().on_start()
+            if starts > 1:
+                raise OSError("cannot start again")
+
+    async def run() -> None:
+        intensity = RestartIntensity(max_restarts=3, within_seconds=60)
+        async with open_test_system(intensity=intensity) as system:
+            ref = await system.spawn(lambda: FailsToRestart("w", journal))
+            await ref.tell(Crash())
+            await anyio.sleep_forever()
+
+    with pytest.raises(RestartIntensityError) as caught:
+        await run()
+    assert starts == 4  # the first start, then three failed restarts, then it gave up
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_cancelling_the_body_still_stops_every_actor_in_order() -> None:
+    journal = Journal()
+    with anyio.move_on_after(0.01):
+        async with open_test_system() as system:
+            await system.spawn(lambda: worker("a", journal))
+            await system.spawn(lambda: worker("b", journal))
+            await anyio.sleep_forever()
+    assert journal.entries == ["start a", "start b", "stop b", "stop a"]
