@@ -9,7 +9,7 @@ MODULES := $(sort $(shell find sdk actors runtime gateway -name '*.py' -o -name 
 .PHONY: run test lint format bench clean FORCE
 
 run: $(VENV)/.installed
-	$(BIN)/python -m repertory.demo
+	$(BIN)/python -m repertory._demo
 
 test: lint
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
@@ -17,7 +17,8 @@ test: lint
 lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy -p repertory tests bench
+	$(BIN)/mypy -p repertory
+	$(BIN)/mypy tests bench
 	$(BIN)/lint-imports
 
 format: $(VENV)/.installed

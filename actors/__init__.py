@@ -27,7 +27,7 @@ from ._errors import RestartIntensityError as RestartIntensityError
 from ._errors import TransportError as TransportError
 from ._errors import UnhandledMessageError as UnhandledMessageError
 from ._ref import ActorRef as ActorRef
-from ._supervisor import Restart as Restart
+from ._slot import Restart as Restart
 from ._supervisor import RestartIntensity as RestartIntensity
 from ._supervisor import Strategy as Strategy
 from ._supervisor import Supervisor as Supervisor

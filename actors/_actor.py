@@ -45,9 +45,12 @@ class Actor:
         counter = await system.spawn(Counter, name="counter")
     """
 
+    # Slots keep the kernel's own fields out of the instance dict: idle actors are many.
+    __slots__ = ("_stop_requested", "ref", "system")
+
     ref: ActorRef
     system: ActorSystem
-    _stop_requested: bool = False
+    _stop_requested: bool
 
     async def on_start(self) -> None:
         """Run before the first message; an exception here fails the start."""

@@ -17,16 +17,22 @@ from ._ref import LocalActorRef
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from anyio.abc import TaskStatus
+
     from ._actor import Actor
+    from ._slot import ChildSlot
+    from ._supervisor import Supervisor
     from ._system import ActorSystem
 
 # A busy actor never waits on its mailbox, so it yields on purpose every so many messages:
 # one hot actor must not starve the others.
-YIELD_EVERY = 64
+YIELD_EVERY = 256
 
 # Put in the mailbox to wake an idle actor that is asked to stop. (A cancel scope around each
 # idle wait would do it too, but costs 2-5 us per message on the ask path.)
 _WAKE = object()
+# What the loop holds when the mailbox was empty; never sent.
+_NOTHING = object()
 
 
 @final
@@ -37,7 +43,17 @@ class ActorCell:
     when the actor will not come back, retires the mailbox with `close`.
     """
 
-    __slots__ = ("_actor", "_factory", "_receive", "_send", "_system", "name", "ref")
+    __slots__ = (
+        "_actor",
+        "_factory",
+        "_receive",
+        "_send",
+        "_system",
+        "name",
+        "ref",
+        "slot",
+        "supervisor",
+    )
 
     def __init__(
         self,
@@ -56,6 +72,8 @@ class ActorCell:
         self._send = send
         self._receive = receive
         self._actor: Actor | None = None
+        self.supervisor: Supervisor | None = None  # set by the supervisor that adopts it
+        self.slot: ChildSlot | None = None
 
     def request_stop(self) -> None:
         """Ask the running incarnation to finish after its current message."""
@@ -65,65 +83,72 @@ class ActorCell:
         with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError):
             self._send.send_nowait(_WAKE)
 
-    async def run(self, started: Callable[[], None], shutdown_timeout: float | None) -> None:
+    async def run(self, slot: ChildSlot, *, task_status: TaskStatus[None]) -> None:
         """Run one incarnation: build the actor, start it, handle messages until it stops.
 
-        Calls `started` once `on_start` has succeeded. Raises whatever crashed the actor.
+        One frame on purpose: every coroutine level adds to each idle actor's memory and to
+        every wake-up's cost.
         """
-        actor = self._factory()
-        actor.ref = self.ref
-        actor.system = self._system
-        self._actor = actor
-        try:
+        with slot:
+            actor = self._factory()
+            actor.ref = self.ref
+            actor.system = self._system
+            actor._stop_requested = False  # an instance attribute is the quicker lookup
+            self._actor = actor
             await actor.on_start()
-            started()
+            slot.started(task_status)
+            # The hot path: everything it touches is bound to a local first.
+            receive_nowait = self._receive.receive_nowait
+            receive = self._receive.receive
+            handle = actor.receive
+            dead_letters = self._system.dead_letters
+            ask_type = Ask
+            wake = _WAKE
+            nothing = _NOTHING
+            budget = YIELD_EVERY
             try:
-                await self._loop(actor)
+                while not actor._stop_requested:
+                    if not budget:
+                        budget = YIELD_EVERY
+                        await checkpoint()
+                    try:
+                        item = receive_nowait()
+                        budget -= 1
+                    except anyio.WouldBlock:
+                        item = nothing
+                    if item is nothing:
+                        # Awaited outside the handler: a task parked in `except` keeps the
+                        # exception and its traceback alive, and idle actors are many.
+                        budget = YIELD_EVERY
+                        item = await receive()
+                    if type(item) is ask_type:
+                        reply = item.reply
+                        replied = False
+                        try:
+                            result = await handle(item.message)
+                            replied = True
+                            reply.set_result(result)
+                        except Unhandled:
+                            replied = True
+                            reply.set_exception(UnhandledMessageError(self.name, item.message))
+                            dead_letters.record(self.name, item.message, "unhandled")
+                        except Exception as exc:
+                            replied = True
+                            reply.set_exception(exc)
+                            raise
+                        finally:
+                            if not replied:  # cancelled mid-handler: the asker must not hang
+                                reply.set_exception(ActorStoppedError(self.name))
+                    elif item is not wake:
+                        try:
+                            await handle(item)
+                        except Unhandled:
+                            dead_letters.record(self.name, item, "unhandled")
             finally:
+                self._actor = None
                 # on_stop runs even when the incarnation is being cancelled, but bounded.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(shutdown_timeout):
+                with anyio.CancelScope(shield=True), anyio.move_on_after(slot.shutdown_timeout):
                     await actor.on_stop()
-        finally:
-            self._actor = None
-
-    async def _loop(self, actor: Actor) -> None:
-        receive_nowait = self._receive.receive_nowait
-        receive = self._receive.receive
-        handle = actor.receive
-        since_yield = 0
-        while not actor._stop_requested:
-            if since_yield >= YIELD_EVERY:
-                since_yield = 0
-                await checkpoint()
-            try:
-                item = receive_nowait()
-                since_yield += 1
-            except anyio.WouldBlock:
-                since_yield = 0
-                item = await receive()
-            if type(item) is Ask:
-                reply = item.reply
-                replied = False
-                try:
-                    result = await handle(item.message)
-                    replied = True
-                    reply.set_result(result)
-                except Unhandled:
-                    replied = True
-                    reply.set_exception(UnhandledMessageError(self.name, item.message))
-                    self._system.dead_letters.record(self.name, item.message, "unhandled")
-                except Exception as exc:
-                    replied = True
-                    reply.set_exception(exc)
-                    raise
-                finally:
-                    if not replied:  # cancelled mid-handler: the asker must not hang
-                        reply.set_exception(ActorStoppedError(self.name))
-            elif item is not _WAKE:
-                try:
-                    await handle(item)
-                except Unhandled:
-                    self._system.dead_letters.record(self.name, item, "unhandled")
 
     def close(self) -> None:
         """Retire the mailbox for good: fail queued asks, record queued tells as dead letters.

@@ -9,11 +9,11 @@ from typing import Generic, Protocol, TypeVar, final
 
 import anyio
 
-R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 
-class Request(Generic[R]):
-    """Base class of messages that expect a reply of type `R`.
+class Request(Generic[R_co]):
+    """Base class of messages that expect a reply of type `R_co`.
 
     Subclass it with a frozen, slotted dataclass so that `await ref.ask(msg)` is typed::
 

@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING, final
 from ._errors import ActorNameTakenError, ActorNotFoundError
 
 if TYPE_CHECKING:
+    from ._cell import ActorCell
     from ._ref import ActorRef
-    from ._supervisor import Supervisor
 
 MAX_NAME_LENGTH = 200
 
 
 @final
 class Registry:
-    """Maps each live actor's name to its ref and the supervisor that owns it."""
+    """Maps each live actor's name to its cell (its ref, slot and supervisor)."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[ActorRef, Supervisor] | None] = {}
+        self._entries: dict[str, ActorCell | None] = {}
         self._counter = itertools.count(1)
 
     def __len__(self) -> int:
@@ -43,8 +43,8 @@ class Registry:
         self._entries[name] = None
         return name
 
-    def bind(self, ref: ActorRef, supervisor: Supervisor) -> None:
-        self._entries[ref.name] = (ref, supervisor)
+    def bind(self, cell: ActorCell) -> None:
+        self._entries[cell.name] = cell
 
     def release(self, name: str) -> None:
         self._entries.pop(name, None)
@@ -55,14 +55,11 @@ class Registry:
         Raises:
             ActorNotFoundError: no live actor has that name.
         """
-        entry = self._entries.get(name)
-        if entry is None:
-            raise ActorNotFoundError(name)
-        return entry[0]
+        return self.cell(name).ref
 
-    def owner(self, name: str) -> Supervisor:
-        """Return the supervisor of the live actor called `name`."""
-        entry = self._entries.get(name)
-        if entry is None:
+    def cell(self, name: str) -> ActorCell:
+        """Return the cell of the live actor called `name`."""
+        cell = self._entries.get(name)
+        if cell is None:
             raise ActorNotFoundError(name)
-        return entry[1]
+        return cell

@@ -13,13 +13,14 @@ import enum
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, final
+from typing import TYPE_CHECKING, final
 
 import anyio
 
 from ._backoff import ExponentialBackoff
 from ._cell import ActorCell
 from ._errors import ActorNotFoundError, ActorStoppedError, RestartIntensityError
+from ._slot import ChildSlot, Restart
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from ._actor import Actor
     from ._ref import ActorRef
+    from ._slot import Child
     from ._system import ActorSystem
 
 logger = logging.getLogger("repertory.actors")
@@ -42,14 +44,6 @@ class Strategy(enum.Enum):
     ONE_FOR_ONE = "one_for_one"  # only the crashed child
     ONE_FOR_ALL = "one_for_all"  # every child
     REST_FOR_ONE = "rest_for_one"  # the crashed child and those started after it
-
-
-class Restart(enum.Enum):
-    """When a child that exited is started again."""
-
-    PERMANENT = "permanent"  # always
-    TRANSIENT = "transient"  # only after a crash, not after a normal stop
-    TEMPORARY = "temporary"  # never
 
 
 @final
@@ -68,50 +62,10 @@ class RestartIntensity:
             raise ValueError(f"within_seconds must be > 0, got {self.within_seconds}")
 
 
-class _Child(Protocol):
-    name: str
-
-    async def run(self, started: Callable[[], None], shutdown_timeout: float | None) -> None: ...
-
-    def request_stop(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-@final
-class _Slot:
-    """A supervisor's bookkeeping for one child across its incarnations."""
-
-    __slots__ = (
-        "attempt",
-        "child",
-        "exited",
-        "is_stopping",
-        "restart",
-        "scope",
-        "shutdown_timeout",
-        "started_at",
-    )
-
-    def __init__(self, child: _Child, restart: Restart, shutdown_timeout: float | None) -> None:
-        self.child = child
-        self.restart = restart
-        self.shutdown_timeout = shutdown_timeout
-        self.scope: anyio.CancelScope | None = None  # set while an incarnation runs
-        self.exited = anyio.Event()  # set when the current incarnation has ended
-        self.is_stopping = False  # the supervisor is stopping it on purpose
-        self.attempt = 0  # backoff attempt of the next restart
-        self.started_at = 0.0
-
-    @property
-    def is_running(self) -> bool:
-        return self.scope is not None
-
-
 @final
 @dataclass(frozen=True, slots=True)
 class _Exited:
-    slot: _Slot
+    slot: ChildSlot
     error: Exception | None
     is_stopped_on_purpose: bool
 
@@ -138,7 +92,8 @@ class Supervisor:
         self.intensity = intensity or RestartIntensity()
         self.backoff = backoff or ExponentialBackoff()
         self._system = system
-        self._slots: list[_Slot] = []
+        # Insertion-ordered: start order. A dict, so that removing one of many is O(1).
+        self._slots: dict[ChildSlot, None] = {}
         self._task_group: TaskGroup | None = None
         self._is_closing = False
         self._restarts: collections.deque[float] = collections.deque()
@@ -184,8 +139,11 @@ class Supervisor:
         except BaseException:
             registry.release(name)
             raise
-        registry.bind(cell.ref, self)
-        await self._add(_Slot(cell, restart, shutdown_timeout))
+        slot = ChildSlot(cell, restart, shutdown_timeout, self._on_exit)
+        cell.supervisor = self
+        cell.slot = slot
+        registry.bind(cell)
+        await self._add(slot)
         return cell.ref
 
     async def spawn_supervisor(
@@ -210,7 +168,7 @@ class Supervisor:
             intensity=intensity,
             backoff=backoff,
         )
-        await self._add(_Slot(supervisor, restart, shutdown_timeout))
+        await self._add(ChildSlot(supervisor, restart, shutdown_timeout, self._on_exit))
         return supervisor
 
     async def stop_child(self, ref: ActorRef) -> None:
@@ -219,34 +177,39 @@ class Supervisor:
         Raises:
             ActorNotFoundError: `ref` is not a live child of this supervisor.
         """
-        slot = self._find(ref.name)
+        cell = self._system.registry.cell(ref.name)
+        slot = cell.slot
+        if cell.supervisor is not self or slot is None:
+            raise ActorNotFoundError(ref.name)
         await self._stop(slot)
         self._remove(slot)
 
     # The supervisor as a child of its own supervisor.
 
-    async def run(self, started: Callable[[], None], shutdown_timeout: float | None) -> None:
+    async def run(self, slot: ChildSlot, *, task_status: TaskStatus[None]) -> None:
         """Supervise until asked to stop; raise `RestartIntensityError` on giving up.
 
-        A supervisor that is itself restarted starts again the children it had.
+        A supervisor that is itself restarted starts again the children it had, but for
+        temporary ones.
         """
-        self._is_closing = False
-        self._restarts.clear()
-        for slot in [slot for slot in self._slots if slot.restart is Restart.TEMPORARY]:
-            self._remove(slot)  # a restarted supervisor does not bring temporary children back
-        failure: RestartIntensityError | None = None
-        async with anyio.create_task_group() as task_group:
-            self._task_group = task_group
-            try:
-                for slot in list(self._slots):
-                    await self._start(slot)
-                started()
-                failure = await self._supervise()
-            finally:
-                self._task_group = None
-                task_group.cancel_scope.cancel()  # backoff timers of restarts that won't be
-        if failure is not None:
-            raise failure
+        with slot:
+            self._is_closing = False
+            self._restarts.clear()
+            for child in [child for child in self._slots if child.restart is Restart.TEMPORARY]:
+                self._remove(child)
+            failure: RestartIntensityError | None = None
+            async with anyio.create_task_group() as task_group:
+                self._task_group = task_group
+                try:
+                    for child in list(self._slots):
+                        await self._start(child)
+                    slot.started(task_status)
+                    failure = await self._supervise()
+                finally:
+                    self._task_group = None
+                    task_group.cancel_scope.cancel()  # backoff timers of restarts that won't be
+            if failure is not None:
+                raise failure
 
     def request_stop(self) -> None:
         """Ask the supervisor to stop its children (last started first) and finish."""
@@ -255,55 +218,35 @@ class Supervisor:
 
     def close(self) -> None:
         """Retire every child for good (their mailboxes turn into dead-letter sinks)."""
-        for slot in reversed(self._slots):
+        for slot in reversed(list(self._slots)):
             self._remove(slot)
         self._events_send.close()
         self._events.close()
 
     # Internals.
 
-    async def _add(self, slot: _Slot) -> None:
+    async def _add(self, slot: ChildSlot) -> None:
         if self._task_group is None or self._is_closing:
-            slot.child.close()
+            self._remove(slot)
             raise ActorStoppedError(self.name)
-        self._slots.append(slot)
+        self._slots[slot] = None
         try:
             await self._start(slot)
         except BaseException:
             self._remove(slot)
             raise
 
-    async def _start(self, slot: _Slot) -> None:
+    async def _start(self, slot: ChildSlot) -> None:
         assert self._task_group is not None
-        slot.exited = anyio.Event()
         slot.is_stopping = False
         slot.started_at = self._system.clock.now()
-        await self._task_group.start(self._run_child, slot)
+        slot.handle = await self._task_group.start(slot.child.run, slot, return_handle=True)
 
-    async def _run_child(self, slot: _Slot, *, task_status: TaskStatus[None]) -> None:
-        is_started = False
-
-        def started() -> None:
-            nonlocal is_started
-            is_started = True
-            task_status.started()
-
-        error: Exception | None = None
-        with anyio.CancelScope() as scope:
-            slot.scope = scope
-            try:
-                await slot.child.run(started, slot.shutdown_timeout)
-            except Exception as exc:
-                if not is_started:
-                    slot.scope = None
-                    slot.exited.set()
-                    raise  # a failed start goes to whoever started the child
-                error = exc
+    def _on_exit(self, slot: ChildSlot, error: Exception | None) -> None:
         if error is not None:
             logger.error("%r crashed (supervisor %r)", slot.child.name, self.name, exc_info=error)
-        slot.scope = None
-        slot.exited.set()
-        self._events_send.send_nowait(_Exited(slot, error, slot.is_stopping))
+        with contextlib.suppress(anyio.ClosedResourceError):
+            self._events_send.send_nowait(_Exited(slot, error, slot.is_stopping))
 
     async def _supervise(self) -> RestartIntensityError | None:
         while True:
@@ -313,11 +256,13 @@ class Supervisor:
                 return None
             if event.slot not in self._slots or event.is_stopped_on_purpose:
                 continue
-            failure = await self._on_exit(event.slot, event.error)
+            failure = await self._handle_exit(event.slot, event.error)
             if failure is not None:
                 return failure
 
-    async def _on_exit(self, slot: _Slot, error: Exception | None) -> RestartIntensityError | None:
+    async def _handle_exit(
+        self, slot: ChildSlot, error: Exception | None
+    ) -> RestartIntensityError | None:
         is_restarted = slot.restart is Restart.PERMANENT or (
             slot.restart is Restart.TRANSIENT and error is not None
         )
@@ -335,8 +280,7 @@ class Supervisor:
             return failure
         group = self._restart_group(slot)
         for other in reversed(group):
-            if other.is_running:
-                await self._stop(other)
+            await self._stop(other)
         slot.attempt = self.backoff.next_attempt(slot.attempt, now - slot.started_at)
         delay = self.backoff.delay(slot.attempt, self._system.random)
         slot.attempt += 1
@@ -351,14 +295,15 @@ class Supervisor:
             restarts.popleft()
         return len(restarts) <= self.intensity.max_restarts
 
-    def _restart_group(self, slot: _Slot) -> list[_Slot]:
+    def _restart_group(self, slot: ChildSlot) -> list[ChildSlot]:
         if self.strategy is Strategy.ONE_FOR_ONE:
             return [slot]
+        slots = list(self._slots)
         if self.strategy is Strategy.ONE_FOR_ALL:
-            return list(self._slots)
-        return self._slots[self._slots.index(slot) :]
+            return slots
+        return slots[slots.index(slot) :]
 
-    async def _restart_later(self, group: list[_Slot], delay: float) -> None:
+    async def _restart_later(self, group: list[ChildSlot], delay: float) -> None:
         await self._system.clock.sleep(delay)
         for slot in group:
             if self._is_closing or slot not in self._slots or slot.is_running:
@@ -371,34 +316,26 @@ class Supervisor:
                 self._events_send.send_nowait(_Exited(slot, exc, is_stopped_on_purpose=False))
                 return
 
-    async def _stop(self, slot: _Slot) -> None:
-        scope = slot.scope
-        if scope is None:
+    async def _stop(self, slot: ChildSlot) -> None:
+        if not slot.is_running:
             return
         slot.is_stopping = True
         slot.child.request_stop()
-        exited = slot.exited
         with anyio.move_on_after(slot.shutdown_timeout):
-            await exited.wait()
-        if not exited.is_set():
+            await slot.wait_exited()
+        if slot.is_running:
             logger.warning("%r did not stop in time; cancelling it", slot.child.name)
-            scope.cancel()
-            await exited.wait()
+            if slot.handle is not None:
+                slot.handle.cancel()
+            await slot.wait_exited()
 
     async def _stop_all(self) -> None:
         self._is_closing = True
-        for slot in reversed(self._slots):
+        for slot in reversed(list(self._slots)):
             await self._stop(slot)
 
-    def _find(self, name: str) -> _Slot:
-        for slot in self._slots:
-            if slot.child.name == name:
-                return slot
-        raise ActorNotFoundError(name)
-
-    def _remove(self, slot: _Slot) -> None:
-        if slot in self._slots:
-            self._slots.remove(slot)
+    def _remove(self, slot: ChildSlot) -> None:
+        self._slots.pop(slot, None)
         slot.child.close()
         if isinstance(slot.child, ActorCell):
             self._system.registry.release(slot.child.name)

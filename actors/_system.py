@@ -12,10 +12,10 @@ import anyio
 from ._clock import SystemClock
 from ._dead_letters import DeadLetterOffice
 from ._registry import Registry
+from ._slot import ChildSlot, Restart
 from ._supervisor import (
     DEFAULT_MAILBOX_SIZE,
     DEFAULT_SHUTDOWN_TIMEOUT,
-    Restart,
     RestartIntensity,
     Strategy,
     Supervisor,
@@ -113,7 +113,9 @@ class ActorSystem:
 
     async def stop(self, ref: ActorRef) -> None:
         """Stop an actor for good, wherever it sits in the tree, and wait until it has."""
-        await self.registry.owner(ref.name).stop_child(ref)
+        supervisor = self.registry.cell(ref.name).supervisor
+        assert supervisor is not None
+        await supervisor.stop_child(ref)
 
     def statistics(self) -> SystemStatistics:
         return SystemStatistics(actors=len(self.registry), dead_letters=self.dead_letters.total)
@@ -160,17 +162,19 @@ async def open_actor_system(
     body_error: Exception | None = None
     root_exited = anyio.Event()
 
+    def on_root_exit(slot: ChildSlot, error: Exception | None) -> None:
+        root_exited.set()
+        if error is not None:
+            root_failure.append(error)
+            task_group.cancel_scope.cancel()  # the body ends: the system is gone
+
+    root_slot = ChildSlot(root, Restart.TEMPORARY, None, on_root_exit)
+
     async def run_root(*, task_status: TaskStatus[None]) -> None:
         # Shielded: the actors stop through the ordered shutdown below, never by a cancel
         # scope of the host's cutting through all of them at once.
         with anyio.CancelScope(shield=True):
-            try:
-                await root.run(task_status.started, None)
-            except Exception as exc:
-                root_failure.append(exc)
-                task_group.cancel_scope.cancel()  # the body ends: the system is gone
-            finally:
-                root_exited.set()
+            await root.run(root_slot, task_status=task_status)
 
     try:
         async with anyio.create_task_group() as task_group:

@@ -65,6 +65,7 @@ class Scenario:
     actor: Timed
     baseline: Timed
     target: Target | None = None
+    max_repeats: int | None = None  # for the slow ones
 
 
 @final
@@ -138,6 +139,7 @@ def run_scenario(scenario: Scenario, backend: str, repeats: int) -> Result:
     noise, and return their rates (operations per second)."""
     actor: list[float] = []
     baseline: list[float] = []
+    repeats = min(repeats, scenario.max_repeats or repeats)
     for attempt in range(repeats):
         runs = [(baseline, scenario.baseline), (actor, scenario.actor)]
         if attempt % 2:
@@ -145,7 +147,7 @@ def run_scenario(scenario: Scenario, backend: str, repeats: int) -> Result:
         for samples, fn in runs:
             samples.append(scenario.n / _timed_run(fn, scenario.n, backend))
         progress(
-            f"  {scenario.name:<14} {backend:<8} run {attempt + 1}/{repeats}: "
+            f"  {scenario.name:<18} {backend:<8} run {attempt + 1}/{repeats}: "
             f"repertory {format_value(actor[-1], scenario.unit)}, "
             f"baseline {format_value(baseline[-1], scenario.unit)}"
         )
@@ -190,6 +192,7 @@ def format_table(results: Sequence[Result], statistic: str) -> str:
         "scenario",
         "backend",
         "N",
+        "runs",
         "repertory",
         "baseline",
         "ratio",
@@ -198,25 +201,26 @@ def format_table(results: Sequence[Result], statistic: str) -> str:
     )
     rows: list[tuple[str, ...]] = []
     for result in results:
+        target = result.target.describe(result.unit) if result.target else ""
         if result.skipped:
-            rows.append(
-                (result.title, result.backend, f"{result.n:,}", "-", "-", "-", "-", "SKIP")
-            )
+            rows.append((result.title, result.backend, f"{result.n:,}", "0", "-", "-", "-", target))
+            rows[-1] += ("SKIP",)
             continue
         rows.append(
             (
                 result.title,
                 result.backend,
                 f"{result.n:,}",
+                str(len(result.actor_samples)),
                 format_value(result.actor, result.unit),
                 format_value(result.baseline, result.unit),
                 f"{result.ratio:.2f}x",
-                result.target.describe(result.unit) if result.target else "",
+                target,
                 result.verdict,
             )
         )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    right = {2, 3, 4, 5}  # numbers line up on the right
+    right = {2, 3, 4, 5, 6}  # numbers line up on the right
 
     def line(row: Sequence[str]) -> str:
         cells = [
@@ -226,14 +230,16 @@ def format_table(results: Sequence[Result], statistic: str) -> str:
         return "  ".join(cells).rstrip()
 
     out = [
-        f"Each figure is the {statistic}; ratio = repertory / baseline, measured in the same run.",
+        f"Each figure is the {statistic}. ratio = repertory / baseline, both measured in this run.",
         line(header),
         line(["-" * width for width in widths]),
         *(line(row) for row in rows),
     ]
-    notes = [f"  {r.title} ({r.backend}): {r.skipped}" for r in results if r.skipped]
-    if notes:
-        out += ["", "skipped:", *notes]
+    reasons: dict[str, list[str]] = {}
+    for result in results:
+        if result.skipped and result.title not in reasons.setdefault(result.skipped, []):
+            reasons[result.skipped].append(result.title)
+    out += [f"\nskipped: {reason}: {'; '.join(titles)}" for reason, titles in reasons.items()]
     return "\n".join(out)
 
 

@@ -1,5 +1,9 @@
-"""In-process scenarios of the actor kernel (tell, ask, fan-out, spawn), each beside its raw
+"""In-process scenarios of the actor kernel (tell, ask, fan-out, spawn, stop), each beside its raw
 anyio baseline: memory object streams used with the same non-blocking fast path.
+
+Messages are built as they are sent, on both sides, as a program sends them (and as the raw
+limits in shared/notes/anchors.md were measured); `tell-prebuilt` shows the same with every
+message built before the clock starts, which leaves only the cost of the two hops.
 
 Every function here sets up untimed, then returns the seconds its hot part took.
 """
@@ -60,14 +64,6 @@ class IdleActor(Actor):
 # Raw building blocks of the baselines.
 
 
-async def raw_send(send: MemoryObjectSendStream[object], item: object) -> None:
-    """The fast path a mailbox uses: `send_nowait`, awaiting only when the buffer is full."""
-    try:
-        send.send_nowait(item)
-    except anyio.WouldBlock:
-        await send.send(item)
-
-
 async def raw_count(receive: MemoryObjectReceiveStream[object], tally: Tally) -> None:
     """A bare receiver: `receive_nowait`, awaiting only when empty, counting down `tally`."""
     receive_nowait = receive.receive_nowait
@@ -125,42 +121,56 @@ async def raw_parked(*, task_status: TaskStatus[MemoryObjectSendStream[object]])
             pass
 
 
-# 1. tell throughput.
+# tell throughput: one sender, one receiver.
 
 
-async def actor_tell(n: int) -> float:
-    messages = pings(n)
+async def actor_tell(n: int, *, prebuilt: bool = False) -> float:
+    messages = pings(n) if prebuilt else []
     tally = Tally(n)
     async with open_actor_system() as system:
         ref = await system.spawn(functools.partial(CountingActor, tally), name="counter")
         tell = ref.tell
+        await anyio.wait_all_tasks_blocked()  # start from a quiet loop
         start = time.perf_counter()
-        for message in messages:
-            await tell(message)
+        if prebuilt:
+            for message in messages:
+                await tell(message)
+        else:
+            for seq in range(n):
+                await tell(Ping(seq=seq))
         await tally.done.wait()
         return time.perf_counter() - start
 
 
-async def raw_tell(n: int) -> float:
-    messages = pings(n)
+async def raw_tell(n: int, *, prebuilt: bool = False) -> float:
+    messages = pings(n) if prebuilt else []
     tally = Tally(n)
     send, receive = anyio.create_memory_object_stream[object](MAILBOX_SIZE)
     async with anyio.create_task_group() as tg:
         tg.start_soon(raw_count, receive, tally)
         with send:
             send_nowait = send.send_nowait
+            await anyio.wait_all_tasks_blocked()  # start from a quiet loop
             start = time.perf_counter()
-            for message in messages:
-                try:
-                    send_nowait(message)
-                except anyio.WouldBlock:
-                    await send.send(message)
+            if prebuilt:
+                for message in messages:
+                    try:
+                        send_nowait(message)
+                    except anyio.WouldBlock:
+                        await send.send(message)
+            else:
+                for seq in range(n):
+                    message = Ping(seq=seq)
+                    try:
+                        send_nowait(message)
+                    except anyio.WouldBlock:
+                        await send.send(message)
             await tally.done.wait()
             elapsed = time.perf_counter() - start
     return elapsed
 
 
-# 2. ask round trips.
+# ask round trips, one at a time.
 
 
 async def actor_ask(n: int) -> float:
@@ -168,6 +178,7 @@ async def actor_ask(n: int) -> float:
     async with open_actor_system() as system:
         ref = await system.spawn(EchoActor, name="echo")
         ask = ref.ask
+        await anyio.wait_all_tasks_blocked()  # start from a quiet loop
         start = time.perf_counter()
         for request in requests:
             await ask(request)
@@ -181,6 +192,7 @@ async def raw_ask(n: int) -> float:
         tg.start_soon(raw_echo, receive)
         with send:
             send_nowait = send.send_nowait
+            await anyio.wait_all_tasks_blocked()  # start from a quiet loop
             start = time.perf_counter()
             for request in requests:
                 slot = ReplySlot()
@@ -193,29 +205,28 @@ async def raw_ask(n: int) -> float:
     return elapsed
 
 
-# 3. fan-out: one sender, round robin over many receivers.
+# fan-out: one sender, round robin over many receivers.
 
 
 async def actor_fanout(n: int, *, receivers: int) -> float:
     rounds = n // receivers
-    messages = pings(rounds)
     tally = Tally(rounds * receivers)
     async with open_actor_system() as system:
         tells = [
             (await system.spawn(functools.partial(CountingActor, tally))).tell
             for _ in range(receivers)
         ]
+        await anyio.wait_all_tasks_blocked()  # start from a quiet loop
         start = time.perf_counter()
-        for message in messages:
+        for seq in range(rounds):
             for tell in tells:
-                await tell(message)
+                await tell(Ping(seq=seq))
         await tally.done.wait()
         return time.perf_counter() - start
 
 
 async def raw_fanout(n: int, *, receivers: int) -> float:
     rounds = n // receivers
-    messages = pings(rounds)
     tally = Tally(rounds * receivers)
     async with anyio.create_task_group() as tg:
         sends: list[MemoryObjectSendStream[object]] = []
@@ -223,9 +234,11 @@ async def raw_fanout(n: int, *, receivers: int) -> float:
             send, receive = anyio.create_memory_object_stream[object](MAILBOX_SIZE)
             tg.start_soon(raw_count, receive, tally)
             sends.append(send)
+        await anyio.wait_all_tasks_blocked()  # start from a quiet loop
         start = time.perf_counter()
-        for message in messages:
+        for seq in range(rounds):
             for send in sends:
+                message = Ping(seq=seq)
                 try:
                     send.send_nowait(message)
                 except anyio.WouldBlock:
@@ -237,7 +250,7 @@ async def raw_fanout(n: int, *, receivers: int) -> float:
     return elapsed
 
 
-# 6. spawn rate.
+# spawn rate, one at a time.
 
 
 async def actor_spawn(n: int) -> float:
@@ -259,6 +272,26 @@ async def raw_spawn(n: int) -> float:
     return elapsed
 
 
+# Stopping: the system's ordered shutdown against closing bare streams.
+
+
+async def actor_stop(n: int) -> float:
+    async with open_actor_system() as system:
+        for _ in range(n):
+            await system.spawn(IdleActor, mailbox_size=IDLE_MAILBOX_SIZE)
+        start = time.perf_counter()
+    return time.perf_counter() - start
+
+
+async def raw_stop(n: int) -> float:
+    async with anyio.create_task_group() as tg:
+        sends: list[MemoryObjectSendStream[object]] = [await tg.start(raw_parked) for _ in range(n)]
+        start = time.perf_counter()
+        for send in reversed(sends):
+            send.close()
+    return time.perf_counter() - start
+
+
 def scenarios(*, quick: bool) -> list[Scenario]:
     """The in-process scenarios, with smaller counts for a quick smoke run."""
     receivers = 100 if quick else 1000
@@ -271,6 +304,14 @@ def scenarios(*, quick: bool) -> list[Scenario]:
             actor=actor_tell,
             baseline=raw_tell,
             target=Target(of="ratio", op=">=", limit=0.7),
+        ),
+        Scenario(
+            name="tell-prebuilt",
+            title="tell, messages pre-built",
+            n=20_000 if quick else 200_000,
+            unit="msg/s",
+            actor=functools.partial(actor_tell, prebuilt=True),
+            baseline=functools.partial(raw_tell, prebuilt=True),
         ),
         Scenario(
             name="ask",
@@ -297,5 +338,14 @@ def scenarios(*, quick: bool) -> list[Scenario]:
             unit="actors/s",
             actor=actor_spawn,
             baseline=raw_spawn,
+        ),
+        Scenario(
+            name="stop",
+            title="stop (system exit)",
+            n=1_000 if quick else 10_000,
+            unit="actors/s",
+            actor=actor_stop,
+            baseline=raw_stop,
+            max_repeats=3,  # each run spawns them first
         ),
     ]

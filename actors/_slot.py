@@ -1,0 +1,114 @@
+"""A supervisor's record of one child, which also brackets every run of that child.
+
+The child runs inside `with slot:` so that however a run ends, the supervisor hears of it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Protocol, final
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from anyio import TaskHandle
+    from anyio.abc import TaskStatus
+
+
+class Restart(enum.Enum):
+    """When a child that exited is started again."""
+
+    PERMANENT = "permanent"  # always
+    TRANSIENT = "transient"  # only after a crash, not after a normal stop
+    TEMPORARY = "temporary"  # never
+
+
+class Child(Protocol):
+    """What a supervisor supervises: an actor cell or a nested supervisor."""
+
+    name: str
+
+    async def run(self, slot: ChildSlot, *, task_status: TaskStatus[None]) -> None:
+        """Run once inside `with slot:`, calling `slot.started(task_status)` once started."""
+        ...
+
+    def request_stop(self) -> None:
+        """Ask the running incarnation to finish soon, gracefully."""
+        ...
+
+    def close(self) -> None:
+        """Retire for good: nothing will run again."""
+        ...
+
+
+@final
+class ChildSlot:
+    """A child, its restart policy, and the state of its current incarnation."""
+
+    __slots__ = (
+        "_exit_waiter",
+        "_is_started",
+        "_on_exit",
+        "attempt",
+        "child",
+        "handle",
+        "is_running",
+        "is_stopping",
+        "restart",
+        "shutdown_timeout",
+        "started_at",
+    )
+
+    def __init__(
+        self,
+        child: Child,
+        restart: Restart,
+        shutdown_timeout: float | None,
+        on_exit: Callable[[ChildSlot, Exception | None], None],
+    ) -> None:
+        self.child = child
+        self.restart = restart
+        self.shutdown_timeout = shutdown_timeout
+        self.handle: TaskHandle[None] | None = None  # the task of the current incarnation
+        self.is_running = False
+        self.is_stopping = False  # the supervisor is stopping it on purpose
+        self.attempt = 0  # backoff attempt of the next restart
+        self.started_at = 0.0
+        self._on_exit = on_exit
+        self._is_started = False
+        self._exit_waiter: anyio.Event | None = None  # made only when someone waits
+
+    def started(self, task_status: TaskStatus[None]) -> None:
+        """Called by the child once it has started: its spawner may go on."""
+        self._is_started = True
+        self.is_running = True
+        task_status.started()
+
+    async def wait_exited(self) -> None:
+        """Wait until the running incarnation has ended (blocks)."""
+        if self.is_running:
+            if self._exit_waiter is None:
+                self._exit_waiter = anyio.Event()
+            await self._exit_waiter.wait()
+
+    def __enter__(self) -> None:
+        self._is_started = False
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        if not self._is_started:
+            return False  # a failed start goes to whoever started the child
+        self.is_running = False
+        if self._exit_waiter is not None:
+            self._exit_waiter.set()
+            self._exit_waiter = None
+        error = exc if isinstance(exc, Exception) else None
+        self._on_exit(self, error)
+        return error is not None  # the supervisor handles crashes; cancellation goes on

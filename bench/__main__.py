@@ -1,0 +1,111 @@
+"""`python -m bench`: run the scenarios on each backend, print the table, write the JSON file.
+
+Options are described by `python -m bench --help`; `--probe` is the memory scenario's child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import kernel, memory, tcp
+from ._harness import (
+    BACKENDS,
+    Result,
+    environment,
+    format_table,
+    progress,
+    run_scenario,
+    skipped,
+    write_json,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure the actor kernel against raw anyio baselines on asyncio and trio.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run with small N")
+    parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where to write the results (default: bench/results/kernel.json, "
+        "or kernel-quick.json with --quick)",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="NAMES",
+        help="comma-separated scenarios to run, out of: "
+        + ", ".join([*_names(quick=True), "memory"]),
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=0, help="runs per figure (default: 5, or 3 with --quick)"
+    )
+    parser.add_argument("--probe", choices=memory.KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-n", type=int, default=0, help=argparse.SUPPRESS)
+    return parser
+
+
+def _names(*, quick: bool) -> list[str]:
+    return [
+        scenario.name for scenario in kernel.scenarios(quick=quick) + tcp.scenarios(quick=quick)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.probe:
+        memory.probe(args.probe, args.backend, args.probe_n)
+        return 0
+    quick: bool = args.quick
+    backends = BACKENDS if args.backend == "both" else (args.backend,)
+    repeats: int = args.repeats or (3 if quick else 5)
+    statistic = "median of its runs (memory: one run in a fresh process)"
+    known = {*_names(quick=quick), "memory"}
+    only = {name.strip() for name in args.only.split(",") if name.strip()} or known
+    if only - known:
+        parser.error(f"unknown scenarios: {', '.join(sorted(only - known))}")
+    path: Path = args.json or RESULTS / ("kernel-quick.json" if quick else "kernel.json")
+
+    scenarios = [
+        s for s in kernel.scenarios(quick=quick) + tcp.scenarios(quick=quick) if s.name in only
+    ]
+    tcp_names = {scenario.name for scenario in tcp.scenarios(quick=quick)}
+    results: list[Result] = []
+    began = time.perf_counter()
+    for backend in backends:
+        progress(f"== {backend}: {repeats} runs per figure, baseline and repertory alternating")
+        for scenario in scenarios:
+            reason = tcp.unavailable() if scenario.name in tcp_names else ""
+            if reason:
+                progress(f"  {scenario.name:<18} {backend:<8} skipped: {reason}")
+                results.append(skipped(scenario, backend, reason))
+                continue
+            results.append(run_scenario(scenario, backend, repeats))
+        if "memory" in only:
+            results.append(memory.measure(backend, quick=quick))
+    progress(f"== done in {time.perf_counter() - began:.0f} s\n")
+
+    order = [*(scenario.name for scenario in scenarios), "memory"]
+    results.sort(key=lambda result: (order.index(result.name), BACKENDS.index(result.backend)))
+    print(format_table(results, statistic))
+    meta = environment(statistic, quick)
+    meta["repeats"] = repeats
+    meta["seconds"] = round(time.perf_counter() - began, 1)
+    write_json(path, results, meta)
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
