@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from ._actor import Actor
     from ._ref import ActorRef
-    from ._slot import Child
     from ._system import ActorSystem
 
 logger = logging.getLogger("repertory.actors")
