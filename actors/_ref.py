@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar, cast, final
 
 import anyio
 
-from ._envelope import Ask, LocalReply, Request
+from ._envelope import Ask, LocalReply, Reply, Request
 from ._errors import ActorStoppedError, MailboxFullError
 
 if TYPE_CHECKING:
@@ -108,6 +108,19 @@ class LocalActorRef(ActorRef):
         except _CLOSED:
             raise ActorStoppedError(self.name) from None
         return cast("R", await reply.wait())
+
+    async def forward(self, request: object, reply: Reply) -> None:
+        """Put an asked request in the mailbox whose answer goes to `reply` instead of to a
+        waiting caller (the transport serves remote asks this way). Waits while the mailbox
+        is full; a stopped actor answers `reply` with `ActorStoppedError` at once."""
+        envelope = Ask(request, reply)
+        try:
+            try:
+                self._send_nowait(envelope)
+            except anyio.WouldBlock:
+                await self._send.send(envelope)
+        except _CLOSED:
+            reply.set_exception(ActorStoppedError(self.name))
 
     @property
     def is_stopped(self) -> bool:
