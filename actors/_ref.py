@@ -99,14 +99,7 @@ class LocalActorRef(ActorRef):
 
     async def ask(self, request: Request[R]) -> R:
         reply = LocalReply()
-        envelope = Ask(request, reply)
-        try:
-            try:
-                self._send_nowait(envelope)
-            except anyio.WouldBlock:
-                await self._send.send(envelope)
-        except _CLOSED:
-            raise ActorStoppedError(self.name) from None
+        await self.forward(request, reply)
         return cast("R", await reply.wait())
 
     async def forward(self, request: object, reply: Reply) -> None:
