@@ -268,3 +268,13 @@ def write_json(path: Path, results: Sequence[Result], meta: dict[str, object]) -
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {"meta": meta, "results": [result.to_json() for result in results]}
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+async def settle() -> None:
+    """Start a timed part from a quiet loop and a clean heap, on both sides of a comparison.
+
+    Without the collection, the garbage of the set-up (spawning a thousand actors, say) is
+    collected at some random moment of the timed part, and the figures swing by a third.
+    """
+    await anyio.wait_all_tasks_blocked()
+    gc.collect()

@@ -18,7 +18,7 @@ import anyio
 
 from repertory.actors import Actor, open_actor_system
 
-from ._harness import Scenario, Target
+from ._harness import Scenario, Target, settle
 from ._messages import Echo, Ping, Tally, pings
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ async def actor_tell(n: int, *, prebuilt: bool = False) -> float:
     async with open_actor_system() as system:
         ref = await system.spawn(functools.partial(CountingActor, tally), name="counter")
         tell = ref.tell
-        await anyio.wait_all_tasks_blocked()  # start from a quiet loop
+        await settle()
         start = time.perf_counter()
         if prebuilt:
             for message in messages:
@@ -150,7 +150,7 @@ async def raw_tell(n: int, *, prebuilt: bool = False) -> float:
         tg.start_soon(raw_count, receive, tally)
         with send:
             send_nowait = send.send_nowait
-            await anyio.wait_all_tasks_blocked()  # start from a quiet loop
+            await settle()
             start = time.perf_counter()
             if prebuilt:
                 for message in messages:
@@ -178,7 +178,7 @@ async def actor_ask(n: int) -> float:
     async with open_actor_system() as system:
         ref = await system.spawn(EchoActor, name="echo")
         ask = ref.ask
-        await anyio.wait_all_tasks_blocked()  # start from a quiet loop
+        await settle()
         start = time.perf_counter()
         for request in requests:
             await ask(request)
@@ -192,7 +192,7 @@ async def raw_ask(n: int) -> float:
         tg.start_soon(raw_echo, receive)
         with send:
             send_nowait = send.send_nowait
-            await anyio.wait_all_tasks_blocked()  # start from a quiet loop
+            await settle()
             start = time.perf_counter()
             for request in requests:
                 slot = ReplySlot()
@@ -216,7 +216,7 @@ async def actor_fanout(n: int, *, receivers: int) -> float:
             (await system.spawn(functools.partial(CountingActor, tally))).tell
             for _ in range(receivers)
         ]
-        await anyio.wait_all_tasks_blocked()  # start from a quiet loop
+        await settle()
         start = time.perf_counter()
         for seq in range(rounds):
             for tell in tells:
@@ -234,7 +234,7 @@ async def raw_fanout(n: int, *, receivers: int) -> float:
             send, receive = anyio.create_memory_object_stream[object](MAILBOX_SIZE)
             tg.start_soon(raw_count, receive, tally)
             sends.append(send)
-        await anyio.wait_all_tasks_blocked()  # start from a quiet loop
+        await settle()
         start = time.perf_counter()
         for seq in range(rounds):
             for send in sends:
