@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Protocol, final
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import TracebackType
 
     from anyio import TaskHandle
@@ -24,6 +23,14 @@ class Restart(enum.Enum):
     PERMANENT = "permanent"  # always
     TRANSIENT = "transient"  # only after a crash, not after a normal stop
     TEMPORARY = "temporary"  # never
+
+
+class SlotOwner(Protocol):
+    """Who hears of the end of each run of a child: its supervisor."""
+
+    def on_child_exit(self, slot: ChildSlot, error: Exception | None) -> None:
+        """Called once per run that had started; `error` is what crashed it, if anything."""
+        ...
 
 
 class Child(Protocol):
@@ -51,7 +58,7 @@ class ChildSlot:
     __slots__ = (
         "_exit_waiter",
         "_is_started",
-        "_on_exit",
+        "_owner",
         "attempt",
         "child",
         "handle",
@@ -67,7 +74,7 @@ class ChildSlot:
         child: Child,
         restart: Restart,
         shutdown_timeout: float | None,
-        on_exit: Callable[[ChildSlot, Exception | None], None],
+        owner: SlotOwner,
     ) -> None:
         self.child = child
         self.restart = restart
@@ -77,7 +84,7 @@ class ChildSlot:
         self.is_stopping = False  # the supervisor is stopping it on purpose
         self.attempt = 0  # backoff attempt of the next restart
         self.started_at = 0.0
-        self._on_exit = on_exit
+        self._owner = owner  # an object, not a bound method: one less per idle actor
         self._is_started = False
         self._exit_waiter: anyio.Event | None = None  # made only when someone waits
 
@@ -110,5 +117,5 @@ class ChildSlot:
             self._exit_waiter.set()
             self._exit_waiter = None
         error = exc if isinstance(exc, Exception) else None
-        self._on_exit(self, error)
+        self._owner.on_child_exit(self, error)
         return error is not None  # the supervisor handles crashes; cancellation goes on

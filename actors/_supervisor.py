@@ -138,7 +138,7 @@ class Supervisor:
         except BaseException:
             registry.release(name)
             raise
-        slot = ChildSlot(cell, restart, shutdown_timeout, self._on_exit)
+        slot = ChildSlot(cell, restart, shutdown_timeout, self)
         cell.supervisor = self
         cell.slot = slot
         registry.bind(cell)
@@ -167,7 +167,7 @@ class Supervisor:
             intensity=intensity,
             backoff=backoff,
         )
-        await self._add(ChildSlot(supervisor, restart, shutdown_timeout, self._on_exit))
+        await self._add(ChildSlot(supervisor, restart, shutdown_timeout, self))
         return supervisor
 
     async def stop_child(self, ref: ActorRef) -> None:
@@ -241,7 +241,8 @@ class Supervisor:
         slot.started_at = self._system.clock.now()
         slot.handle = await self._task_group.start(slot.child.run, slot, return_handle=True)
 
-    def _on_exit(self, slot: ChildSlot, error: Exception | None) -> None:
+    def on_child_exit(self, slot: ChildSlot, error: Exception | None) -> None:
+        """Hear of the end of a child's run (from its slot); the supervision loop acts on it."""
         if error is not None:
             logger.error("%r crashed (supervisor %r)", slot.child.name, self.name, exc_info=error)
         with contextlib.suppress(anyio.ClosedResourceError):

@@ -162,13 +162,14 @@ async def open_actor_system(
     body_error: Exception | None = None
     root_exited = anyio.Event()
 
-    def on_root_exit(slot: ChildSlot, error: Exception | None) -> None:
-        root_exited.set()
-        if error is not None:
-            root_failure.append(error)
-            task_group.cancel_scope.cancel()  # the body ends: the system is gone
+    class RootWatch:
+        def on_child_exit(self, slot: ChildSlot, error: Exception | None) -> None:
+            root_exited.set()
+            if error is not None:
+                root_failure.append(error)
+                task_group.cancel_scope.cancel()  # the body ends: the system is gone
 
-    root_slot = ChildSlot(root, Restart.TEMPORARY, None, on_root_exit)
+    root_slot = ChildSlot(root, Restart.TEMPORARY, None, RootWatch())
 
     async def run_root(*, task_status: TaskStatus[None]) -> None:
         # Shielded: the actors stop through the ordered shutdown below, never by a cancel
