@@ -46,8 +46,10 @@ class ActorCell:
     __slots__ = (
         "_actor",
         "_factory",
+        "_is_stop_requested",
         "_receive",
         "_send",
+        "_start_scope",
         "_system",
         "name",
         "ref",
@@ -72,83 +74,106 @@ class ActorCell:
         self._send = send
         self._receive = receive
         self._actor: Actor | None = None
+        self._is_stop_requested = False  # for this run, even before its actor exists
+        self._start_scope: anyio.CancelScope | None = None  # only while on_start runs
         self.supervisor: Supervisor | None = None  # set by the supervisor that adopts it
         self.slot: ChildSlot | None = None
 
-    def request_stop(self) -> None:
-        """Ask the running incarnation to finish after its current message."""
+    def request_stop(self, *, is_final: bool = False) -> None:
+        """Ask the current run to finish after its current message (or right after starting)."""
+        self._is_stop_requested = True
         if self._actor is not None:
             self._actor.stop()
         # A full mailbox means a busy actor, which sees the request after its current message.
         with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError):
             self._send.send_nowait(_WAKE)
 
+    def cancel_start(self) -> None:
+        """Cancel an `on_start` that is taking too long (the spawner gets ActorStoppedError)."""
+        if self._start_scope is not None:
+            self._start_scope.cancel()
+
     async def run(self, slot: ChildSlot, *, task_status: TaskStatus[None]) -> None:
-        """Run one incarnation: build the actor, start it, handle messages until it stops.
+        """Run once: build the actor, start it, handle messages until it stops.
 
         One frame on purpose: every coroutine level adds to each idle actor's memory and to
         every wake-up's cost.
         """
         with slot:
-            actor = self._factory()
-            actor.ref = self.ref
-            actor.system = self._system
-            actor._stop_requested = False  # an instance attribute is the quicker lookup
-            self._actor = actor
-            await actor.on_start()
-            slot.started(task_status)
-            # The hot path: everything it touches is bound to a local first.
-            receive_nowait = self._receive.receive_nowait
-            receive = self._receive.receive
-            handle = actor.receive
-            dead_letters = self._system.dead_letters
-            ask_type = Ask
-            wake = _WAKE
-            nothing = _NOTHING
-            budget = YIELD_EVERY
             try:
-                while not actor._stop_requested:
-                    if not budget:
-                        budget = YIELD_EVERY
-                        await checkpoint()
-                    try:
-                        item = receive_nowait()
-                        budget -= 1
-                    except anyio.WouldBlock:
-                        item = nothing
-                    if item is nothing:
-                        # Awaited outside the handler: a task parked in `except` keeps the
-                        # exception and its traceback alive, and idle actors are many.
-                        budget = YIELD_EVERY
-                        item = await receive()
-                    if type(item) is ask_type:
-                        reply = item.reply
-                        replied = False
+                actor = self._factory()
+                actor.ref = self.ref
+                actor.system = self._system
+                actor._stop_requested = self._is_stop_requested  # quicker as an instance attr
+                self._actor = actor
+                # Until it has started, the task is in its spawner's cancel scopes, not in the
+                # supervisor's: a start that outlasts a stop is cancelled through this scope.
+                with anyio.CancelScope() as start_scope:
+                    self._start_scope = start_scope
+                    await actor.on_start()
+                self._start_scope = None
+                if start_scope.cancelled_caught:
+                    raise ActorStoppedError(self.name)  # stopped before it finished starting
+                slot.started(task_status)
+                # The hot path: everything it touches is bound to a local first.
+                receive_nowait = self._receive.receive_nowait
+                receive = self._receive.receive
+                handle = actor.receive
+                dead_letters = self._system.dead_letters
+                ask_type = Ask
+                wake = _WAKE
+                nothing = _NOTHING
+                budget = YIELD_EVERY
+                try:
+                    while not actor._stop_requested:
+                        if not budget:
+                            budget = YIELD_EVERY
+                            await checkpoint()
                         try:
-                            result = await handle(item.message)
-                            replied = True
-                            reply.set_result(result)
-                        except Unhandled:
-                            replied = True
-                            reply.set_exception(UnhandledMessageError(self.name, item.message))
-                            dead_letters.record(self.name, item.message, "unhandled")
-                        except Exception as exc:
-                            replied = True
-                            reply.set_exception(exc)
-                            raise
-                        finally:
-                            if not replied:  # cancelled mid-handler: the asker must not hang
-                                reply.set_exception(ActorStoppedError(self.name))
-                    elif item is not wake:
-                        try:
-                            await handle(item)
-                        except Unhandled:
-                            dead_letters.record(self.name, item, "unhandled")
+                            item = receive_nowait()
+                            budget -= 1
+                        except anyio.WouldBlock:
+                            item = nothing
+                        if item is nothing:
+                            # Awaited outside the handler: a task parked in `except` keeps the
+                            # exception and its traceback alive, and idle actors are many.
+                            budget = YIELD_EVERY
+                            item = await receive()
+                        if type(item) is ask_type:
+                            reply = item.reply
+                            replied = False
+                            try:
+                                result = await handle(item.message)
+                                replied = True
+                                reply.set_result(result)
+                            except Unhandled:
+                                replied = True
+                                reply.set_exception(UnhandledMessageError(self.name, item.message))
+                                dead_letters.record(self.name, item.message, "unhandled")
+                            except Exception as exc:
+                                replied = True
+                                reply.set_exception(exc)
+                                raise
+                            finally:
+                                if not replied:  # cancelled mid-handler: the asker must not hang
+                                    reply.set_exception(ActorStoppedError(self.name))
+                        elif item is not wake:
+                            try:
+                                await handle(item)
+                            except Unhandled:
+                                dead_letters.record(self.name, item, "unhandled")
+                finally:
+                    self._actor = None
+                    # on_stop runs even when the run is being cancelled, but bounded.
+                    with (
+                        anyio.CancelScope(shield=True),
+                        anyio.move_on_after(slot.shutdown_timeout),
+                    ):
+                        await actor.on_stop()
             finally:
                 self._actor = None
-                # on_stop runs even when the incarnation is being cancelled, but bounded.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(slot.shutdown_timeout):
-                    await actor.on_stop()
+                self._start_scope = None
+                self._is_stop_requested = False
 
     def close(self) -> None:
         """Retire the mailbox for good: fail queued asks, record queued tells as dead letters.

@@ -42,8 +42,15 @@ class Child(Protocol):
         """Run once inside `with slot:`, calling `slot.started(task_status)` once started."""
         ...
 
-    def request_stop(self) -> None:
-        """Ask the running incarnation to finish soon, gracefully."""
+    def request_stop(self, *, is_final: bool = False) -> None:
+        """Ask the current run to finish soon, gracefully (also while it is still starting).
+
+        `is_final`: the system is shutting down, nothing will be restarted.
+        """
+        ...
+
+    def cancel_start(self) -> None:
+        """Cancel a start that is taking too long (its task is not cancellable otherwise)."""
         ...
 
     def close(self) -> None:
@@ -53,7 +60,11 @@ class Child(Protocol):
 
 @final
 class ChildSlot:
-    """A child, its restart policy, and the state of its current incarnation."""
+    """A child, its restart policy, and the state of its current run.
+
+    A run is active from the moment the supervisor starts it (`begin`) until it has ended,
+    whether it ended after starting or failed to start.
+    """
 
     __slots__ = (
         "_exit_waiter",
@@ -62,7 +73,8 @@ class ChildSlot:
         "attempt",
         "child",
         "handle",
-        "is_running",
+        "is_active",
+        "is_retiring",
         "is_stopping",
         "restart",
         "shutdown_timeout",
@@ -79,30 +91,38 @@ class ChildSlot:
         self.child = child
         self.restart = restart
         self.shutdown_timeout = shutdown_timeout
-        self.handle: TaskHandle[None] | None = None  # the task of the current incarnation
-        self.is_running = False
-        self.is_stopping = False  # the supervisor is stopping it on purpose
+        self.handle: TaskHandle[None] | None = None  # the task of the current run
+        self.is_active = False
+        self.is_stopping = False  # the supervisor is stopping this run on purpose
+        self.is_retiring = False  # once this run ends, the child is removed for good
         self.attempt = 0  # backoff attempt of the next restart
         self.started_at = 0.0
         self._owner = owner  # an object, not a bound method: one less per idle actor
         self._is_started = False
         self._exit_waiter: anyio.Event | None = None  # made only when someone waits
 
+    def begin(self, now: float) -> None:
+        """Mark a new run as under way (the supervisor calls this before starting it)."""
+        self.is_active = True
+        self.is_stopping = False
+        self.handle = None
+        self.started_at = now
+        self._is_started = False
+
     def started(self, task_status: TaskStatus[None]) -> None:
         """Called by the child once it has started: its spawner may go on."""
         self._is_started = True
-        self.is_running = True
         task_status.started()
 
     async def wait_exited(self) -> None:
-        """Wait until the running incarnation has ended (blocks)."""
-        if self.is_running:
+        """Wait until the current run has ended, started or not (blocks)."""
+        if self.is_active:
             if self._exit_waiter is None:
                 self._exit_waiter = anyio.Event()
             await self._exit_waiter.wait()
 
     def __enter__(self) -> None:
-        self._is_started = False
+        return None
 
     def __exit__(
         self,
@@ -110,12 +130,12 @@ class ChildSlot:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
-        if not self._is_started:
-            return False  # a failed start goes to whoever started the child
-        self.is_running = False
+        self.is_active = False
         if self._exit_waiter is not None:
             self._exit_waiter.set()
             self._exit_waiter = None
+        if not self._is_started:
+            return False  # a failed start goes to whoever started the child
         error = exc if isinstance(exc, Exception) else None
         self._owner.on_child_exit(self, error)
         return error is not None  # the supervisor handles crashes; cancellation goes on

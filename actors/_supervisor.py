@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("repertory.actors")
 
 DEFAULT_MAILBOX_SIZE = 1000
+_ABSENT = object()
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 
 
@@ -70,6 +71,12 @@ class _Exited:
 
 
 @final
+@dataclass(frozen=True, slots=True)
+class _Shutdown:
+    is_final: bool  # the system is closing: retire each child once it has stopped
+
+
+@final
 class Supervisor:
     """Starts, watches and restarts children: actors and nested supervisors.
 
@@ -96,7 +103,12 @@ class Supervisor:
         self._task_group: TaskGroup | None = None
         self._is_closing = False
         self._restarts: collections.deque[float] = collections.deque()
-        self._events_send, self._events = anyio.create_memory_object_stream[_Exited | None](
+        # Group restarts (one_for_all, rest_for_one): the children due for one, started in
+        # start order by a single timer, which a later crash replaces.
+        self._due: dict[ChildSlot, None] = {}
+        self._due_timer: anyio.CancelScope | None = None
+        self._due_epoch = 0
+        self._events_send, self._events = anyio.create_memory_object_stream[_Exited | _Shutdown](
             math.inf
         )
 
@@ -180,8 +192,14 @@ class Supervisor:
         slot = cell.slot
         if cell.supervisor is not self or slot is None:
             raise ActorNotFoundError(ref.name)
-        await self._stop(slot)
-        self._remove(slot)
+        slot.is_retiring = True
+        if self._task_group is None:
+            self._remove(slot)
+            return
+        # The stop runs in the supervisor's own task: cancelling this wait does not stop it.
+        done = anyio.Event()
+        self._task_group.start_soon(self._retire_child, slot, done)
+        await done.wait()
 
     # The supervisor as a child of its own supervisor.
 
@@ -194,26 +212,49 @@ class Supervisor:
         with slot:
             self._is_closing = False
             self._restarts.clear()
+            self._due.clear()
+            self._due_timer = None
+            # What the previous run left unread is about children now gone; a stop request
+            # for this run comes with `slot.is_stopping` (its parent sets it first).
+            shutdown: _Shutdown | None = None
+            while True:
+                try:
+                    event = self._events.receive_nowait()
+                except anyio.WouldBlock:
+                    break
+                if isinstance(event, _Shutdown):
+                    shutdown = event
             for child in [child for child in self._slots if child.restart is Restart.TEMPORARY]:
                 self._remove(child)
             failure: RestartIntensityError | None = None
+            is_started = False
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
                 try:
                     for child in list(self._slots):
                         await self._start(child)
                     slot.started(task_status)
+                    is_started = True
+                    if slot.is_stopping and shutdown is not None:  # asked while starting
+                        self._events_send.send_nowait(shutdown)
                     failure = await self._supervise()
                 finally:
                     self._task_group = None
                     task_group.cancel_scope.cancel()  # backoff timers of restarts that won't be
+            if not is_started:
+                raise ActorStoppedError(self.name)  # its start was cancelled
             if failure is not None:
                 raise failure
 
-    def request_stop(self) -> None:
+    def request_stop(self, *, is_final: bool = False) -> None:
         """Ask the supervisor to stop its children (last started first) and finish."""
         with contextlib.suppress(anyio.ClosedResourceError):
-            self._events_send.send_nowait(None)
+            self._events_send.send_nowait(_Shutdown(is_final))
+
+    def cancel_start(self) -> None:
+        """Cancel the starting of this supervisor's children (they are taking too long)."""
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
 
     def close(self) -> None:
         """Retire every child for good (their mailboxes turn into dead-letter sinks)."""
@@ -226,20 +267,23 @@ class Supervisor:
 
     async def _add(self, slot: ChildSlot) -> None:
         if self._task_group is None or self._is_closing:
-            self._remove(slot)
+            self._retire(slot)
             raise ActorStoppedError(self.name)
         self._slots[slot] = None
+        is_added = False
         try:
             await self._start(slot)
-        except BaseException:
-            self._remove(slot)
-            raise
+            is_added = True
+        finally:
+            if not is_added:
+                self._remove(slot)
 
     async def _start(self, slot: ChildSlot) -> None:
         assert self._task_group is not None
-        slot.is_stopping = False
-        slot.started_at = self._system.clock.now()
-        slot.handle = await self._task_group.start(slot.child.run, slot, return_handle=True)
+        slot.begin(self._system.clock.now())
+        handle = await self._task_group.start(slot.child.run, slot, return_handle=True)
+        if slot.is_active:
+            slot.handle = handle
 
     def on_child_exit(self, slot: ChildSlot, error: Exception | None) -> None:
         """Hear of the end of a child's run (from its slot); the supervision loop acts on it."""
@@ -251,14 +295,18 @@ class Supervisor:
     async def _supervise(self) -> RestartIntensityError | None:
         while True:
             event = await self._events.receive()
-            if event is None:
-                await self._stop_all()
+            if isinstance(event, _Shutdown):
+                await self._stop_all(retire=event.is_final)
                 return None
-            if event.slot not in self._slots or event.is_stopped_on_purpose:
+            slot = event.slot
+            if slot not in self._slots:
                 continue
-            failure = await self._handle_exit(event.slot, event.error)
-            if failure is not None:
-                return failure
+            if slot.is_retiring:
+                self._remove(slot)
+            elif not event.is_stopped_on_purpose:
+                failure = await self._handle_exit(slot, event.error)
+                if failure is not None:
+                    return failure
 
     async def _handle_exit(
         self, slot: ChildSlot, error: Exception | None
@@ -276,16 +324,26 @@ class Supervisor:
             )
             failure.__cause__ = error
             logger.error("supervisor %r gives up: %s", self.name, failure)
-            await self._stop_all()
+            await self._stop_all(retire=False)
             return failure
         group = self._restart_group(slot)
         for other in reversed(group):
             await self._stop(other)
+        for other in group:
+            if other is not slot and other.restart is Restart.TEMPORARY:
+                self._remove(other)  # a temporary child is never restarted, not even so
         slot.attempt = self.backoff.next_attempt(slot.attempt, now - slot.started_at)
         delay = self.backoff.delay(slot.attempt, self._system.random)
         slot.attempt += 1
         assert self._task_group is not None
-        self._task_group.start_soon(self._restart_later, group, delay)
+        if self.strategy is Strategy.ONE_FOR_ONE:
+            self._task_group.start_soon(self._restart_one, slot, delay)
+        else:
+            self._due.update(dict.fromkeys(group))
+            self._due_epoch += 1
+            if self._due_timer is not None:
+                self._due_timer.cancel()
+            self._task_group.start_soon(self._restart_due, delay, self._due_epoch)
         return None
 
     def _allow_restart(self, now: float) -> bool:
@@ -303,39 +361,70 @@ class Supervisor:
             return slots
         return slots[slots.index(slot) :]
 
-    async def _restart_later(self, group: list[ChildSlot], delay: float) -> None:
+    async def _restart_one(self, slot: ChildSlot, delay: float) -> None:
         await self._system.clock.sleep(delay)
-        for slot in group:
-            if self._is_closing or slot not in self._slots or slot.is_running:
-                continue
-            logger.info("restarting %r (supervisor %r)", slot.child.name, self.name)
-            try:
-                await self._start(slot)
-            except Exception as exc:
-                # A failed restart is one more crash of that child.
-                self._events_send.send_nowait(_Exited(slot, exc, is_stopped_on_purpose=False))
-                return
+        if not self._is_closing and slot in self._slots and not slot.is_active:
+            await self._restart(slot)
 
-    async def _stop(self, slot: ChildSlot) -> None:
-        if not slot.is_running:
+    async def _restart_due(self, delay: float, epoch: int) -> None:
+        with anyio.CancelScope() as timer:  # only the wait is cancellable, never a start
+            self._due_timer = timer
+            await self._system.clock.sleep(delay)
+        if timer.cancel_called:
+            return  # a later crash took over the restart of these children and more
+        self._due_timer = None
+        for slot in list(self._slots):  # in start order
+            if epoch != self._due_epoch or self._is_closing:
+                return  # a crash during these restarts: the next timer restarts what is due
+            if slot in self._due:
+                del self._due[slot]
+                if not slot.is_active and not await self._restart(slot):
+                    return
+
+    async def _restart(self, slot: ChildSlot) -> bool:
+        logger.info("restarting %r (supervisor %r)", slot.child.name, self.name)
+        try:
+            await self._start(slot)
+        except Exception as exc:
+            # A failed restart is one more crash of that child.
+            self._events_send.send_nowait(_Exited(slot, exc, slot.is_stopping))
+            return False
+        return True
+
+    async def _retire_child(self, slot: ChildSlot, done: anyio.Event) -> None:
+        try:
+            await self._stop(slot)
+            self._remove(slot)
+        finally:
+            done.set()
+
+    async def _stop(self, slot: ChildSlot, *, is_final: bool = False) -> None:
+        if not slot.is_active:
             return
         slot.is_stopping = True
-        slot.child.request_stop()
+        slot.child.request_stop(is_final=is_final)
         with anyio.move_on_after(slot.shutdown_timeout):
             await slot.wait_exited()
-        if slot.is_running:
+        if slot.is_active:
             logger.warning("%r did not stop in time; cancelling it", slot.child.name)
+            slot.child.cancel_start()
             if slot.handle is not None:
                 slot.handle.cancel()
             await slot.wait_exited()
 
-    async def _stop_all(self) -> None:
+    async def _stop_all(self, *, retire: bool) -> None:
         self._is_closing = True
         for slot in reversed(list(self._slots)):
-            await self._stop(slot)
+            await self._stop(slot, is_final=retire)
+            if retire:
+                self._remove(slot)  # asks to it fail at once from now on
 
     def _remove(self, slot: ChildSlot) -> None:
-        self._slots.pop(slot, None)
+        if self._slots.pop(slot, _ABSENT) is not _ABSENT:
+            self._retire(slot)
+        # else removed already: retiring twice could release a name another actor has now
+
+    def _retire(self, slot: ChildSlot) -> None:
         slot.child.close()
         if isinstance(slot.child, ActorCell):
             self._system.registry.release(slot.child.name)

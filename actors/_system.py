@@ -187,7 +187,7 @@ async def open_actor_system(
             finally:
                 # Each child has its own shutdown timeout, so this is bounded.
                 with anyio.CancelScope(shield=True):
-                    root.request_stop()
+                    root.request_stop(is_final=True)
                     await root_exited.wait()
     finally:
         root.close()

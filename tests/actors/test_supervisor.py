@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from repertory.actors import (
     Actor,
     ActorNotFoundError,
+    ActorRef,
     ActorStoppedError,
     ExponentialBackoff,
     Request,
@@ -20,6 +22,9 @@ from repertory.actors import (
     Strategy,
 )
 from repertory.actors.testing import FakeClock, open_test_system
+
+if TYPE_CHECKING:
+    from repertory.actors import ActorSystem
 
 
 class Journal:
@@ -337,3 +342,139 @@ async def test_cancelling_the_body_still_stops_every_actor_in_order() -> None:
             await system.spawn(lambda: worker("b", journal))
             await anyio.sleep_forever()
     assert journal.entries == ["start a", "start b", "stop b", "stop a"]
+
+
+# Races between restarts, stops and shutdown.
+
+
+async def test_a_cancelled_stop_still_retires_the_child() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        ref = await system.spawn(lambda: worker("w", journal), name="w", shutdown_timeout=0.1)
+        await ref.tell(Hang())
+        await anyio.wait_all_tasks_blocked()
+        with anyio.move_on_after(0.01):
+            await system.stop(ref)  # gives up waiting; the stop itself goes on
+        await journal.wait_for("stop w")
+        with anyio.fail_after(1), pytest.raises(ActorStoppedError):
+            await ref.ask(GetIncarnation())
+        with pytest.raises(ActorNotFoundError):
+            system.lookup("w")
+
+
+async def test_an_actor_stopped_during_shutdown_fails_asks_at_once() -> None:
+    outcome: list[str] = []
+    newer: list[ActorRef] = []
+
+    class Older(Actor):
+        async def on_stop(self) -> None:
+            try:
+                with anyio.fail_after(1):
+                    await newer[0].ask(GetIncarnation())
+            except ActorStoppedError:
+                outcome.append("stopped")
+
+    async with open_test_system() as system:
+        await system.spawn(Older)
+        newer.append(await system.spawn(lambda: worker("newer", Journal())))
+    assert outcome == ["stopped"]
+
+
+async def test_rest_for_one_restarts_in_start_order_after_crashes_in_a_row() -> None:
+    journal = Journal()
+    clock = FakeClock()
+    backoff = ExponentialBackoff(initial=1.0, factor=1.0, maximum=1.0, jitter=0.0)
+    async with open_test_system(clock=clock, backoff=backoff) as system:
+        sup = await system.spawn_supervisor(strategy=Strategy.REST_FOR_ONE)
+        a, b = [await sup.spawn(functools.partial(worker, n, journal), name=n) for n in "ab"]
+        await b.tell(Crash())
+        await clock.wait_for_sleepers(1)  # b waits out its backoff...
+        await a.tell(Crash())  # ...when a crashes too: both restart, a first
+        await journal.wait_for("stop a")
+        await clock.wait_for_sleepers(2)
+        clock.advance(1.0)
+        await journal.wait_for("start b", 2)
+        assert journal.entries[2:] == ["stop b", "stop a", "start a", "start b"]
+
+
+async def test_a_restarted_supervisor_ignores_what_its_previous_run_left_unread() -> None:
+    journal = Journal()
+    async with open_test_system(intensity=RestartIntensity(max_restarts=1)) as system:
+        inner = await system.spawn_supervisor(intensity=RestartIntensity(max_restarts=0))
+        x = await inner.spawn(lambda: worker("x", journal), name="x")
+        y = await inner.spawn(lambda: worker("y", journal), name="y")
+        x.tell_nowait(Crash())
+        y.tell_nowait(Crash())  # both crash at once: one incident, one restart of `inner`
+        await journal.wait_for("start y", 2)
+        assert await x.ask(GetIncarnation()) == 2
+        assert await y.ask(GetIncarnation()) == 2
+
+
+async def test_group_restarts_never_bring_back_a_temporary_child() -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        sup = await system.spawn_supervisor(strategy=Strategy.ONE_FOR_ALL)
+        p = await sup.spawn(lambda: worker("p", journal), name="p")
+        await sup.spawn(lambda: worker("t", journal), name="t", restart=Restart.TEMPORARY)
+        await p.tell(Crash())
+        await journal.wait_for("start p", 2)
+        assert journal.entries.count("start t") == 1
+        assert sup.children == ("p",)
+
+
+async def test_stopping_an_actor_that_is_restarting_waits_for_its_start() -> None:
+    events: list[str] = []
+    gate = anyio.Event()
+    starts = 0
+
+    class SlowRestart(Actor):
+        async def on_start(self) -> None:
+            nonlocal starts
+            starts += 1
+            if starts == 2:
+                events.append("second start begins")
+                await gate.wait()
+                events.append("second start ends")
+
+        async def on_stop(self) -> None:
+            events.append(f"stop {starts}")
+
+        async def receive(self, message: object) -> object:
+            raise RuntimeError("crash")
+
+    async with open_test_system() as system:
+        ref = await system.spawn(SlowRestart)
+        await ref.tell("crash")
+        await anyio.wait_all_tasks_blocked()  # the restart waits on the gate
+
+        async with anyio.create_task_group() as tg:
+
+            async def stop() -> None:
+                await system.stop(ref)
+                events.append("stopped")
+
+            tg.start_soon(stop)
+            await anyio.wait_all_tasks_blocked()
+            assert "stopped" not in events  # it waits for the start to finish
+            gate.set()
+    assert events == ["stop 1", "second start begins", "second start ends", "stop 2", "stopped"]
+
+
+async def test_a_start_that_outlasts_shutdown_is_cancelled_and_spawn_says_so() -> None:
+    outcome: list[str] = []
+
+    class NeverStarts(Actor):
+        async def on_start(self) -> None:
+            await anyio.sleep_forever()
+
+    async def spawn(system: ActorSystem) -> None:
+        try:
+            await system.spawn(NeverStarts, shutdown_timeout=0.01)
+        except ActorStoppedError:
+            outcome.append("spawn failed")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg, open_test_system() as system:
+            tg.start_soon(spawn, system)
+            await anyio.wait_all_tasks_blocked()
+    assert outcome == ["spawn failed"]
