@@ -112,7 +112,9 @@ class ActorCell:
                     self._start_scope = start_scope
                     await actor.on_start()
                 self._start_scope = None
-                if start_scope.cancelled_caught:
+                is_start_cancelled = start_scope.cancelled_caught
+                del start_scope  # this frame lives as long as the actor: keep it lean
+                if is_start_cancelled:
                     raise ActorStoppedError(self.name)  # stopped before it finished starting
                 slot.started(task_status)
                 # The hot path: everything it touches is bound to a local first.
