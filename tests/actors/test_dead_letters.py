@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 
-from repertory.actors import Actor, DeadLetter
+from repertory.actors import Actor, DeadLetter, Restart
 from repertory.actors.testing import open_test_system, spawn_probe
 
 
@@ -75,3 +75,19 @@ async def test_only_the_most_recent_letters_are_kept_but_all_are_counted() -> No
         assert len(system.dead_letters.records) == 1000
         assert system.dead_letters.records[0].message == 500
         assert system.dead_letters.total == 1500
+
+
+async def test_messages_behind_a_stop_become_dead_letters_not_lost() -> None:
+    class StopsOnFirst(Actor):
+        async def receive(self, message: object) -> object:
+            self.stop()
+            return None
+
+    async with open_test_system() as system:
+        ref = await system.spawn(StopsOnFirst, restart=Restart.TRANSIENT)
+        for number in range(3):
+            ref.tell_nowait(number)  # all queued before the actor runs
+        with anyio.fail_after(5):
+            while system.dead_letters.total < 2:
+                await anyio.wait_all_tasks_blocked()
+        assert [letter.message for letter in system.dead_letters.records] == [1, 2]
