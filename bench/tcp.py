@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef
 
-SECRET = b"bench"
+SECRET = b"bench-secret-of-32-bytes-long..."
 #: How many tasks ask at once in the pipelined scenario.
 ASKERS = 100
 

@@ -31,7 +31,14 @@ _new_ext_type: Final = tuple.__new__
 
 # What msgpack raises for values it cannot pack, or bytes it cannot unpack.
 _PACK_ERRORS: Final = (TypeError, ValueError, OverflowError, RecursionError)
-UNPACK_ERRORS: Final = (TypeError, ValueError, RecursionError, msgpack.UnpackException)
+# (OverflowError: a timestamp beyond datetime's range.)
+UNPACK_ERRORS: Final = (
+    TypeError,
+    ValueError,
+    OverflowError,
+    RecursionError,
+    msgpack.UnpackException,
+)
 
 
 @final
@@ -148,7 +155,8 @@ class Codec:
     fields in declaration order. Field values may be None, bools, ints (64-bit), floats, str,
     bytes, tuples, lists, dicts, aware datetimes (msgpack timestamps) and registered messages.
     Arrays decode as tuples, so frozen dataclasses compare equal after a round trip; datetimes
-    decode in UTC (the same instant). Nothing is ever pickled.
+    decode in UTC (the same instant; one within a day of `datetime.min` or `datetime.max`
+    may have no UTC equivalent, and then fails to decode). Nothing is ever pickled.
 
     Both nodes must register the same tags for the same types; a codec is safe to share
     between threads.
@@ -273,7 +281,8 @@ class Codec:
         self,
     ) -> Mapping[str, tuple[int, Callable[[tuple[object, ...], int], object]]]:
         """Map each tag to `(field count, build(values, start))`, for a hot path to inline
-        `_message_at`; `build` raises `TypeError` or `ValueError` for invalid fields."""
+        `_message_at`; `build` raises whatever the message type's constructor raises for
+        invalid fields (`TypeError`, or any exception from its `__post_init__`)."""
         return {tag: (t.field_count, t.build) for tag, t in self._by_tag.items()}
 
     def _packer(self) -> Callable[[object], bytes]:
@@ -289,8 +298,8 @@ class Codec:
             raise _build_error(tag, values, start, message_type)
         try:
             return message_type.build(values, start)
-        except (TypeError, ValueError) as exc:
-            raise CodecError(f"cannot build message {tag!r} from the data: {exc}") from exc
+        except Exception as exc:  # the type's own validation may raise anything
+            raise CodecError(f"cannot build message {tag!r} from the data: {exc!r}") from exc
 
     def _ext_hook(self, code: int, payload: bytes) -> object:
         if code != MESSAGE_EXT_CODE:

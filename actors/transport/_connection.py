@@ -16,8 +16,20 @@ from anyio.abc import AsyncResource
 from .._errors import ActorNotFoundError, CodecError, ConnectionLostError
 from .._ref import LocalActorRef
 from ._codec import UNPACK_ERRORS
-from ._failures import describe_error, describe_failure, rebuild_failure
-from ._frames import ASK, BYE, BYE_FRAME, FAIL, HEADER, REPLY, TELL, ProtocolError, split_frames
+from ._failures import describe_error, encode_failure, rebuild_failure
+from ._frames import (
+    ASK,
+    BYE,
+    BYE_FRAME,
+    FAIL,
+    HEADER,
+    REPLY,
+    TELL,
+    ProtocolError,
+    frame_kind,
+    split_frames,
+    without_kind,
+)
 from ._remote import OUTBOX_HIGH_WATER, AskTable, RemoteActorRef, RemoteReply
 
 if TYPE_CHECKING:
@@ -45,6 +57,17 @@ class Connection(AsyncResource):
     Both ends serve their own system's actors to each other: `ref(name)` reaches an actor of
     the peer. One writer task sends queued frames in batches and one reader task serves what
     arrives, both in the node's task group. Leaving `open_node` closes every connection.
+
+    Delivery is at most once. When the connection breaks, tells still queued become dead
+    letters, but those in the batch the writer had already handed to the socket are lost
+    silently (they may or may not have arrived). An ask that fails with
+    `ConnectionLostError` may or may not have been served; one that had not left the outbox
+    when the connection closed is never sent.
+
+    Both nodes bound the asks in flight to the smaller of their `max_asks_in_flight`: an ask
+    counts from when it is queued until its answer arrives (even if its asker was
+    cancelled), and a peer that sends more is dropped. The reader thus never waits for room
+    to serve an ask, and answers waiting to be written are bounded too.
     """
 
     def __init__(
@@ -68,15 +91,15 @@ class Connection(AsyncResource):
         self._stream = stream
         self._reader = reader
         self._max_frame_size = max_send_size  # the smaller of the two nodes' limits
-        self._max_asks = max_asks_in_flight
+        self._max_asks = max_asks_in_flight  # the smaller of the two nodes' bounds
         self._forget = forget
         self._refs: dict[str, LocalActorRef] = {}  # the local actors the peer reached so far
         self._outbox = bytearray()
         self._wake_writer: anyio.Event | None = None
         self._room: anyio.Event | None = None  # set when the outbox drains
         self._asks = AskTable(max_asks_in_flight)
-        self._serving = 0  # asks of the peer that our actors have not answered yet
-        self._serve_room: anyio.Event | None = None
+        self._serving = 0  # asks of the peer whose answers the writer has not taken yet
+        self._answers_queued = 0  # answers in the outbox
         self._is_closing = False
         self._is_lost = False
         self._has_bye = False  # the peer said it is closing
@@ -138,6 +161,9 @@ class Connection(AsyncResource):
                 outbox = self._outbox
                 if outbox:
                     self._outbox = bytearray()
+                    if self._answers_queued:  # the peer counts them until they arrive
+                        self._serving -= self._answers_queued
+                        self._answers_queued = 0
                     room = self._room
                     if room is not None:
                         self._room = None
@@ -184,8 +210,8 @@ class Connection(AsyncResource):
                         if builder is not None and builder[0] == len(frame) - 3:
                             try:
                                 message = builder[1](frame, 3)
-                            except (TypeError, ValueError) as exc:
-                                raise ProtocolError(f"a malformed message: {exc}") from exc
+                            except Exception as exc:  # its type's validation may raise anything
+                                raise ProtocolError(f"a malformed message: {exc!r}") from exc
                         else:
                             message = message_at(frame, 2)
                         ref = refs.get(name)
@@ -242,43 +268,39 @@ class Connection(AsyncResource):
     async def _serve_ask(self, ask_id: object, name: object, message: object) -> None:
         if type(ask_id) is not int or type(name) is not str:
             raise ProtocolError("an ask has no id or names no actor")
-        while self._serving >= self._max_asks and not self._is_closing:  # a flooding peer
-            room = self._serve_room = anyio.Event()
-            await room.wait()
+        if self._is_closing:
+            return  # its answer could not be sent: the peer fails it when we say goodbye
+        if self._serving >= self._max_asks:  # never wait here: replies would go unread
+            raise ProtocolError(f"more than {self._max_asks} asks in flight")
+        self._serving += 1
         try:
             ref = self._system.lookup(name)
         except ActorNotFoundError as exc:
             self._send_failure(ask_id, exc)
             return
         assert isinstance(ref, LocalActorRef), "the registry holds local refs"
-        self._serving += 1
         # The reply frame is queued when the actor answers, so asks are served concurrently.
         await ref.forward(message, RemoteReply(self, ask_id))
 
-    def _served(self) -> None:
-        self._serving -= 1
-        room = self._serve_room
-        if room is not None:
-            self._serve_room = None
-            room.set()
-
     def _send_reply(self, ask_id: int, value: object) -> None:
         """Queue the reply to a served ask (for its `RemoteReply`; never raises)."""
-        self._served()
         if self._is_closing:
             return
         try:
-            self._write(self._encode((REPLY, ask_id), value))
+            payload = self._encode((REPLY, ask_id), value)
         except CodecError as exc:
             logger.warning("cannot send a reply to %s: %s", self.peer, exc)
             self._send_failure(ask_id, exc)
+            return
+        self._answers_queued += 1
+        self._write(payload)
 
-    def _send_failure(self, ask_id: int, error: BaseException, *, is_served: bool = False) -> None:
-        """Queue the error answer to an ask of the peer (never raises)."""
-        if is_served:
-            self._served()
+    def _send_failure(self, ask_id: int, error: BaseException) -> None:
+        """Queue the error answer to a served ask, cut to fit the peer's frame size limit
+        (never raises)."""
         if not self._is_closing:
-            self._write(self._codec.encode((FAIL, ask_id, *describe_failure(error))))
+            self._answers_queued += 1
+            self._write(encode_failure(ask_id, error, self._max_frame_size))
 
     # Our asks.
 
@@ -295,11 +317,8 @@ class Connection(AsyncResource):
         payload = self._encode((ASK, ask_id, name), request)
         pending = asks.add(ask_id, request)
         self._write(payload)
-        try:
-            await pending.event.wait()
-        finally:
-            if not pending.event.is_set():  # cancelled: a late answer is dropped
-                asks.forget(ask_id)
+        # If cancelled, the ask keeps its place until its answer arrives (and is dropped).
+        await pending.event.wait()
         if pending.error is not None:
             raise pending.error
         return pending.value
@@ -371,17 +390,21 @@ class Connection(AsyncResource):
         self._is_closing = True
         self._close_reason = reason
         self._asks.fail_all(self._lost_error)
-        for event in (self._wake_writer, self._room, self._serve_room):
+        if self._outbox:  # their askers have just failed: do not serve them behind their backs
+            self._outbox = without_kind(self._outbox, ASK)
+        for event in (self._wake_writer, self._room):
             if event is not None:
                 event.set()
-        self._wake_writer = self._room = self._serve_room = None
+        self._wake_writer = self._room = None
 
     def _record_unsent(self, unsent: bytearray) -> None:
         """Tells that never left the outbox become dead letters; asks failed already."""
         for payload in split_frames(bytes(unsent)):
+            if frame_kind(payload) != TELL:
+                continue
             try:
                 frame = self._codec.decode(payload)
-                if type(frame) is tuple and frame[0] == TELL:
+                if type(frame) is tuple:
                     self._record_lost(str(frame[1]), self._codec._message_at(frame, 2))
             except CodecError:
                 continue

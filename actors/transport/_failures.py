@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import msgpack
+
 from .._errors import (
     ActorNotFoundError,
     ActorStoppedError,
@@ -21,23 +23,54 @@ NOT_FOUND: Final = 1  # ActorNotFoundError(name)
 STOPPED: Final = 2  # ActorStoppedError(name)
 UNHANDLED: Final = 3  # UnhandledMessageError(name, request)
 
-# Longer texts are cut, so that a FAIL frame always fits in the smallest frame limit.
+# Longer texts and names are cut (and cut further to fit the peer's frame size limit).
 MAX_TEXT: Final = 4096
+MAX_NAME: Final = 256
+
+#: The kind of a FAIL frame (see `_frames`); repeated here to keep this module below frames.
+_FAIL: Final = 3
 
 
 def describe_failure(error: BaseException) -> tuple[int, str, str]:
     """Return the (kind, name or type name, text) that stand for `error` on the wire."""
+    # The name the peer asked for is echoed cut, in the text too.
     if isinstance(error, ActorNotFoundError):
-        kind, name, text = NOT_FOUND, error.name, str(error)
+        name = error.name[:MAX_NAME]
+        kind, text = NOT_FOUND, str(ActorNotFoundError(name))
     elif isinstance(error, ActorStoppedError):
-        kind, name, text = STOPPED, error.name, str(error)
+        name = error.name[:MAX_NAME]
+        kind, text = STOPPED, str(ActorStoppedError(name))
     elif isinstance(error, UnhandledMessageError):
         kind, name, text = UNHANDLED, error.name, str(error)
     elif isinstance(error, RemoteActorError):  # from a node further on: keep its type
         kind, name, text = REMOTE, error.type_name, error.text
     else:
         kind, name, text = REMOTE, type(error).__qualname__, str(error)
-    return kind, name, text[:MAX_TEXT]
+    return kind, name[:MAX_NAME], text[:MAX_TEXT]
+
+
+def encode_failure(ask_id: int, error: BaseException, max_frame_size: int) -> bytes:
+    """Encode the FAIL frame payload that answers ask `ask_id` with `error`.
+
+    The text, then the name, are cut until the payload fits in `max_frame_size` bytes (an
+    empty name and text always fit the smallest limit), so that the peer never drops the
+    connection for an oversize answer.
+    """
+    kind, name, text = describe_failure(error)
+    # Lone surrogates cannot be sent as UTF-8: replace them rather than fail to answer.
+    name = name.encode("utf-8", "replace").decode("utf-8")
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    payload: bytes = msgpack.packb((_FAIL, ask_id, kind, name, text))
+    while len(payload) > max_frame_size:
+        # Cutting `excess` characters cuts at least `excess` bytes of UTF-8.
+        excess = len(payload) - max_frame_size
+        if text:
+            text = text[: max(0, len(text) - excess)]
+        else:
+            assert name, "an empty FAIL frame fits the smallest frame size limit"
+            name = name[: max(0, len(name) - excess)]
+        payload = msgpack.packb((_FAIL, ask_id, kind, name, text))
+    return payload
 
 
 def rebuild_failure(kind: object, name: str, text: str, request: object) -> BaseException | None:

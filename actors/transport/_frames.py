@@ -47,13 +47,21 @@ class FrameReader:
     frame at the end of a chunk is kept aside and joined with what follows it.
     """
 
-    __slots__ = ("_frames", "_pending", "_pending_size", "_receive", "max_frame_size")
+    __slots__ = (
+        "_frames",
+        "_pending",
+        "_pending_needed",
+        "_pending_size",
+        "_receive",
+        "max_frame_size",
+    )
 
     def __init__(self, stream: ByteReceiveStream, max_frame_size: int) -> None:
         self._receive = stream.receive
         self.max_frame_size = max_frame_size
         self._pending: list[bytes] = []  # the chunks of an incomplete frame
         self._pending_size = 0
+        self._pending_needed = 0  # its size with its header, once the header is complete
         self._frames: list[memoryview] = []  # complete frames not yet returned
 
     async def receive_frames(self) -> list[memoryview]:
@@ -90,9 +98,9 @@ class FrameReader:
             self._pending_size += len(chunk)
             if self._pending_size < self._needed():
                 return []
-            chunk = b"".join(self._pending)
+            chunk = b"".join(self._pending)  # once per frame: reassembly stays linear
             self._pending.clear()
-            self._pending_size = 0
+            self._pending_size = self._pending_needed = 0
         frames: list[memoryview] = []
         view = memoryview(chunk)
         size = len(chunk)
@@ -117,18 +125,32 @@ class FrameReader:
         return frames
 
     def _needed(self) -> int:
-        """How many bytes the incomplete frame needs in all (4 until its header is complete)."""
+        """How many bytes the incomplete frame needs in all (4 until its header is complete).
+
+        The size is worked out once per frame, from at most the first four chunks.
+        """
+        if self._pending_needed:
+            return self._pending_needed
         if self._pending_size < 4:
             return 4
         head = self._pending[0]
         if len(head) < 4:
-            head = b"".join(self._pending)[:4]
+            head = b"".join(self._pending[:4])  # non-empty chunks: four hold the header
         (length,) = HEADER.unpack_from(head)
         if length > self.max_frame_size:
             raise ProtocolError(
                 f"a frame of {length} bytes exceeds the limit of {self.max_frame_size}"
             )
-        return 4 + int(length)
+        self._pending_needed = 4 + int(length)
+        return self._pending_needed
+
+
+def frame_kind(payload: memoryview) -> int:
+    """The kind of a frame payload this node encoded (the first item of its array)."""
+    first = payload[0]
+    # A msgpack array header is 1 byte (fixarray), 3 (array 16) or 5 (array 32); the kinds
+    # are small ints, packed as a single byte.
+    return payload[1 if first < 0xDC else 3 if first == 0xDC else 5]
 
 
 def split_frames(data: bytes) -> list[memoryview]:
@@ -141,3 +163,13 @@ def split_frames(data: bytes) -> list[memoryview]:
         frames.append(view[position + 4 : position + 4 + length])
         position += 4 + length
     return frames
+
+
+def without_kind(data: bytearray, kind: int) -> bytearray:
+    """The frames of `data`, as written by this node, but those of the given kind."""
+    kept = bytearray()
+    for payload in split_frames(bytes(data)):
+        if frame_kind(payload) != kind:
+            kept += HEADER.pack(len(payload))
+            kept += payload
+    return kept

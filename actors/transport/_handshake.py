@@ -1,15 +1,22 @@
 """The authenticated handshake: both peers prove they know the shared secret (HMAC-SHA256).
 
-client -> server  HELLO      ["repertory", version, client nonce, client max frame size]
-server -> client  CHALLENGE  ["challenge", server nonce, server max frame size,
-                              HMAC(secret, "server" | cn | sn | sizes)]
-client -> server  PROOF      ["proof", HMAC(secret, "client" | sn | cn | sizes)]
-server -> client  WELCOME    ["welcome"]     (or, at any step, ["reject", reason])
+client -> server  HELLO      ["repertory", version, client nonce, client limits...]
+server -> client  CHALLENGE  ["challenge", server nonce, server limits...]
+client -> server  PROOF      ["proof", HMAC(secret, "client" | sn | cn | limits)]
+server -> client  WELCOME    ["welcome", HMAC(secret, "server" | cn | sn | limits)]
+                             (or, at any step, ["reject", reason])
 
-Each side picks a fresh random nonce, so neither proof can be replayed, and the labels keep a
-proof from one role from passing for the other. Both proofs cover the two frame size limits
-(`sizes` is both, client first, as 4-byte big-endian ints), so that each side sends frames the
-other accepts. The secret itself never crosses the wire.
+The limits of each side are its max frame size and its max asks in flight; `limits` packs
+all four as 4-byte big-endian ints (frame sizes client first, then asks in flight client
+first). Each side picks a fresh random nonce, so neither proof can be replayed, and the labels
+keep a proof from one role from passing for the other. Both proofs cover the limits, so that
+neither can be tampered with: each side sends frames the other accepts, and both use the
+smaller bound on asks in flight. The secret itself never crosses the wire.
+
+The connecting side proves itself first: the server sends its proof only to a client that
+has proved it knows the secret, so an anonymous client learns nothing it could use to guess
+the secret offline. (A client does prove itself to whatever server it connects to; that is
+why `open_node` refuses short secrets.)
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import hmac
 import reprlib
 import secrets
 import struct
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import anyio
 import msgpack
@@ -32,21 +39,48 @@ if TYPE_CHECKING:
     from anyio.abc import ByteStream
 
 PROTOCOL: Final = "repertory"
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 NONCE_SIZE: Final = 32
 
 #: The smallest frame size limit a node may have.
 MIN_FRAME_SIZE: Final = 64
 
+#: The shortest shared secret a node accepts, in bytes.
+MIN_SECRET_SIZE: Final = 16
+
 #: Frames before authentication are tiny: an unauthenticated peer cannot make us buffer more.
 HANDSHAKE_MAX_FRAME_SIZE: Final = 256
 
+_LIMITS: Final = struct.Struct(">IIII")
 
-_SIZES: Final = struct.Struct(">II")
+
+class Limits(NamedTuple):
+    """What one side of a connection accepts, as announced in the handshake."""
+
+    max_frame_size: int  # the largest frame payload it accepts
+    max_asks_in_flight: int  # how many of the peer's asks it serves at once
 
 
-def _proof(secret: bytes, label: bytes, first: bytes, second: bytes, sizes: bytes) -> bytes:
-    return hmac.new(secret, label + first + second + sizes, hashlib.sha256).digest()
+def _parse_limits(max_frame_size: object, max_asks_in_flight: object) -> Limits | None:
+    """The limits a peer announced, or None if they are not ints in range."""
+    if type(max_frame_size) is not int or type(max_asks_in_flight) is not int:
+        return None
+    if not MIN_FRAME_SIZE <= max_frame_size < 2**32 or not 1 <= max_asks_in_flight < 2**32:
+        return None
+    return Limits(max_frame_size, max_asks_in_flight)
+
+
+def _pack_limits(client: Limits, server: Limits) -> bytes:
+    return _LIMITS.pack(
+        client.max_frame_size,
+        server.max_frame_size,
+        client.max_asks_in_flight,
+        server.max_asks_in_flight,
+    )
+
+
+def _proof(secret: bytes, label: bytes, first: bytes, second: bytes, limits: bytes) -> bytes:
+    return hmac.new(secret, label + first + second + limits, hashlib.sha256).digest()
 
 
 async def _send(stream: ByteStream, *fields: object) -> None:
@@ -69,84 +103,76 @@ async def _receive(reader: FrameReader, what: str) -> tuple[object, ...]:
     return frame
 
 
-def _is_valid(nonce: bytes, max_frame_size: int) -> bool:
-    return len(nonce) == NONCE_SIZE and MIN_FRAME_SIZE <= max_frame_size < 2**32
-
-
 async def client_handshake(
-    stream: ByteStream, reader: FrameReader, secret: bytes, max_frame_size: int
-) -> int:
+    stream: ByteStream, reader: FrameReader, secret: bytes, limits: Limits
+) -> Limits:
     """Authenticate a connection we opened, and the peer to us (blocks).
 
     Returns:
-        The largest frame the peer accepts.
+        The peer's limits.
 
     Raises:
         HandshakeError: the peer rejected us, failed to prove the secret, or broke the protocol.
     """
     client_nonce = secrets.token_bytes(NONCE_SIZE)
-    await _send(stream, PROTOCOL, PROTOCOL_VERSION, client_nonce, max_frame_size)
+    await _send(stream, PROTOCOL, PROTOCOL_VERSION, client_nonce, *limits)
     frame = await _receive(reader, "challenge")
     if len(frame) != 4 or frame[0] != "challenge":
         raise HandshakeError("the peer sent a malformed challenge")
-    _, server_nonce, server_max_frame_size, server_proof = frame
-    if (
-        type(server_nonce) is not bytes
-        or type(server_max_frame_size) is not int
-        or type(server_proof) is not bytes
-        or not _is_valid(server_nonce, server_max_frame_size)
-    ):
+    _, server_nonce, max_frame_size, max_asks_in_flight = frame
+    server_limits = _parse_limits(max_frame_size, max_asks_in_flight)
+    if type(server_nonce) is not bytes or len(server_nonce) != NONCE_SIZE or server_limits is None:
         raise HandshakeError("the peer sent a malformed challenge")
-    sizes = _SIZES.pack(max_frame_size, server_max_frame_size)
-    expected = _proof(secret, b"server", client_nonce, server_nonce, sizes)
-    if not hmac.compare_digest(server_proof, expected):
-        raise HandshakeError("the peer failed to prove that it knows the shared secret")
-    await _send(stream, "proof", _proof(secret, b"client", server_nonce, client_nonce, sizes))
+    packed = _pack_limits(limits, server_limits)
+    await _send(stream, "proof", _proof(secret, b"client", server_nonce, client_nonce, packed))
     frame = await _receive(reader, "welcome")
-    if frame != ("welcome",):
+    if len(frame) != 2 or frame[0] != "welcome" or type(frame[1]) is not bytes:
         raise HandshakeError("the peer sent a malformed welcome")
-    return server_max_frame_size
+    expected = _proof(secret, b"server", client_nonce, server_nonce, packed)
+    if not hmac.compare_digest(frame[1], expected):
+        raise HandshakeError("the peer failed to prove that it knows the shared secret")
+    return server_limits
 
 
 async def server_handshake(
-    stream: ByteStream, reader: FrameReader, secret: bytes, max_frame_size: int
-) -> int:
+    stream: ByteStream, reader: FrameReader, secret: bytes, limits: Limits
+) -> Limits:
     """Authenticate a connection a peer opened to us, and us to the peer (blocks).
 
-    A peer that fails is told why (without details that would help an attacker).
+    A peer that fails is told why (without details that would help an attacker), and never
+    sees our proof.
 
     Returns:
-        The largest frame the peer accepts.
+        The peer's limits.
 
     Raises:
         HandshakeError: the peer failed to prove the secret or broke the protocol.
     """
     frame = await _receive(reader, "hello")
-    if len(frame) != 4 or frame[0] != PROTOCOL:
+    if len(frame) < 2 or frame[0] != PROTOCOL:
         raise HandshakeError("the peer sent a malformed hello")
-    _, version, client_nonce, client_max_frame_size = frame
+    version = frame[1]
     if version != PROTOCOL_VERSION:
         await _reject(stream, f"unsupported protocol version {reprlib.repr(version)}")
         raise HandshakeError(f"the peer speaks protocol version {reprlib.repr(version)}")
-    if (
-        type(client_nonce) is not bytes
-        or type(client_max_frame_size) is not int
-        or not _is_valid(client_nonce, client_max_frame_size)
-    ):
+    if len(frame) != 5:
+        raise HandshakeError("the peer sent a malformed hello")
+    _, _, client_nonce, max_frame_size, max_asks_in_flight = frame
+    client_limits = _parse_limits(max_frame_size, max_asks_in_flight)
+    if type(client_nonce) is not bytes or len(client_nonce) != NONCE_SIZE or client_limits is None:
         raise HandshakeError("the peer sent a malformed hello")
     server_nonce = secrets.token_bytes(NONCE_SIZE)
-    sizes = _SIZES.pack(client_max_frame_size, max_frame_size)
-    server_proof = _proof(secret, b"server", client_nonce, server_nonce, sizes)
-    await _send(stream, "challenge", server_nonce, max_frame_size, server_proof)
+    await _send(stream, "challenge", server_nonce, *limits)
     frame = await _receive(reader, "proof")
     if len(frame) != 2 or frame[0] != "proof" or type(frame[1]) is not bytes:
         raise HandshakeError("the peer sent a malformed proof")
-    expected = _proof(secret, b"client", server_nonce, client_nonce, sizes)
+    packed = _pack_limits(client_limits, limits)
+    expected = _proof(secret, b"client", server_nonce, client_nonce, packed)
     if not hmac.compare_digest(frame[1], expected):
         await _reject(stream, "authentication failed")
         raise HandshakeError("the peer failed to prove that it knows the shared secret")
-    await _send(stream, "welcome")
-    return client_max_frame_size
+    await _send(stream, "welcome", _proof(secret, b"server", client_nonce, server_nonce, packed))
+    return client_limits
 
 
 async def _reject(stream: ByteStream, reason: str) -> None:

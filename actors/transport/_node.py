@@ -22,6 +22,8 @@ from ._frames import DEFAULT_MAX_FRAME_SIZE, FrameReader
 from ._handshake import (
     HANDSHAKE_MAX_FRAME_SIZE,
     MIN_FRAME_SIZE,
+    MIN_SECRET_SIZE,
+    Limits,
     client_handshake,
     server_handshake,
 )
@@ -40,6 +42,9 @@ logger = logging.getLogger("repertory.actors.transport")
 
 #: The default time a peer has to complete the TLS and authentication handshakes, in seconds.
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
+
+#: The default bound on handshakes in progress at once (unauthenticated peers).
+DEFAULT_MAX_HANDSHAKES: Final = 64
 
 #: How long leaving `open_node` waits for connections to send what they have queued.
 CLOSE_TIMEOUT: Final = 5.0
@@ -68,6 +73,7 @@ class Node:
         max_frame_size: int,
         handshake_timeout: float,
         max_asks_in_flight: int,
+        max_handshakes: int,
     ) -> None:
         self.system = system
         self.codec = codec
@@ -75,9 +81,10 @@ class Node:
         self._task_group = task_group
         self._secret = secret
         self._ssl_context = ssl_context
-        self._max_frame_size = max_frame_size
+        self._limits = Limits(max_frame_size, max_asks_in_flight)
         self._handshake_timeout = handshake_timeout
-        self._max_asks = max_asks_in_flight
+        self._max_handshakes = max_handshakes
+        self._handshakes = 0  # inbound handshakes in progress
         self._connections: set[Connection] = set()
         self._listener_scope = anyio.CancelScope()
         self._is_closed = False
@@ -137,9 +144,7 @@ class Node:
                         standard_compatible=False,
                     )
                 reader = FrameReader(stream, HANDSHAKE_MAX_FRAME_SIZE)
-                peer_max_frame_size = await client_handshake(
-                    stream, reader, self._secret, self._max_frame_size
-                )
+                peer_limits = await client_handshake(stream, reader, self._secret, self._limits)
         except HandshakeError as exc:
             await anyio.aclose_forcefully(stream)
             raise HandshakeError(f"handshake with {peer} failed: {exc}") from exc
@@ -159,7 +164,7 @@ class Node:
         except TransportError:
             await anyio.aclose_forcefully(stream)
             raise
-        connection = self._open_connection(stream, reader, peer, peer_max_frame_size)
+        connection = self._open_connection(stream, reader, peer_limits, peer)
         self._task_group.start_soon(connection._run, name=f"repertory connection to {peer}")
         return connection
 
@@ -194,10 +199,32 @@ class Node:
                 logger.warning("cannot accept a connection (%s); backing off", exc)
                 await anyio.sleep(0.1)
                 continue
+            if self._handshakes >= self._max_handshakes:
+                logger.warning(
+                    "dropping %s: %d handshakes are in progress already",
+                    _describe_peer(stream),
+                    self._handshakes,
+                )
+                await anyio.aclose_forcefully(stream)
+                continue
+            self._handshakes += 1  # counted here, so that a burst of peers is counted at once
             self._task_group.start_soon(self._serve_connection, stream)
 
     async def _serve_connection(self, raw: SocketStream) -> None:
         peer = _describe_peer(raw)
+        try:
+            authenticated = await self._authenticate(raw, peer)
+        finally:
+            self._handshakes -= 1
+        if authenticated is not None:
+            logger.info("accepted a connection from %s", peer)
+            await self._open_connection(*authenticated, peer)._run()
+
+    async def _authenticate(
+        self, raw: SocketStream, peer: str
+    ) -> tuple[ByteStream, FrameReader, Limits] | None:
+        """Run the TLS and authentication handshakes with a peer that connected to us; on
+        failure, log why, close the stream and return None (blocks)."""
         stream: ByteStream = raw
         try:
             with anyio.fail_after(self._handshake_timeout):
@@ -209,35 +236,33 @@ class Node:
                         standard_compatible=False,
                     )
                 reader = FrameReader(stream, HANDSHAKE_MAX_FRAME_SIZE)
-                peer_max_frame_size = await server_handshake(
-                    stream, reader, self._secret, self._max_frame_size
-                )
+                peer_limits = await server_handshake(stream, reader, self._secret, self._limits)
         except TimeoutError:
             logger.warning("dropping %s: no handshake within %s s", peer, self._handshake_timeout)
             await anyio.aclose_forcefully(stream)
-            return
+            return None
         except Exception as exc:
             logger.warning("dropping %s: handshake failed: %s", peer, str(exc) or repr(exc))
             await anyio.aclose_forcefully(stream)
-            return
+            return None
         except BaseException:
             await anyio.aclose_forcefully(stream)
             raise
-        logger.info("accepted a connection from %s", peer)
-        await self._open_connection(stream, reader, peer, peer_max_frame_size)._run()
+        return stream, reader, peer_limits
 
     def _open_connection(
-        self, stream: ByteStream, reader: FrameReader, peer: str, peer_max_frame_size: int
+        self, stream: ByteStream, reader: FrameReader, peer_limits: Limits, peer: str
     ) -> Connection:
-        reader.max_frame_size = self._max_frame_size
+        limits = self._limits
+        reader.max_frame_size = limits.max_frame_size
         connection = Connection(
             system=self.system,
             codec=self.codec,
             stream=stream,
             reader=reader,
             peer=peer,
-            max_send_size=min(self._max_frame_size, peer_max_frame_size),
-            max_asks_in_flight=self._max_asks,
+            max_send_size=min(limits.max_frame_size, peer_limits.max_frame_size),
+            max_asks_in_flight=min(limits.max_asks_in_flight, peer_limits.max_asks_in_flight),
             forget=self._connections.discard,
         )
         self._connections.add(connection)
@@ -255,8 +280,11 @@ class Node:
 
 
 def _check_secret(secret: object) -> None:
-    if not isinstance(secret, bytes) or not secret:
-        raise ValueError("secret must be non-empty bytes")
+    if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_SIZE:
+        raise ValueError(
+            f"secret must be bytes, at least {MIN_SECRET_SIZE} of them (random ones, such as "
+            "secrets.token_bytes(32)), so that it cannot be guessed"
+        )
 
 
 def _describe_peer(stream: SocketStream) -> str:
@@ -278,6 +306,7 @@ async def open_node(
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     max_asks_in_flight: int = DEFAULT_MAX_ASKS_IN_FLIGHT,
+    max_handshakes: int = DEFAULT_MAX_HANDSHAKES,
 ) -> AsyncIterator[Node]:
     """Serve `system`'s actors over TCP, and connect to other nodes, until the block ends.
 
@@ -289,7 +318,8 @@ async def open_node(
         system: the actor system whose actors this node serves.
         codec: the codec of every message type that crosses the wire (the same tags on
             every node).
-        secret: the shared secret that every node of the cluster proves it knows.
+        secret: the shared secret that every node of the cluster proves it knows: at least
+            16 bytes, random (`secrets.token_bytes(32)`), since a peer may try to guess it.
         host: the address to listen on (the loopback interface by default).
         port: the port to listen on; 0 picks a free one (see `Node.port`), None does not
             listen at all (a client-only node).
@@ -298,11 +328,14 @@ async def open_node(
             sends a larger one is disconnected.
         handshake_timeout: how long a peer has to complete the TLS and authentication
             handshakes, in seconds, both ways.
-        max_asks_in_flight: per connection, how many of our asks may wait for a reply (more
-            wait for room) and how many of the peer's asks we serve at once.
+        max_asks_in_flight: per connection, how many asks may wait for an answer in each
+            direction (more wait for room); the smaller of the two nodes' bounds applies. It
+            also bounds the answers a peer that does not read can make this node hold.
+        max_handshakes: how many peers may be shaking hands with this node at once; more
+            are disconnected at once (and logged).
 
     Raises:
-        ValueError: an argument is out of range (an empty secret, for instance).
+        ValueError: an argument is out of range (a secret shorter than 16 bytes, for instance).
         OSError: the port cannot be listened on.
     """
     _check_secret(secret)
@@ -312,8 +345,10 @@ async def open_node(
         )
     if not 0 < handshake_timeout < math.inf:
         raise ValueError(f"handshake_timeout must be > 0, got {handshake_timeout}")
-    if max_asks_in_flight < 1:
-        raise ValueError(f"max_asks_in_flight must be >= 1, got {max_asks_in_flight}")
+    if not 1 <= max_asks_in_flight < 2**32:
+        raise ValueError(f"max_asks_in_flight must be in [1, 2**32), got {max_asks_in_flight}")
+    if max_handshakes < 1:
+        raise ValueError(f"max_handshakes must be >= 1, got {max_handshakes}")
     listener = None
     if port is not None:
         listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
@@ -329,6 +364,7 @@ async def open_node(
                 max_frame_size=max_frame_size,
                 handshake_timeout=handshake_timeout,
                 max_asks_in_flight=max_asks_in_flight,
+                max_handshakes=max_handshakes,
             )
             if listener is not None:
                 node._port = listener.extra(SocketAttribute.local_port)

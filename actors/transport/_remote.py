@@ -97,8 +97,9 @@ class RemoteActorRef(ActorRef):
     async def ask(self, request: Request[R]) -> R:
         """Send `request` and wait for the peer's reply (blocks, under the caller's scopes).
 
-        Asks are pipelined: many may be in flight on one connection at once (up to the node's
-        bound, beyond which this waits). Cancelling the wait abandons the ask.
+        Asks are pipelined: many may be in flight on one connection at once (up to the smaller
+        of the two nodes' bounds, beyond which this waits). Cancelling the wait abandons the
+        ask; it still counts against the bound until its (dropped) answer arrives.
 
         Raises:
             ActorNotFoundError: the peer has no actor by this name.
@@ -126,7 +127,11 @@ class PendingAsk:
 
 @final
 class AskTable:
-    """Our asks on one connection that wait for an answer, at most `limit` at once."""
+    """Our asks on one connection that wait for an answer, at most `limit` at once.
+
+    An ask whose asker was cancelled stays here until its answer arrives (and is dropped):
+    the peer serves it until then, and counts it against the same bound.
+    """
 
     __slots__ = ("_limit", "_next_id", "_pending", "_room")
 
@@ -161,17 +166,13 @@ class AskTable:
         return None if pending is None else pending.request
 
     def resolve(self, ask_id: int, value: object, error: BaseException | None) -> None:
-        """Answer an ask; an answer to an ask no longer pending (cancelled) is dropped."""
+        """Answer an ask, freeing its place; nobody waits for the answer if the asker was
+        cancelled."""
         pending = self._pending.pop(ask_id, None)
         if pending is not None:
             pending.value = value
             pending.error = error
             pending.event.set()
-            self._wake()
-
-    def forget(self, ask_id: int) -> None:
-        """Drop an ask whose asker gave up (it was cancelled)."""
-        if self._pending.pop(ask_id, None) is not None:
             self._wake()
 
     def fail_all(self, error: Callable[[], BaseException]) -> None:
@@ -213,4 +214,4 @@ class RemoteReply:
     def set_exception(self, error: BaseException) -> None:
         if not self._is_done:
             self._is_done = True
-            self._connection._send_failure(self._ask_id, error, is_served=True)
+            self._connection._send_failure(self._ask_id, error)

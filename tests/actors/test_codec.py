@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import struct
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -65,6 +66,19 @@ class Positive:
             raise ValueError("value must be positive")
 
 
+class NotAColorError(Exception):
+    """What `Color` raises for a bad name: not a TypeError nor a ValueError."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Color:
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in {"red", "green"}:
+            raise NotAColorError(self.name)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotRegistered:
     value: int
@@ -79,6 +93,7 @@ CODEC = Codec(
         "test.batch": Batch,
         "test.get_total": GetTotal,
         "test.positive": Positive,
+        "test.color": Color,
     }
 )
 
@@ -88,7 +103,12 @@ floats = st.floats(allow_nan=False)
 offsets = st.builds(
     timezone, st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))
 )
-aware_datetimes = st.datetimes(timezones=st.just(UTC) | offsets)
+# Within a day of datetime's limits an instant may not exist in UTC: it cannot be decoded.
+aware_datetimes = st.datetimes(
+    min_value=datetime.min + timedelta(days=1),
+    max_value=datetime.max - timedelta(days=1),
+    timezones=st.just(UTC) | offsets,
+)
 
 points = st.builds(Point, x=floats, y=floats)
 pings = st.builds(Ping, seq=ints)
@@ -116,6 +136,7 @@ STRATEGIES: dict[type, st.SearchStrategy[object]] = {
     ),
     GetTotal: st.builds(GetTotal, account=st.text()),
     Positive: st.builds(Positive, value=st.integers(min_value=1, max_value=2**63 - 1)),
+    Color: st.builds(Color, name=st.sampled_from(["red", "green"])),
 }
 
 
@@ -189,7 +210,15 @@ def test_unknown_tag_is_a_codec_error() -> None:
             "cannot build message 'test.positive'",
             id="invalid-field",
         ),
+        pytest.param(
+            msgpack.packb(msgpack.ExtType(1, msgpack.packb(["test.color", "blue"]))),
+            "cannot build message 'test.color'.*NotAColorError",
+            id="any-exception-from-post-init",
+        ),
         pytest.param(b"\x81\x80\x01", "unhashable", id="map-as-key"),
+        # msgpack timestamps (ext -1: nanoseconds, then seconds) beyond datetime's range.
+        pytest.param(b"\xc7\x0c\xff" + struct.pack(">Iq", 0, 2**62), "malformed", id="far-future"),
+        pytest.param(b"\xc7\x0c\xff" + struct.pack(">Iq", 0, -(2**62)), "malformed", id="far-past"),
     ],
 )
 def test_malformed_data_is_a_codec_error(data: bytes, match: str) -> None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorSystem
 
-SECRET = b"tcp-test-secret"
+SECRET = b"tcp-test-secret-of-32-bytes-long"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,13 +134,18 @@ async def open_server(
 
 @contextlib.asynccontextmanager
 async def open_client(
-    server: Node, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    server: Node, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_asks_in_flight: int = 1024
 ) -> AsyncIterator[tuple[ActorSystem, Connection]]:
     """Open a client system and node, and connect them to `server`."""
     async with (
         open_test_system() as system,
         open_node(
-            system, codec=CODEC, secret=SECRET, port=None, max_frame_size=max_frame_size
+            system,
+            codec=CODEC,
+            secret=SECRET,
+            port=None,
+            max_frame_size=max_frame_size,
+            max_asks_in_flight=max_asks_in_flight,
         ) as node,
     ):
         yield system, await node.connect("127.0.0.1", server.port)
@@ -273,6 +278,66 @@ async def test_a_cancelled_ask_is_abandoned_and_its_late_reply_dropped() -> None
                 assert await connection.ref("slow").ask(Echo(seq=3)) == -1
 
 
+@pytest.mark.parametrize(
+    ("server_bound", "client_bound"),
+    [pytest.param(1, 1, id="same"), pytest.param(1, 8, id="client-larger"), (8, 1)],
+)
+async def test_a_cancelled_ask_keeps_its_place_until_its_answer_arrives(
+    server_bound: int, client_bound: int
+) -> None:
+    # The server's handler asks the client back over the same connection, so the server's
+    # reader must stay free to read that answer, however many asks the client sends.
+    asked_back = anyio.Event()
+    release = anyio.Event()
+
+    class Answerer(Actor):  # on the client
+        async def receive(self, message: object) -> object:
+            asked_back.set()
+            await release.wait()
+            return 42
+
+    with anyio.fail_after(10):
+        async with (
+            open_test_system() as server,
+            open_server(server, max_asks_in_flight=server_bound) as server_node,
+        ):
+
+            class Relay(Actor):  # on the server
+                async def receive(self, message: object) -> object:
+                    match message:
+                        case Echo(seq=0):
+                            (inbound,) = server_node.connections
+                            return await inbound.ref("answerer").ask(Echo(seq=0))
+                        case Echo(seq=seq):
+                            return seq
+                    return None
+
+            await server.spawn(Relay, name="relay")
+            async with open_client(server_node, max_asks_in_flight=client_bound) as (
+                client,
+                connection,
+            ):
+                await client.spawn(Answerer, name="answerer")
+                relay = connection.ref("relay")
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(relay.ask, Echo(seq=0))
+                    await asked_back.wait()
+                    tg.cancel_scope.cancel()  # abandons the ask: it still has its place
+                answers: list[int] = []
+                async with anyio.create_task_group() as tg:
+
+                    async def ask(seq: int) -> None:
+                        answers.append(await relay.ask(Echo(seq=seq)))
+
+                    for seq in range(1, 4):
+                        tg.start_soon(ask, seq)
+                    await anyio.wait_all_tasks_blocked()
+                    assert answers == []  # no room until the abandoned ask is answered
+                    release.set()
+                assert sorted(answers) == [1, 2, 3]
+                assert not connection.is_closed
+
+
 async def test_a_handler_exception_arrives_as_remote_actor_error() -> None:
     with anyio.fail_after(10):
         async with open_test_system() as server, open_server(server) as server_node:
@@ -284,6 +349,67 @@ async def test_a_handler_exception_arrives_as_remote_actor_error() -> None:
                 assert caught.value.type_name == "ValueError"
                 assert caught.value.text == "boom"
                 assert await ref.ask(Echo(seq=7)) == 7  # restarted by its supervisor
+
+
+class VerboseError(Exception):
+    pass
+
+
+LongNamedError = type("Long" * 100 + "Error", (Exception,), {})
+
+
+class LoudActor(Actor):
+    """Fails asks with a long text or a long type name, or answers with a big reply."""
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case Echo(seq=0):
+                raise VerboseError("x" * 10_000)
+            case Echo(seq=1):
+                raise LongNamedError("y" * 10_000)
+            case Echo():
+                return bytes(10_000)
+        return None
+
+
+@pytest.mark.parametrize("max_frame_size", [64, 200, 5000])
+async def test_failures_are_cut_to_fit_the_frame_size_limit(max_frame_size: int) -> None:
+    with anyio.fail_after(10):
+        async with (
+            open_test_system() as server,
+            open_server(server, max_frame_size=max_frame_size) as server_node,
+        ):
+            await server.spawn(LoudActor, name="loud")
+            await server.spawn(EchoActor, name="echo")
+            async with open_client(server_node) as (_, connection):
+                ref = connection.ref("loud")
+                with pytest.raises(RemoteActorError) as caught:
+                    await ref.ask(Echo(seq=0))
+                assert caught.value.type_name == "VerboseError"
+                assert 0 < len(caught.value.text) < max_frame_size
+                assert set(caught.value.text) == {"x"}
+                with pytest.raises(RemoteActorError) as caught:
+                    await ref.ask(Echo(seq=1))
+                assert caught.value.type_name.startswith("LongLong")
+                assert len(caught.value.type_name) + len(caught.value.text) < max_frame_size
+                with pytest.raises(RemoteActorError, match="CodecError") as caught:
+                    await ref.ask(Echo(seq=2))  # its reply exceeds the limit
+                assert len(str(caught.value)) < max_frame_size + 20
+                assert not connection.is_closed
+                assert await connection.ref("echo").ask(Echo(seq=5)) == 5
+
+
+async def test_an_unknown_actor_name_is_echoed_cut() -> None:
+    with anyio.fail_after(10):
+        async with (
+            open_test_system() as server,
+            open_server(server) as server_node,
+            open_client(server_node) as (_, connection),
+        ):
+            with pytest.raises(ActorNotFoundError) as caught:
+                await connection.ref("n" * 100_000).ask(Echo(seq=1))
+            assert caught.value.name == "n" * 256
+            assert len(str(caught.value)) < 300
 
 
 async def test_an_unhandled_request_arrives_as_unhandled_message_error() -> None:
@@ -501,9 +627,18 @@ async def test_a_port_in_use_raises_os_error() -> None:
 
 async def test_bad_node_settings_are_refused() -> None:
     async with open_test_system() as system:
-        with pytest.raises(ValueError, match="secret"):
-            async with open_node(system, codec=CODEC, secret=b""):
-                pass
-        with pytest.raises(ValueError, match="max_asks_in_flight"):
-            async with open_node(system, codec=CODEC, secret=SECRET, max_asks_in_flight=0):
+        for secret in (b"", b"s" * 15, "s" * 32):
+            with pytest.raises(ValueError, match="secret must be bytes, at least 16"):
+                async with open_node(system, codec=CODEC, secret=secret):  # type: ignore[arg-type]
+                    pass
+        async with open_node(system, codec=CODEC, secret=b"s" * 16, port=None):
+            pass
+        for max_asks_in_flight in (0, 2**32):
+            with pytest.raises(ValueError, match="max_asks_in_flight"):
+                async with open_node(
+                    system, codec=CODEC, secret=SECRET, max_asks_in_flight=max_asks_in_flight
+                ):
+                    pass
+        with pytest.raises(ValueError, match="max_handshakes"):
+            async with open_node(system, codec=CODEC, secret=SECRET, max_handshakes=0):
                 pass

@@ -13,6 +13,7 @@ import logging
 import os
 import ssl
 import struct
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,15 +21,16 @@ import anyio
 import msgpack
 import pytest
 import trustme
-from anyio.abc import ObjectReceiveStream, SocketAttribute, SocketStream
+from anyio.abc import ByteReceiveStream, ObjectReceiveStream, SocketAttribute, SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from repertory.actors import Actor, ConnectionLostError, HandshakeError, Request
 from repertory.actors.testing import open_test_system, spawn_probe
 from repertory.actors.transport import Codec, Node, open_node
+from repertory.actors.transport._frames import FrameReader
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from repertory.actors import ActorSystem
 
@@ -51,7 +53,20 @@ class Blob:
     data: bytes
 
 
-CODEC = Codec({"test.ping": Ping, "test.echo": Echo, "test.blob": Blob})
+class NotAColorError(Exception):
+    """What `Color` raises for a bad name: not a TypeError nor a ValueError."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Color:
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in {"red", "green"}:
+            raise NotAColorError(self.name)
+
+
+CODEC = Codec({"test.ping": Ping, "test.echo": Echo, "test.blob": Blob, "test.color": Color})
 
 
 class EchoActor(Actor):
@@ -61,12 +76,21 @@ class EchoActor(Actor):
         self.unhandled(message)
 
 
+class StuckActor(Actor):
+    """Never answers."""
+
+    async def receive(self, message: object) -> object:
+        await anyio.sleep_forever()
+        return None
+
+
 @contextlib.asynccontextmanager
 async def open_server(
     system: ActorSystem,
     *,
     handshake_timeout: float = 10.0,
     ssl_context: ssl.SSLContext | None = None,
+    max_handshakes: int = 64,
 ) -> AsyncIterator[Node]:
     await system.spawn(EchoActor, name="echo")
     async with open_node(
@@ -75,6 +99,7 @@ async def open_server(
         secret=SECRET,
         handshake_timeout=handshake_timeout,
         ssl_context=ssl_context,
+        max_handshakes=max_handshakes,
     ) as node:
         yield node
 
@@ -100,24 +125,27 @@ async def receive_frame(stream: BufferedByteReceiveStream) -> object:
     return msgpack.unpackb(await stream.receive_exactly(length), use_list=False)
 
 
-#: The frame size limit the raw peers announce.
+#: The frame size limit and the bound on asks in flight that the raw peers announce.
 RAW_MAX_FRAME_SIZE = 1 << 20
+RAW_MAX_ASKS = 1000
 
 
 def proof(
     label: bytes,
     first: bytes,
     second: bytes,
-    sizes: tuple[int, int],
+    limits: tuple[int, int, int, int],
     secret: bytes = SECRET,
 ) -> bytes:
-    """The HMAC a peer proves itself with; `sizes` are the client's and the server's limits."""
-    message = label + first + second + struct.pack(">II", *sizes)
+    """The HMAC a peer proves itself with; `limits` are the client's and the server's max
+    frame sizes, then their max asks in flight."""
+    message = label + first + second + struct.pack(">IIII", *limits)
     return hmac.new(secret, message, hashlib.sha256).digest()
 
 
-def hello(version: int = 1, nonce: bytes | None = None) -> bytes:
-    return frame(msgpack.packb(["repertory", version, nonce or os.urandom(32), RAW_MAX_FRAME_SIZE]))
+def hello(version: int = 2, nonce: bytes | None = None, max_asks: int = RAW_MAX_ASKS) -> bytes:
+    nonce = nonce or os.urandom(32)
+    return frame(msgpack.packb(["repertory", version, nonce, RAW_MAX_FRAME_SIZE, max_asks]))
 
 
 async def trickle(stream: SocketStream, data: bytes) -> None:
@@ -129,11 +157,17 @@ async def trickle(stream: SocketStream, data: bytes) -> None:
 
 
 async def client_handshake(
-    stream: SocketStream, *, is_trickled: bool = False, pipelined: bytes = b""
+    stream: SocketStream,
+    *,
+    is_trickled: bool = False,
+    pipelined: bytes = b"",
+    max_asks: int = RAW_MAX_ASKS,
+    before_proof: Callable[[], Awaitable[None]] | None = None,
 ) -> BufferedByteReceiveStream:
     """Authenticate as a client by hand; return the buffered stream to read what follows.
 
-    `pipelined` is sent right behind the proof, without waiting for the welcome.
+    `pipelined` is sent right behind the proof, without waiting for the welcome;
+    `before_proof` is awaited between the challenge and the proof.
     """
 
     async def send(data: bytes) -> None:
@@ -141,16 +175,18 @@ async def client_handshake(
 
     reader = BufferedByteReceiveStream(stream)
     client_nonce = os.urandom(32)
-    await send(hello(nonce=client_nonce))
+    await send(hello(nonce=client_nonce, max_asks=max_asks))
     challenge = await receive_frame(reader)
     assert isinstance(challenge, tuple)
-    tag, server_nonce, server_max_frame_size, server_proof = challenge
+    tag, server_nonce, server_max_frame_size, server_max_asks = challenge  # and no proof yet
     assert tag == "challenge"
-    sizes = (RAW_MAX_FRAME_SIZE, server_max_frame_size)
-    assert server_proof == proof(b"server", client_nonce, server_nonce, sizes)
-    client_proof = proof(b"client", server_nonce, client_nonce, sizes)
+    if before_proof is not None:
+        await before_proof()
+    limits = (RAW_MAX_FRAME_SIZE, server_max_frame_size, max_asks, server_max_asks)
+    client_proof = proof(b"client", server_nonce, client_nonce, limits)
     await send(frame(msgpack.packb(["proof", client_proof])) + pipelined)
-    assert await receive_frame(reader) == ("welcome",)
+    server_proof = proof(b"server", client_nonce, server_nonce, limits)
+    assert await receive_frame(reader) == ("welcome", server_proof)
     return reader
 
 
@@ -159,15 +195,15 @@ async def server_handshake(stream: SocketStream) -> BufferedByteReceiveStream:
     reader = BufferedByteReceiveStream(stream)
     client_hello = await receive_frame(reader)
     assert isinstance(client_hello, tuple)
-    _, _, client_nonce, client_max_frame_size = client_hello
+    _, _, client_nonce, client_max_frame_size, client_max_asks = client_hello
     server_nonce = os.urandom(32)
-    sizes = (client_max_frame_size, RAW_MAX_FRAME_SIZE)
-    server_proof = proof(b"server", client_nonce, server_nonce, sizes)
-    challenge = ["challenge", server_nonce, RAW_MAX_FRAME_SIZE, server_proof]
+    limits = (client_max_frame_size, RAW_MAX_FRAME_SIZE, client_max_asks, RAW_MAX_ASKS)
+    challenge = ["challenge", server_nonce, RAW_MAX_FRAME_SIZE, RAW_MAX_ASKS]
     await stream.send(frame(msgpack.packb(challenge)))
-    client_proof = proof(b"client", server_nonce, client_nonce, sizes)
+    client_proof = proof(b"client", server_nonce, client_nonce, limits)
     assert await receive_frame(reader) == ("proof", client_proof)
-    await stream.send(frame(msgpack.packb(["welcome"])))
+    server_proof = proof(b"server", client_nonce, server_nonce, limits)
+    await stream.send(frame(msgpack.packb(["welcome", server_proof])))
     return reader
 
 
@@ -204,9 +240,11 @@ async def test_a_wrong_secret_fails_the_handshake_and_the_server_serves_on(
         async with open_test_system() as server, open_server(server) as server_node:
             async with (
                 open_test_system() as system,
-                open_node(system, codec=CODEC, secret=b"wrong-secret", port=None) as node,
+                open_node(
+                    system, codec=CODEC, secret=b"wrong-secret-of-32-bytes-long", port=None
+                ) as node,
             ):
-                with pytest.raises(HandshakeError, match="failed to prove"):
+                with pytest.raises(HandshakeError, match=r"rejected .* authentication failed"):
                     await node.connect("127.0.0.1", server_node.port)
                 assert node.connections == ()
             await assert_good_client_is_served(server_node)
@@ -216,7 +254,7 @@ async def test_a_wrong_secret_fails_the_handshake_and_the_server_serves_on(
     assert "wrong-secret" not in caplog.text
 
 
-async def test_a_client_with_a_wrong_proof_is_rejected() -> None:
+async def test_a_client_with_a_wrong_proof_is_rejected_without_the_server_proof() -> None:
     with anyio.fail_after(10):
         async with (
             open_test_system() as server,
@@ -227,6 +265,10 @@ async def test_a_client_with_a_wrong_proof_is_rejected() -> None:
             await stream.send(hello())
             challenge = await receive_frame(reader)
             assert isinstance(challenge, tuple)
+            # Nothing in it is keyed with the secret: no oracle to guess it offline.
+            assert challenge[0] == "challenge"
+            assert [type(field) for field in challenge[1:]] == [bytes, int, int]
+            assert len(challenge[1]) == 32  # the server's nonce
             await stream.send(frame(msgpack.packb(["proof", bytes(32)])))
             assert await receive_frame(reader) == ("reject", "authentication failed")
             await assert_disconnected(reader)
@@ -248,10 +290,14 @@ async def test_a_server_without_the_secret_is_refused_by_the_client() -> None:
                     client_hello = await receive_frame(reader)
                     assert isinstance(client_hello, tuple)
                     nonce = os.urandom(32)
-                    sizes = (client_hello[3], RAW_MAX_FRAME_SIZE)
-                    forged = proof(b"server", client_hello[2], nonce, sizes, secret=b"guess")
-                    challenge = ["challenge", nonce, RAW_MAX_FRAME_SIZE, forged]
+                    limits = (client_hello[3], RAW_MAX_FRAME_SIZE, client_hello[4], RAW_MAX_ASKS)
+                    challenge = ["challenge", nonce, RAW_MAX_FRAME_SIZE, RAW_MAX_ASKS]
                     await stream.send(frame(msgpack.packb(challenge)))
+                    client_proof = await receive_frame(reader)
+                    assert isinstance(client_proof, tuple)
+                    assert client_proof[0] == "proof"
+                    forged = proof(b"server", client_hello[2], nonce, limits, secret=b"guess")
+                    await stream.send(frame(msgpack.packb(["welcome", forged])))
                     await assert_disconnected(reader)
 
             task_group.start_soon(impostor)
@@ -320,6 +366,13 @@ async def test_connecting_to_a_closed_port_raises_os_error() -> None:
         pytest.param(frame(msgpack.packb({"hello": 1})), id="wrong-shape"),
         pytest.param(frame(b"\x01") + b"\x00\x00", id="cut-short"),
         pytest.param(b"\x00\x00\x00\x10abc", id="ends-mid-frame"),
+        pytest.param(
+            frame(msgpack.packb(["repertory", 2, bytes(32), RAW_MAX_FRAME_SIZE, 0])),
+            id="no-asks-in-flight",
+        ),
+        pytest.param(
+            frame(msgpack.packb(["repertory", 2, bytes(32), RAW_MAX_FRAME_SIZE])), id="short-hello"
+        ),
     ],
 )
 async def test_garbage_before_the_handshake_is_disconnected(
@@ -360,6 +413,20 @@ async def test_garbage_before_the_handshake_is_disconnected(
         pytest.param(
             frame(msgpack.packb([0, "echo", None, msgpack.ExtType(1, msgpack.packb(["nope"]))])),
             id="unknown-nested-tag",
+        ),
+        pytest.param(frame(msgpack.packb([0, "echo", "test.color", "blue"])), id="invalid-tell"),
+        pytest.param(frame(msgpack.packb([1, 0, "echo", "test.color", "blue"])), id="invalid-ask"),
+        pytest.param(
+            frame(
+                msgpack.packb(
+                    [0, "echo", None, msgpack.ExtType(1, msgpack.packb(["test.color", "x"]))]
+                )
+            ),
+            id="invalid-nested-message",
+        ),
+        pytest.param(
+            frame(b"\x93\x00\xa4echo\xc0" + b"\xc7\x0c\xff" + struct.pack(">Iq", 0, 2**62)),
+            id="timestamp-out-of-range",
         ),
     ],
 )
@@ -428,6 +495,119 @@ async def test_frames_that_arrive_in_pieces_are_put_together() -> None:
                     Blob(data=bytes(100_000)),
                 ]
                 assert await receive_frame(reader) == (2, 0, None, 5)
+
+
+async def test_a_peer_beyond_the_bound_on_asks_in_flight_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="repertory.actors.transport")
+    with anyio.fail_after(10):
+        async with open_test_system() as server, open_server(server) as server_node:
+            await server.spawn(StuckActor, name="stuck")
+            async with await anyio.connect_tcp("127.0.0.1", server_node.port) as stream:
+                reader = await client_handshake(stream, max_asks=2)  # the server's is 1024
+                asks = [[1, ask_id, "stuck", "test.echo", 1] for ask_id in range(3)]
+                await stream.send(b"".join(frame(msgpack.packb(a)) for a in asks))
+                await assert_disconnected(reader)
+            await assert_good_client_is_served(server_node)
+    assert "more than 2 asks in flight" in caplog.text
+
+
+async def test_at_most_max_handshakes_peers_may_shake_hands_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="repertory.actors.transport")
+    with anyio.fail_after(10):
+        async with (
+            open_test_system() as server,
+            open_server(server, handshake_timeout=60, max_handshakes=1) as server_node,
+            await anyio.connect_tcp("127.0.0.1", server_node.port) as first,
+        ):
+
+            async def connect_another() -> None:  # while the first peer shakes hands
+                async with await anyio.connect_tcp("127.0.0.1", server_node.port) as second:
+                    await assert_disconnected(second)  # at once, long before the timeout
+
+            reader = await client_handshake(first, before_proof=connect_another)
+            assert "1 handshakes are in progress already" in caplog.text
+            await first.send(frame(msgpack.packb([1, 0, "echo", "test.echo", 3])))
+            assert await receive_frame(reader) == (2, 0, None, 3)
+            # Once authenticated, the first peer no longer counts.
+            await assert_good_client_is_served(server_node)
+
+
+async def test_closing_drops_the_asks_still_queued_whose_askers_have_failed() -> None:
+    with anyio.fail_after(20):
+        async with (
+            open_raw_server() as (port, accepted),
+            open_test_system() as system,
+            open_node(system, codec=CODEC, secret=SECRET, port=None) as node,
+            anyio.create_task_group() as task_group,
+        ):
+            start_reading = anyio.Event()
+            kinds: list[object] = []
+
+            async def slow_peer() -> None:
+                async with await accepted.receive() as stream:
+                    reader = await server_handshake(stream)
+                    await start_reading.wait()  # until then the client's buffers fill up
+                    while True:
+                        received = await receive_frame(reader)
+                        assert isinstance(received, tuple)
+                        kinds.append(received[0])
+                        if received[0] == 4:  # goodbye
+                            break
+                    await stream.send(frame(msgpack.packb([4])))
+
+            task_group.start_soon(slow_peer)
+            connection = await node.connect("127.0.0.1", port)
+            ref = connection.ref("echo")
+
+            async def flood() -> None:
+                while not connection.is_closed:
+                    await ref.tell(Blob(data=bytes(65536)))
+
+            async def ask() -> None:
+                with pytest.raises(ConnectionLostError, match="was closed"):
+                    await ref.ask(Echo(seq=1))
+
+            task_group.start_soon(flood)
+            await anyio.wait_all_tasks_blocked()  # the writer waits for the peer to read
+            task_group.start_soon(ask)
+            await anyio.wait_all_tasks_blocked()  # its frame is queued behind the tells
+            async with anyio.create_task_group() as closing:
+                closing.start_soon(connection.aclose)
+                await anyio.wait_all_tasks_blocked()
+                start_reading.set()
+            assert kinds[-1] == 4
+            assert set(kinds) == {0, 4}  # the tells were sent, not the ask
+
+
+class PiecesStream(ByteReceiveStream):
+    """Returns the given pieces, one per `receive`, then ends."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._pieces = iter(pieces)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        for piece in self._pieces:
+            return piece
+        raise anyio.EndOfStream
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_frame_that_arrives_in_small_pieces_is_put_together_in_linear_time() -> None:
+    pieces = [b"\x00", b"\x10\x00", b"\x00"]  # a header in three pieces: 1 MiB follows
+    pieces += [bytes([i % 256]) * 64 for i in range(16384)]
+    reader = FrameReader(PiecesStream(pieces), 2 << 20)
+    started = time.perf_counter()
+    (received,) = await reader.receive_frames()
+    elapsed = time.perf_counter() - started
+    assert received == b"".join(pieces[3:])
+    # Joining every pending piece for each one that arrives took seconds (quadratic).
+    assert elapsed < 1.0
 
 
 async def test_a_peer_vanishing_fails_pending_asks_at_once() -> None:
