@@ -503,7 +503,7 @@ async def test_a_peer_beyond_the_bound_on_asks_in_flight_is_dropped(
     caplog.set_level(logging.WARNING, logger="repertory.actors.transport")
     with anyio.fail_after(10):
         async with open_test_system() as server, open_server(server) as server_node:
-            await server.spawn(StuckActor, name="stuck")
+            await server.spawn(StuckActor, name="stuck", shutdown_timeout=0.05)
             async with await anyio.connect_tcp("127.0.0.1", server_node.port) as stream:
                 reader = await client_handshake(stream, max_asks=2)  # the server's is 1024
                 asks = [[1, ask_id, "stuck", "test.echo", 1] for ask_id in range(3)]
