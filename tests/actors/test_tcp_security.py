@@ -13,7 +13,6 @@ import logging
 import os
 import ssl
 import struct
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -598,16 +597,14 @@ class PiecesStream(ByteReceiveStream):
         pass
 
 
-async def test_a_frame_that_arrives_in_small_pieces_is_put_together_in_linear_time() -> None:
-    pieces = [b"\x00", b"\x10\x00", b"\x00"]  # a header in three pieces: 1 MiB follows
+async def test_a_frame_that_arrives_in_small_pieces_is_put_together() -> None:
+    # A header split in three, then 1 MiB in 64-byte pieces (this was quadratic once; how
+    # long it takes is for a benchmark to say, not a test).
+    pieces = [b"\x00", b"\x10\x00", b"\x00"]
     pieces += [bytes([i % 256]) * 64 for i in range(16384)]
     reader = FrameReader(PiecesStream(pieces), 2 << 20)
-    started = time.perf_counter()
     (received,) = await reader.receive_frames()
-    elapsed = time.perf_counter() - started
     assert received == b"".join(pieces[3:])
-    # Joining every pending piece for each one that arrives took seconds (quadratic).
-    assert elapsed < 1.0
 
 
 async def test_a_peer_vanishing_fails_pending_asks_at_once() -> None:
