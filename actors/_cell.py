@@ -17,8 +17,6 @@ from ._ref import LocalActorRef
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from anyio.abc import TaskStatus
-
     from ._actor import Actor
     from ._slot import ChildSlot
     from ._supervisor import Supervisor
@@ -93,7 +91,7 @@ class ActorCell:
         if self._start_scope is not None:
             self._start_scope.cancel()
 
-    async def run(self, slot: ChildSlot, *, task_status: TaskStatus[None]) -> None:
+    async def run(self, slot: ChildSlot) -> None:
         """Run once: build the actor, start it, handle messages until it stops.
 
         One frame on purpose: every coroutine level adds to each idle actor's memory and to
@@ -106,8 +104,7 @@ class ActorCell:
                 actor.system = self._system
                 actor._stop_requested = self._is_stop_requested  # quicker as an instance attr
                 self._actor = actor
-                # Until it has started, the task is in its spawner's cancel scopes, not in the
-                # supervisor's: a start that outlasts a stop is cancelled through this scope.
+                # A start that outlasts a stop is cancelled through this scope.
                 with anyio.CancelScope() as start_scope:
                     self._start_scope = start_scope
                     await actor.on_start()
@@ -116,7 +113,7 @@ class ActorCell:
                 del start_scope  # this frame lives as long as the actor: keep it lean
                 if is_start_cancelled:
                     raise ActorStoppedError(self.name)  # stopped before it finished starting
-                slot.started(task_status)
+                slot.started()
                 # The two calls of the hot path are bound once. (Each bound method costs every
                 # idle actor 64 bytes, and module globals are as quick to load as locals.)
                 receive_nowait = self._receive.receive_nowait

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Protocol, final
 
 import anyio
 
+from ._errors import ActorStoppedError
+
 if TYPE_CHECKING:
     from types import TracebackType
 
     from anyio import TaskHandle
-    from anyio.abc import TaskStatus
 
 
 class Restart(enum.Enum):
@@ -38,8 +39,8 @@ class Child(Protocol):
 
     name: str
 
-    async def run(self, slot: ChildSlot, *, task_status: TaskStatus[None]) -> None:
-        """Run once inside `with slot:`, calling `slot.started(task_status)` once started."""
+    async def run(self, slot: ChildSlot) -> None:
+        """Run once inside `with slot:`, calling `slot.started()` once started."""
         ...
 
     def request_stop(self, *, is_final: bool = False) -> None:
@@ -70,6 +71,8 @@ class ChildSlot:
         "_exit_waiter",
         "_is_started",
         "_owner",
+        "_start_error",
+        "_start_waiter",
         "attempt",
         "child",
         "handle",
@@ -100,6 +103,8 @@ class ChildSlot:
         self._owner = owner  # an object, not a bound method: one less per idle actor
         self._is_started = False
         self._exit_waiter: anyio.Event | None = None  # made only when someone waits
+        self._start_waiter: anyio.Event | None = None  # only while a run is starting
+        self._start_error: Exception | None = None
 
     def begin(self, now: float) -> None:
         """Mark a new run as under way (the supervisor calls this before starting it)."""
@@ -108,11 +113,24 @@ class ChildSlot:
         self.handle = None
         self.started_at = now
         self._is_started = False
+        self._start_waiter = anyio.Event()
+        self._start_error = None
 
-    def started(self, task_status: TaskStatus[None]) -> None:
+    def started(self) -> None:
         """Called by the child once it has started: its spawner may go on."""
         self._is_started = True
-        task_status.started()
+        if self._start_waiter is not None:
+            self._start_waiter.set()
+
+    async def wait_started(self) -> None:
+        """Wait until the run has started (blocks); raise what made its start fail, if any."""
+        waiter = self._start_waiter
+        if waiter is not None:
+            await waiter.wait()
+            self._start_waiter = None  # an idle actor keeps nothing of its start
+        error, self._start_error = self._start_error, None
+        if error is not None:
+            raise error
 
     async def wait_exited(self) -> None:
         """Wait until the current run has ended, started or not (blocks)."""
@@ -134,8 +152,12 @@ class ChildSlot:
         if self._exit_waiter is not None:
             self._exit_waiter.set()
             self._exit_waiter = None
-        if not self._is_started:
-            return False  # a failed start goes to whoever started the child
         error = exc if isinstance(exc, Exception) else None
+        if not self._is_started:
+            # A failed start goes to whoever waits for it, not to the task group.
+            self._start_error = error or ActorStoppedError(self.child.name)
+            if self._start_waiter is not None:
+                self._start_waiter.set()
+            return error is not None
         self._owner.on_child_exit(self, error)
         return error is not None  # the supervisor handles crashes; cancellation goes on

@@ -24,8 +24,6 @@ from ._supervisor import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-    from anyio.abc import TaskStatus
-
     from ._actor import Actor
     from ._backoff import ExponentialBackoff
     from ._clock import Clock
@@ -171,15 +169,17 @@ async def open_actor_system(
 
     root_slot = ChildSlot(root, Restart.TEMPORARY, None, RootWatch())
 
-    async def run_root(*, task_status: TaskStatus[None]) -> None:
+    async def run_root() -> None:
         # Shielded: the actors stop through the ordered shutdown below, never by a cancel
         # scope of the host's cutting through all of them at once.
         with anyio.CancelScope(shield=True):
-            await root.run(root_slot, task_status=task_status)
+            await root.run(root_slot)
 
     try:
         async with anyio.create_task_group() as task_group:
-            await task_group.start(run_root)
+            root_slot.begin(system.clock.now())
+            task_group.start_soon(run_root)
+            await root_slot.wait_started()
             try:
                 yield system
             except Exception as exc:

@@ -478,3 +478,24 @@ async def test_a_start_that_outlasts_shutdown_is_cancelled_and_spawn_says_so() -
             tg.start_soon(spawn, system)
             await anyio.wait_all_tasks_blocked()
     assert outcome == ["spawn failed"]
+
+
+async def test_a_spawner_that_gives_up_leaves_no_actor_behind() -> None:
+    stopped: list[str] = []
+
+    class SlowStart(Actor):
+        async def on_start(self) -> None:
+            await anyio.sleep_forever()
+
+        async def on_stop(self) -> None:
+            stopped.append("never started, so never stopped")
+
+    async with open_test_system() as system:
+        with anyio.move_on_after(0.01):
+            await system.spawn(SlowStart, name="slow")
+        with pytest.raises(ActorNotFoundError):
+            system.lookup("slow")
+        assert system.root.children == ()
+        ref = await system.spawn(lambda: worker("slow", Journal()), name="slow")  # name is free
+        assert await ref.ask(GetIncarnation()) == 1
+    assert stopped == []
