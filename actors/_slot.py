@@ -76,10 +76,12 @@ class ChildSlot:
         "attempt",
         "child",
         "handle",
+        "handled_runs",
         "is_active",
         "is_retiring",
         "is_stopping",
         "restart",
+        "runs",
         "shutdown_timeout",
         "started_at",
     )
@@ -100,6 +102,8 @@ class ChildSlot:
         self.is_retiring = False  # once this run ends, the child is removed for good
         self.attempt = 0  # backoff attempt of the next restart
         self.started_at = 0.0
+        self.runs = 0  # how many runs have begun
+        self.handled_runs = 0  # the exits of runs up to this one are dealt with
         self._owner = owner  # an object, not a bound method: one less per idle actor
         self._is_started = False
         self._exit_waiter: anyio.Event | None = None  # made only when someone waits
@@ -108,6 +112,7 @@ class ChildSlot:
 
     def begin(self, now: float) -> None:
         """Mark a new run as under way (the supervisor calls this before starting it)."""
+        self.runs += 1
         self.is_active = True
         self.is_stopping = False
         self.handle = None

@@ -66,6 +66,7 @@ class RestartIntensity:
 @dataclass(frozen=True, slots=True)
 class _Exited:
     slot: ChildSlot
+    run: int  # which run of the slot ended
     error: Exception | None
     is_stopped_on_purpose: bool
 
@@ -108,6 +109,7 @@ class Supervisor:
         self._due: dict[ChildSlot, None] = {}
         self._due_timer: anyio.CancelScope | None = None
         self._due_epoch = 0
+        self._starting: ChildSlot | None = None  # the child `run` is starting, if any
         self._events_send, self._events = anyio.create_memory_object_stream[_Exited | _Shutdown](
             math.inf
         )
@@ -207,7 +209,8 @@ class Supervisor:
         """Supervise until asked to stop; raise `RestartIntensityError` on giving up.
 
         A supervisor that is itself restarted starts again the children it had, but for
-        temporary ones.
+        temporary ones. If one of them fails to start, those started are stopped (newest
+        first) and the run fails with that child's error.
         """
         with slot:
             self._is_closing = False
@@ -215,41 +218,62 @@ class Supervisor:
             self._due.clear()
             self._due_timer = None
             # What the previous run left unread is about children now gone; a stop request
-            # for this run comes with `slot.is_stopping` (its parent sets it first).
-            shutdown: _Shutdown | None = None
+            # for this run shows as `slot.is_stopping` (its parent sets it first).
             while True:
                 try:
-                    event = self._events.receive_nowait()
+                    self._events.receive_nowait()
                 except anyio.WouldBlock:
                     break
-                if isinstance(event, _Shutdown):
-                    shutdown = event
             for child in [child for child in self._slots if child.restart is Restart.TEMPORARY]:
                 self._remove(child)
-            failure: RestartIntensityError | None = None
+            failure: Exception | None = None
             is_started = False
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
                 try:
-                    for child in list(self._slots):
-                        await self._start(child)
-                    slot.started()
-                    is_started = True
-                    if slot.is_stopping and shutdown is not None:  # asked while starting
-                        self._events_send.send_nowait(shutdown)
-                    failure = await self._supervise()
+                    failure = await self._start_children(slot)
+                    if failure is None and not slot.is_stopping:
+                        slot.started()
+                        is_started = True
+                        failure = await self._supervise()
+                    else:
+                        await self._stop_all(retire=False)
                 finally:
                     self._task_group = None
                     task_group.cancel_scope.cancel()  # backoff timers of restarts that won't be
-            if not is_started:
-                raise ActorStoppedError(self.name)  # its start was cancelled
             if failure is not None:
                 raise failure
+            if not is_started:
+                raise ActorStoppedError(self.name)  # stopped or cancelled while starting
+
+    async def _start_children(self, slot: ChildSlot) -> Exception | None:
+        """Start the children in order; stop early if this run is asked to stop."""
+
+        def is_stopping() -> bool:  # read afresh after every await (`request_stop` sets it)
+            return slot.is_stopping
+
+        for child in list(self._slots):
+            if is_stopping():
+                return None
+            if child not in self._slots or child.is_retiring:
+                continue
+            self._starting = child
+            try:
+                await self._start(child)
+            except Exception as exc:
+                return None if is_stopping() else exc
+            finally:
+                self._starting = None
+        return None
 
     def request_stop(self, *, is_final: bool = False) -> None:
         """Ask the supervisor to stop its children (last started first) and finish."""
         with contextlib.suppress(anyio.ClosedResourceError):
             self._events_send.send_nowait(_Shutdown(is_final))
+        starting = self._starting
+        if starting is not None and self._task_group is not None:
+            # Still starting its children: the one starting now stops within its own timeout.
+            self._task_group.start_soon(self._stop, starting)
 
     def cancel_start(self) -> None:
         """Cancel the starting of this supervisor's children (they are taking too long)."""
@@ -299,7 +323,7 @@ class Supervisor:
         if error is not None:
             logger.error("%r crashed (supervisor %r)", slot.child.name, self.name, exc_info=error)
         with contextlib.suppress(anyio.ClosedResourceError):
-            self._events_send.send_nowait(_Exited(slot, error, slot.is_stopping))
+            self._events_send.send_nowait(_Exited(slot, slot.runs, error, slot.is_stopping))
 
     async def _supervise(self) -> RestartIntensityError | None:
         while True:
@@ -312,7 +336,7 @@ class Supervisor:
                 continue
             if slot.is_retiring:
                 self._remove(slot)
-            elif not event.is_stopped_on_purpose:
+            elif not event.is_stopped_on_purpose and event.run > slot.handled_runs:
                 failure = await self._handle_exit(slot, event.error)
                 if failure is not None:
                     return failure
@@ -320,6 +344,7 @@ class Supervisor:
     async def _handle_exit(
         self, slot: ChildSlot, error: Exception | None
     ) -> RestartIntensityError | None:
+        slot.handled_runs = slot.runs
         is_restarted = slot.restart is Restart.PERMANENT or (
             slot.restart is Restart.TRANSIENT and error is not None
         )
@@ -338,6 +363,8 @@ class Supervisor:
         group = self._restart_group(slot)
         for other in reversed(group):
             await self._stop(other)
+            # An exit of its own that is still queued is part of this same incident.
+            other.handled_runs = other.runs
         for other in group:
             if other is not slot and other.restart is Restart.TEMPORARY:
                 self._remove(other)  # a temporary child is never restarted, not even so
@@ -372,7 +399,7 @@ class Supervisor:
 
     async def _restart_one(self, slot: ChildSlot, delay: float) -> None:
         await self._system.clock.sleep(delay)
-        if not self._is_closing and slot in self._slots and not slot.is_active:
+        if not (self._is_closing or slot.is_retiring or slot.is_active or slot not in self._slots):
             await self._restart(slot)
 
     async def _restart_due(self, delay: float, epoch: int) -> None:
@@ -387,7 +414,9 @@ class Supervisor:
                 return  # a crash during these restarts: the next timer restarts what is due
             if slot in self._due:
                 del self._due[slot]
-                if not slot.is_active and not await self._restart(slot):
+                if slot.is_retiring or slot.is_active:
+                    continue
+                if not await self._restart(slot):
                     return
 
     async def _restart(self, slot: ChildSlot) -> bool:
@@ -396,15 +425,16 @@ class Supervisor:
             await self._start(slot)
         except Exception as exc:
             # A failed restart is one more crash of that child.
-            self._events_send.send_nowait(_Exited(slot, exc, slot.is_stopping))
+            logger.error("%r failed to restart (supervisor %r)", slot.child.name, self.name)
+            self._events_send.send_nowait(_Exited(slot, slot.runs, exc, slot.is_stopping))
             return False
         return True
 
     async def _retire_child(self, slot: ChildSlot, done: anyio.Event) -> None:
         try:
             await self._stop(slot)
+        finally:  # even when the supervisor's own end cancels the wait
             self._remove(slot)
-        finally:
             done.set()
 
     async def _stop(self, slot: ChildSlot, *, is_final: bool = False) -> None:
@@ -425,10 +455,11 @@ class Supervisor:
         self._is_closing = True
         for slot in reversed(list(self._slots)):
             await self._stop(slot, is_final=retire)
-            if retire:
+            if retire or slot.is_retiring:
                 self._remove(slot)  # asks to it fail at once from now on
 
     def _remove(self, slot: ChildSlot) -> None:
+        self._due.pop(slot, None)
         if self._slots.pop(slot, _ABSENT) is not _ABSENT:
             self._retire(slot)
         # else removed already: retiring twice could release a name another actor has now

@@ -499,3 +499,90 @@ async def test_a_spawner_that_gives_up_leaves_no_actor_behind() -> None:
         ref = await system.spawn(lambda: worker("slow", Journal()), name="slow")  # name is free
         assert await ref.ask(GetIncarnation()) == 1
     assert stopped == []
+
+
+async def test_a_child_stopped_for_good_is_not_brought_back_by_a_group_restart() -> None:
+    journal = Journal()
+    gate = anyio.Event()
+
+    class SlowToRestart(Worker):
+        async def on_start(self) -> None:
+            await super().on_start()
+            if journal.entries.count("start a") == 2:
+                await gate.wait()  # the group restart is under way, b still to come
+
+    async with open_test_system() as system:
+        sup = await system.spawn_supervisor(strategy=Strategy.ONE_FOR_ALL)
+        a = await sup.spawn(lambda: SlowToRestart("a", journal), name="a")
+        b = await sup.spawn(lambda: worker("b", journal), name="b")
+        await a.tell(Crash())
+        await journal.wait_for("start a", 2)
+        await system.stop(b)  # b is down, waiting for its restart: it goes for good
+        gate.set()
+        assert await a.ask(GetIncarnation()) == 2
+        assert journal.entries.count("start b") == 1
+        assert sup.children == ("a",)
+
+
+async def test_one_incident_counts_once_even_when_the_group_crashes_together() -> None:
+    journal = Journal()
+    # Were the second exit counted, `sup` would give up, and the root (allowed no restart)
+    # would end the system.
+    async with open_test_system(intensity=RestartIntensity(max_restarts=0)) as system:
+        sup = await system.spawn_supervisor(
+            strategy=Strategy.ONE_FOR_ALL, intensity=RestartIntensity(max_restarts=1)
+        )
+        a = await sup.spawn(lambda: worker("a", journal), name="a")
+        b = await sup.spawn(lambda: worker("b", journal), name="b")
+        a.tell_nowait(Crash())
+        b.tell_nowait(Crash())  # both crash before the supervisor hears of either
+        await journal.wait_for("start b", 2)
+        assert (await a.ask(GetIncarnation()), await b.ask(GetIncarnation())) == (2, 2)
+
+
+async def test_a_nested_supervisor_stopped_while_restarting_children_stops_in_time() -> None:
+    journal = Journal()
+    starts = 0
+
+    class HangsOnRestart(Worker):
+        async def on_start(self) -> None:
+            nonlocal starts
+            starts += 1
+            await super().on_start()
+            if starts > 1:
+                await anyio.sleep_forever()
+
+    with anyio.fail_after(5):
+        async with open_test_system() as system:
+            inner = await system.spawn_supervisor(intensity=RestartIntensity(max_restarts=0))
+            a = await inner.spawn(lambda: worker("a", journal), name="a")
+            await inner.spawn(lambda: HangsOnRestart("c", journal), name="c", shutdown_timeout=0.05)
+            await a.tell(Crash())  # inner gives up; the root restarts it; c hangs starting
+            await journal.wait_for("start c", 2)
+        # leaving the system stops inner while it is still starting c: c is cancelled
+    assert starts == 2
+
+
+async def test_a_failed_child_start_fails_a_nested_supervisor_with_that_error() -> None:
+    journal = Journal()
+
+    class FailsToRestart(Worker):
+        async def on_start(self) -> None:
+            await super().on_start()
+            if journal.entries.count("start b") > 1:
+                raise LookupError("b cannot restart")
+
+    async def run() -> None:
+        async with open_test_system(intensity=RestartIntensity(max_restarts=1)) as system:
+            inner = await system.spawn_supervisor(intensity=RestartIntensity(max_restarts=0))
+            a = await inner.spawn(lambda: worker("a", journal), name="a")
+            await inner.spawn(lambda: FailsToRestart("b", journal), name="b")
+            await a.tell(Crash())  # inner gives up, the root restarts it, b fails to start
+            await anyio.sleep_forever()
+
+    with pytest.raises(RestartIntensityError) as caught:
+        await run()
+    # The root restarted `inner` once; that restart failed with b's own error (not a group),
+    # and a was stopped again (newest first) before the root gave up.
+    assert isinstance(caught.value.__cause__, LookupError)
+    assert journal.entries[-2:] == ["start b", "stop a"]
