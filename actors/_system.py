@@ -110,7 +110,12 @@ class ActorSystem:
         return self.registry.lookup(name)
 
     async def stop(self, ref: ActorRef) -> None:
-        """Stop an actor for good, wherever it sits in the tree, and wait until it has."""
+        """Stop an actor for good, wherever it sits in the tree, and wait until it has.
+
+        Cancelling the wait does not cancel the stop. An actor stops itself with
+        `Actor.stop()`: awaiting this on its own ref, from its own handler, would wait out its
+        shutdown timeout and then cancel the handler.
+        """
         supervisor = self.registry.cell(ref.name).supervisor
         assert supervisor is not None
         await supervisor.stop_child(ref)
