@@ -163,11 +163,9 @@ async def open_actor_system(
     root = system.root
     root_failure: list[Exception] = []
     body_error: Exception | None = None
-    root_exited = anyio.Event()
 
     class RootWatch:
         def on_child_exit(self, slot: ChildSlot, error: Exception | None) -> None:
-            root_exited.set()
             if error is not None:
                 root_failure.append(error)
                 task_group.cancel_scope.cancel()  # the body ends: the system is gone
@@ -184,16 +182,17 @@ async def open_actor_system(
         async with anyio.create_task_group() as task_group:
             root_slot.begin(system.clock.now())
             task_group.start_soon(run_root)
-            await root_slot.wait_started()
             try:
+                await root_slot.wait_started()
                 yield system
             except Exception as exc:
                 body_error = exc  # re-raised below, so that task groups do not wrap it
             finally:
                 # Each child has its own shutdown timeout, so this is bounded.
                 with anyio.CancelScope(shield=True):
+                    root_slot.is_stopping = True
                     root.request_stop(is_final=True)
-                    await root_exited.wait()
+                    await root_slot.wait_exited()
     finally:
         root.close()
     if body_error is not None:

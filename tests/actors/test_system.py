@@ -106,3 +106,12 @@ async def test_fake_clock_wakes_sleepers_when_advanced() -> None:
         clock.advance(4.0)
     assert woke == [11.0, 15.0]
     assert sorted(clock.sleeps) == [1.0, 5.0]
+
+
+async def test_a_system_opened_in_a_cancelled_scope_closes_at_once() -> None:
+    entered = False
+    with anyio.fail_after(5), anyio.CancelScope() as scope:
+        scope.cancel()
+        async with open_test_system():
+            entered = True
+    assert not entered
