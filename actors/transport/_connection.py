@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final, final
 import anyio
 from anyio.abc import AsyncResource
 
-from .._errors import ActorNotFoundError, CodecError, ConnectionLostError
+from .._errors import ActorNotFoundError, CodecError, ConnectionLostError, MailboxFullError
 from .._ref import LocalActorRef
 from ._codec import UNPACK_ERRORS
 from ._failures import describe_error, encode_failure, rebuild_failure
@@ -46,7 +46,6 @@ logger = logging.getLogger("repertory.actors.transport")
 #: The default bound on asks in flight per connection, in each direction.
 DEFAULT_MAX_ASKS_IN_FLIGHT: Final = 1024
 
-_CLOSED = (anyio.BrokenResourceError, anyio.ClosedResourceError)
 _BROKEN = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
@@ -220,11 +219,9 @@ class Connection(AsyncResource):
                             if ref is None:
                                 continue
                         try:
-                            ref._send_nowait(message)
-                        except anyio.WouldBlock:
+                            ref.tell_nowait(message)  # a stopped actor: a dead letter
+                        except MailboxFullError:
                             await ref.tell(message)  # backpressure: stop reading meanwhile
-                        except _CLOSED:
-                            self._dead_letters.record(name, message, "stopped")
                     elif kind == ASK and len(frame) >= 4:
                         await self._serve_ask(frame[1], frame[2], message_at(frame, 3))
                     elif kind == REPLY and len(frame) >= 3:
@@ -318,10 +315,7 @@ class Connection(AsyncResource):
         pending = asks.add(ask_id, request)
         self._write(payload)
         # If cancelled, the ask keeps its place until its answer arrives (and is dropped).
-        await pending.event.wait()
-        if pending.error is not None:
-            raise pending.error
-        return pending.value
+        return await pending.reply.wait()
 
     def _resolve(self, ask_id: object, value: object, error: BaseException | None) -> None:
         if type(ask_id) is not int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Final, TypeVar, cast, final
 
 import anyio
 
+from .._envelope import LocalReply
 from .._errors import MailboxFullError
 from .._ref import ActorRef
 from ._frames import HEADER, TELL
@@ -114,15 +115,14 @@ class RemoteActorRef(ActorRef):
 
 @final
 class PendingAsk:
-    """The slot where the reader puts the answer to one of our asks."""
+    """One of our asks waiting for its answer: the request (failures quote it) and the
+    kernel's own one-shot reply slot."""
 
-    __slots__ = ("error", "event", "request", "value")
+    __slots__ = ("reply", "request")
 
     def __init__(self, request: object) -> None:
         self.request = request
-        self.event = anyio.Event()
-        self.value: object = None
-        self.error: BaseException | None = None
+        self.reply = LocalReply()
 
 
 @final
@@ -170,17 +170,17 @@ class AskTable:
         cancelled."""
         pending = self._pending.pop(ask_id, None)
         if pending is not None:
-            pending.value = value
-            pending.error = error
-            pending.event.set()
+            if error is None:
+                pending.reply.set_result(value)
+            else:
+                pending.reply.set_exception(error)
             self._wake()
 
     def fail_all(self, error: Callable[[], BaseException]) -> None:
         """Fail every pending ask with a fresh `error()`, and wake those waiting for room."""
         pending, self._pending = self._pending, {}
         for ask in pending.values():
-            ask.error = error()
-            ask.event.set()
+            ask.reply.set_exception(error())
         self._wake()
 
     def _wake(self) -> None:
