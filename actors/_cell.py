@@ -166,7 +166,6 @@ class ActorCell:
                         except anyio.WouldBlock:
                             item = _NOTHING
                 finally:
-                    self._actor = None
                     # on_stop runs even when the run is being cancelled, but bounded.
                     with (
                         anyio.CancelScope(shield=True),

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("repertory.actors")
 
 DEFAULT_MAILBOX_SIZE = 1000
-_ABSENT = object()
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+_ABSENT = object()
 
 
 class Strategy(enum.Enum):
@@ -105,9 +105,8 @@ class Supervisor:
         self._is_closing = False
         self._restarts: collections.deque[float] = collections.deque()
         # Group restarts (one_for_all, rest_for_one): the children due for one, started in
-        # start order by a single timer, which a later crash replaces.
+        # start order by the timer of the latest crash (an earlier timer sees its epoch gone).
         self._due: dict[ChildSlot, None] = {}
-        self._due_timer: anyio.CancelScope | None = None
         self._due_epoch = 0
         self._starting: ChildSlot | None = None  # the child `run` is starting, if any
         self._events_send, self._events = anyio.create_memory_object_stream[_Exited | _Shutdown](
@@ -149,7 +148,7 @@ class Supervisor:
         name = registry.claim(name, getattr(factory, "__name__", "actor"))
         try:
             cell = ActorCell(self._system, name, factory, mailbox_size)
-        except BaseException:
+        except ValueError:
             registry.release(name)
             raise
         slot = ChildSlot(cell, restart, shutdown_timeout, self)
@@ -216,7 +215,6 @@ class Supervisor:
             self._is_closing = False
             self._restarts.clear()
             self._due.clear()
-            self._due_timer = None
             # What the previous run left unread is about children now gone; a stop request
             # for this run shows as `slot.is_stopping` (its parent sets it first).
             while True:
@@ -377,8 +375,6 @@ class Supervisor:
         else:
             self._due.update(dict.fromkeys(group))
             self._due_epoch += 1
-            if self._due_timer is not None:
-                self._due_timer.cancel()
             self._task_group.start_soon(self._restart_due, delay, self._due_epoch)
         return None
 
@@ -403,15 +399,10 @@ class Supervisor:
             await self._restart(slot)
 
     async def _restart_due(self, delay: float, epoch: int) -> None:
-        with anyio.CancelScope() as timer:  # only the wait is cancellable, never a start
-            self._due_timer = timer
-            await self._system.clock.sleep(delay)
-        if timer.cancel_called:
-            return  # a later crash took over the restart of these children and more
-        self._due_timer = None
+        await self._system.clock.sleep(delay)
         for slot in list(self._slots):  # in start order
             if epoch != self._due_epoch or self._is_closing:
-                return  # a crash during these restarts: the next timer restarts what is due
+                return  # a later crash: its timer restarts what is due, in order
             if slot in self._due:
                 del self._due[slot]
                 if slot.is_retiring or slot.is_active:
