@@ -121,6 +121,12 @@ class ChildSlot:
         self._start_waiter = anyio.Event()
         self._start_error = None
 
+    def stop_on_purpose(self) -> None:
+        """Mark the current run as being stopped by its supervisor: its exit is no crash and
+        calls for no restart."""
+        self.is_stopping = True
+        self.handled_runs = self.runs
+
     def started(self) -> None:
         """Called by the child once it has started: its spawner may go on."""
         self._is_started = True

@@ -68,7 +68,6 @@ class _Exited:
     slot: ChildSlot
     run: int  # which run of the slot ended
     error: Exception | None
-    is_stopped_on_purpose: bool
 
 
 @final
@@ -311,7 +310,7 @@ class Supervisor:
         except anyio.get_cancelled_exc_class():
             # The starter gave up waiting (its caller removes the child, or the supervisor
             # is ending): the child must not live on, half adopted.
-            slot.is_stopping = True
+            slot.stop_on_purpose()
             slot.child.request_stop()
             slot.child.cancel_start()
             raise
@@ -321,7 +320,7 @@ class Supervisor:
         if error is not None:
             logger.error("%r crashed (supervisor %r)", slot.child.name, self.name, exc_info=error)
         with contextlib.suppress(anyio.ClosedResourceError):
-            self._events_send.send_nowait(_Exited(slot, slot.runs, error, slot.is_stopping))
+            self._events_send.send_nowait(_Exited(slot, slot.runs, error))
 
     async def _supervise(self) -> RestartIntensityError | None:
         while True:
@@ -334,7 +333,7 @@ class Supervisor:
                 continue
             if slot.is_retiring:
                 self._remove(slot)
-            elif not event.is_stopped_on_purpose and event.run > slot.handled_runs:
+            elif event.run > slot.handled_runs:  # not stopped on purpose, not dealt with yet
                 failure = await self._handle_exit(slot, event.error)
                 if failure is not None:
                     return failure
@@ -417,7 +416,7 @@ class Supervisor:
         except Exception as exc:
             # A failed restart is one more crash of that child.
             logger.error("%r failed to restart (supervisor %r)", slot.child.name, self.name)
-            self._events_send.send_nowait(_Exited(slot, slot.runs, exc, slot.is_stopping))
+            self._events_send.send_nowait(_Exited(slot, slot.runs, exc))
             return False
         return True
 
@@ -431,7 +430,7 @@ class Supervisor:
     async def _stop(self, slot: ChildSlot, *, is_final: bool = False) -> None:
         if not slot.is_active:
             return
-        slot.is_stopping = True
+        slot.stop_on_purpose()
         slot.child.request_stop(is_final=is_final)
         with anyio.move_on_after(slot.shutdown_timeout):
             await slot.wait_exited()

@@ -190,7 +190,7 @@ async def open_actor_system(
             finally:
                 # Each child has its own shutdown timeout, so this is bounded.
                 with anyio.CancelScope(shield=True):
-                    root_slot.is_stopping = True
+                    root_slot.stop_on_purpose()
                     root.request_stop(is_final=True)
                     await root_slot.wait_exited()
     finally:
