@@ -1,22 +1,72 @@
-"""The workflow runtime: states, workflow actors and storage.
+"""The workflow runtime: states, the engine that runs flows and tasks, storage, `Runtime`.
 
 Built on the actor kernel; knows nothing of the SDK or the gateway.
 """
 
 from __future__ import annotations
 
+from ._context import RunContext as RunContext
+from ._context import RunLogger as RunLogger
+from ._context import current_run as current_run
+from ._engine import Engine as Engine
+from ._engine import LiveRun as LiveRun
+from ._engine import summarize as summarize
 from ._errors import InvalidTransitionError as InvalidTransitionError
+from ._errors import NoResultError as NoResultError
+from ._errors import ParameterValidationError as ParameterValidationError
+from ._errors import RunNotFoundError as RunNotFoundError
+from ._errors import RuntimeNotRunningError as RuntimeNotRunningError
+from ._errors import SchemaVersionError as SchemaVersionError
+from ._errors import StorageError as StorageError
 from ._errors import WorkflowError as WorkflowError
+from ._options import FlowOptions as FlowOptions
+from ._options import RetryDelay as RetryDelay
+from ._options import TaskOptions as TaskOptions
+from ._options import exponential_backoff as exponential_backoff
+from ._options import retry_delays as retry_delays
+from ._parameters import bind_parameters as bind_parameters
+from ._records import FlowRun as FlowRun
+from ._records import LogRecord as LogRecord
+from ._records import State as State
+from ._records import TaskRun as TaskRun
+from ._runtime import Runtime as Runtime
+from ._runtime import current_runtime as current_runtime
+from ._runtime import default_database_url as default_database_url
 from ._states import STATE_TYPES as STATE_TYPES
 from ._states import TERMINAL_TYPES as TERMINAL_TYPES
 from ._states import StateType as StateType
 from ._states import check_transition as check_transition
 
 __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.py checks
+    "Engine",
+    "FlowOptions",
+    "FlowRun",
     "InvalidTransitionError",
+    "LiveRun",
+    "LogRecord",
+    "NoResultError",
+    "ParameterValidationError",
+    "RetryDelay",
+    "RunContext",
+    "RunLogger",
+    "RunNotFoundError",
+    "Runtime",
+    "RuntimeNotRunningError",
     "STATE_TYPES",
+    "SchemaVersionError",
+    "State",
     "StateType",
+    "StorageError",
     "TERMINAL_TYPES",
+    "TaskOptions",
+    "TaskRun",
     "WorkflowError",
+    "bind_parameters",
     "check_transition",
+    "current_run",
+    "current_runtime",
+    "default_database_url",
+    "exponential_backoff",
+    "retry_delays",
+    "summarize",
 ]

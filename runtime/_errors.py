@@ -1,10 +1,23 @@
 """Errors of the workflow runtime, one root for the package.
 
 WorkflowError
-└── InvalidTransitionError (ValueError)   a state change the transition table forbids
+├── InvalidTransitionError (ValueError)      a state change the transition table forbids
+├── ParameterValidationError (ValueError)    flow parameters that do not fit the signature
+├── NoResultError                            a state that holds no outcome was asked for one
+├── RunNotFoundError (LookupError)           no run with that id in that workspace
+├── RuntimeNotRunningError                   a runtime used outside its `async with`
+└── StorageError                             the database cannot be opened, read or written
+    └── SchemaVersionError                   the database was written by a newer repertory
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ._records import State
 
 
 class WorkflowError(Exception):
@@ -21,3 +34,65 @@ class InvalidTransitionError(WorkflowError, ValueError):
         super().__init__(f"cannot go from {current} to {proposed}: {reason}")
         self.current = current
         self.proposed = proposed
+
+
+class ParameterValidationError(WorkflowError, ValueError):
+    """Raised before a flow run exists when its parameters do not fit the flow's signature.
+
+    `errors` maps every bad parameter to why it is bad; no run is created.
+    """
+
+    def __init__(self, flow_name: str, errors: Mapping[str, str]) -> None:
+        details = "; ".join(f"{name}: {why}" for name, why in errors.items())
+        super().__init__(f"invalid parameters for flow {flow_name!r}: {details}")
+        self.flow_name = flow_name
+        self.errors = dict(errors)
+
+
+class NoResultError(WorkflowError):
+    """Raised by `State.result()` on a state that holds no outcome.
+
+    States read back from the database hold none; only states returned from a call do.
+    """
+
+    def __init__(self, state: State) -> None:
+        super().__init__(
+            f"state {state.name} of run {state.run_id} holds no result "
+            "(only states returned from a call do)"
+        )
+        self.state = state
+
+
+class RunNotFoundError(WorkflowError, LookupError):
+    """Raised when no run has the given id in the given workspace."""
+
+    def __init__(self, run_id: str, workspace: str) -> None:
+        super().__init__(f"no run {run_id!r} in workspace {workspace!r}")
+        self.run_id = run_id
+        self.workspace = workspace
+
+
+class RuntimeNotRunningError(WorkflowError):
+    """Raised when a runtime is used before it started or after it stopped."""
+
+    def __init__(self) -> None:
+        super().__init__("the runtime is not running: use it inside `async with Runtime(...)`")
+
+
+class StorageError(WorkflowError):
+    """Raised when the database cannot be opened, read or written.
+
+    The message names the database (never its password) and what went wrong.
+    """
+
+
+class SchemaVersionError(StorageError):
+    """Raised at start when the database was written by a newer repertory; it is left untouched."""
+
+    def __init__(self, url: str, found: int, known: int) -> None:
+        super().__init__(
+            f"database {url} has schema version {found}, but this repertory knows only up to "
+            f"{known}: upgrade repertory (the database was left untouched)"
+        )
+        self.found = found
+        self.known = known

@@ -1,11 +1,78 @@
 """repertory: an async-native, actor-model workflow runtime for Python (asyncio and trio).
 
-Importing this package is cheap: the actor kernel, runtime, gateway and command line load only
-when they are used.
+Importing this package is cheap: the runtime, the actor kernel, the gateway and the command
+line load when a name that needs them is first used.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from repertory.runtime import FlowRun as FlowRun
+    from repertory.runtime import ParameterValidationError as ParameterValidationError
+    from repertory.runtime import Runtime as Runtime
+    from repertory.runtime import State as State
+    from repertory.runtime import StateType as StateType
+    from repertory.runtime import TaskRun as TaskRun
+    from repertory.runtime import exponential_backoff as exponential_backoff
+
+    from ._decorators import Flow as Flow
+    from ._decorators import Task as Task
+    from ._decorators import flow as flow
+    from ._decorators import get_run_context as get_run_context
+    from ._decorators import task as task
+    from ._errors import SdkError as SdkError
+    from ._errors import UsageError as UsageError
+    from ._logging import get_run_logger as get_run_logger
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# Each public name and the module it lives in, imported on first use.
+_LAZY = {
+    "Flow": "repertory._decorators",
+    "FlowRun": "repertory.runtime",
+    "ParameterValidationError": "repertory.runtime",
+    "Runtime": "repertory.runtime",
+    "SdkError": "repertory._errors",
+    "State": "repertory.runtime",
+    "StateType": "repertory.runtime",
+    "Task": "repertory._decorators",
+    "TaskRun": "repertory.runtime",
+    "UsageError": "repertory._errors",
+    "exponential_backoff": "repertory.runtime",
+    "flow": "repertory._decorators",
+    "get_run_context": "repertory._decorators",
+    "get_run_logger": "repertory._logging",
+    "task": "repertory._decorators",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'repertory' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "Flow",
+    "FlowRun",
+    "ParameterValidationError",
+    "Runtime",
+    "SdkError",
+    "State",
+    "StateType",
+    "Task",
+    "TaskRun",
+    "UsageError",
+    "__version__",
+    "exponential_backoff",
+    "flow",
+    "get_run_context",
+    "get_run_logger",
+    "task",
+]

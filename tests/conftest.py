@@ -20,5 +20,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def blockbuster() -> Iterator[None]:
     """Fail any test whose event loop makes a blocking call (sleep, file or socket I/O)."""
-    with blockbuster_ctx():
+    with blockbuster_ctx() as detector:
+        # asyncpg reads its configuration files (~/.pgpass, certificates) when it connects.
+        for function in detector.functions.values():
+            function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args")
         yield

@@ -1,0 +1,112 @@
+"""What the code of a run can see about it: the current flow run, task run and attempt.
+
+Carried in context variables, so it follows the run into worker threads and child tasks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+from ._records import LogRecord, utc_now
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, MutableMapping
+
+    from ._engine import Engine, LiveRun
+    from ._records import FlowRun, TaskRun
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContext:
+    """The run the current code belongs to (see `get_run_context`)."""
+
+    engine: Engine
+    flow_run: LiveRun[FlowRun]
+    task_run: LiveRun[TaskRun] | None = None
+
+    @property
+    def flow_run_id(self) -> str:
+        record: FlowRun = self.flow_run.record
+        return record.id
+
+    @property
+    def flow_run_name(self) -> str:
+        record: FlowRun = self.flow_run.record
+        return record.name
+
+    @property
+    def task_run_id(self) -> str | None:
+        if self.task_run is None:
+            return None
+        record: TaskRun = self.task_run.record
+        return record.id
+
+    @property
+    def task_run_name(self) -> str | None:
+        if self.task_run is None:
+            return None
+        record: TaskRun = self.task_run.record
+        return record.name
+
+    @property
+    def parameters(self) -> Mapping[str, object]:
+        run = self.task_run if self.task_run is not None else self.flow_run
+        return run.parameters
+
+    @property
+    def attempt(self) -> int:
+        """Which attempt this is, from 1."""
+        record: FlowRun | TaskRun = (
+            self.task_run.record if self.task_run is not None else self.flow_run.record
+        )
+        return record.run_count
+
+
+current_run: Final[contextvars.ContextVar[RunContext | None]] = contextvars.ContextVar(
+    "repertory_run", default=None
+)
+
+#: Lines at this level and above are stored with the run.
+STORED_LOG_LEVEL: Final = logging.INFO
+
+
+@final
+class RunLogger(logging.LoggerAdapter[logging.Logger]):
+    """Logs to Python logging as usual and stores each line with its run."""
+
+    def __init__(self, logger: logging.Logger, context: RunContext) -> None:
+        super().__init__(logger, {"flow_run_id": context.flow_run_id})
+        self._context = context
+
+    def process(
+        self, msg: object, kwargs: MutableMapping[str, object]
+    ) -> tuple[object, MutableMapping[str, object]]:
+        extra = dict(self.extra or {})
+        if self._context.task_run_id is not None:
+            extra["task_run_id"] = self._context.task_run_id
+        kwargs["extra"] = extra
+        return msg, kwargs
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
+        if level >= STORED_LOG_LEVEL:
+            context = self._context
+            try:
+                text = str(msg) % args if args else str(msg)
+            except (TypeError, ValueError):  # bad format arguments: keep what was given
+                text = f"{msg} {args}"
+            context.engine.journal.log(
+                LogRecord(
+                    workspace=context.flow_run.record.workspace,
+                    flow_run_id=context.flow_run_id,
+                    task_run_id=context.task_run_id,
+                    level=level,
+                    logger=self.logger.name,
+                    message=text,
+                    timestamp=utc_now(),
+                )
+            )
+        super().log(level, msg, *args, **kwargs)  # type: ignore[arg-type]  # logging's own kwargs

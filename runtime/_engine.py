@@ -1,0 +1,413 @@
+"""Runs flow and task bodies: states, retries, timeouts, cancellation, hooks, durability.
+
+A flow awaited directly runs in the caller's task, so the caller's context variables and
+cancel scopes apply. Task runs are executions inside their flow run, not actors. Every
+transition is checked against the table, applied in memory, and journalled for the store
+without waiting; a top-level call waits for durability once, before it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Final, Generic, TypeVar, final
+
+import anyio
+
+from ._context import RunContext, current_run
+from ._options import jittered
+from ._parameters import call_arguments
+from ._records import FlowRun, State, TaskRun, new_id
+from ._states import check_transition
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from repertory.actors import ActorRef
+
+    from ._options import FlowOptions, TaskOptions
+    from ._store import Journal
+
+R = TypeVar("R", FlowRun, TaskRun)
+logger = logging.getLogger("repertory.engine")
+
+#: Marks a call for which the caller wants the final `State`, not the value.
+_NOTHING: Final = object()
+
+
+@final
+class LiveRun(Generic[R]):
+    """A run while it is live: its record, kept current, and every transition journalled."""
+
+    __slots__ = ("_write", "parameters", "record")
+
+    def __init__(
+        self,
+        record: R,
+        parameters: Mapping[str, object],
+        write: Callable[[R, State], None],
+    ) -> None:
+        self.record: R = record
+        self.parameters = parameters  # the values themselves; the record holds their JSON
+        self._write: Callable[[R, State], None] = write
+        write(record, record.state)
+
+    @property
+    def state(self) -> State:
+        state: State = self.record.state
+        return state
+
+    def transition(
+        self, name: str, *, message: str | None = None, outcome: object = _NOTHING
+    ) -> State:
+        """Move to the named state `name` (raises InvalidTransitionError, changing nothing)."""
+        record = self.record
+        check_transition(record.state.name, name)
+        if outcome is _NOTHING:
+            state = State.named(name, record.id, message=message)
+        else:
+            state = State.named(name, record.id, message=message, outcome=outcome)
+        stored = state.without_outcome()
+        run_count, start_time, end_time = record.run_count, record.start_time, record.end_time
+        if name in {"Running", "Retrying"}:
+            run_count += 1
+            start_time = start_time or state.timestamp
+        elif state.is_final:
+            end_time = state.timestamp
+        self.record = dataclasses.replace(
+            record, state=stored, run_count=run_count, start_time=start_time, end_time=end_time
+        )
+        self._write(self.record, stored)
+        return state
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@final
+class Engine:
+    """Runs flows and tasks for one runtime and workspace."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        store: ActorRef,
+        workspace: str,
+        thread_limiter: anyio.CapacityLimiter,
+    ) -> None:
+        self.journal = journal
+        self.store = store
+        self.workspace = workspace
+        self.thread_limiter = thread_limiter
+
+    async def flush(self) -> None:
+        """Wait until everything journalled so far is durable."""
+        from ._store import Flush
+
+        with anyio.CancelScope(shield=True):
+            await self.store.ask(Flush())
+
+    # -- flows -----------------------------------------------------------------------------
+
+    def new_flow_run(
+        self,
+        options: FlowOptions,
+        parameters: Mapping[str, object],
+        stored_parameters: Mapping[str, object],
+        *,
+        run_id: str | None = None,
+    ) -> LiveRun[FlowRun]:
+        """Create a flow run in state Pending, linked to the run that calls it, if any."""
+        parent = current_run.get()
+        run_id = run_id or new_id()
+        record = FlowRun(
+            id=run_id,
+            name=_run_name(options.flow_run_name, options.name, run_id, parameters),
+            flow_name=options.name,
+            flow_version=options.version,
+            state=State.named("Pending", run_id),
+            parameters=stored_parameters,
+            workspace=self.workspace,
+            parent_flow_run_id=None if parent is None else parent.flow_run_id,
+            parent_task_run_id=None if parent is None else parent.task_run_id,
+        )
+        return LiveRun(record, parameters, self.journal.flow_run)
+
+    async def run_flow(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: FlowOptions,
+        run: LiveRun[FlowRun],
+        *,
+        return_state: bool,
+    ) -> object:
+        """Run a flow's body to its final state; return its value (or its `State`).
+
+        Raises the body's own exception when it fails (unless `return_state`), and the
+        cancellation when the caller's scope cancels it (the run ends Cancelled).
+        """
+        is_top_level = run.record.parent_flow_run_id is None
+        try:
+            state = await self._attempts(definition, fn, options, run)
+        finally:
+            if is_top_level:
+                await self.flush()
+        return _outcome(state, return_state)
+
+    async def _attempts(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: FlowOptions,
+        run: LiveRun[FlowRun],
+    ) -> State:
+        retry = 0
+        while True:
+            running = run.transition("Running" if retry == 0 else "Retrying")
+            await _run_hooks(options.on_running, definition, run.record, running)
+            context = RunContext(engine=self, flow_run=run)
+            state = await self._attempt(fn, run, context, options.timeout_seconds)
+            if state.name in {"Failed", "TimedOut"} and retry < options.retries:
+                delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0
+                run.transition("AwaitingRetry", message=state.message)
+                retry += 1
+                await anyio.sleep(delay)
+                continue
+            final = run.transition(state.name, message=state.message, outcome=state._outcome)
+            hooks = {
+                "Completed": options.on_completion,
+                "Failed": options.on_failure,
+                "TimedOut": options.on_failure,
+                "Cancelled": options.on_cancellation,
+                "Crashed": options.on_crashed,
+            }[final.name]
+            await _run_hooks(hooks, definition, run.record, final)
+            return final
+
+    async def _attempt(
+        self,
+        fn: Callable[..., object],
+        run: LiveRun[FlowRun] | LiveRun[TaskRun],
+        context: RunContext,
+        time_limit: float | None,
+    ) -> State:
+        """Run the body once and return the (not yet applied) state it ends in.
+
+        The caller's cancellation is applied here (Cancelling, then Cancelled) and re-raised.
+        """
+        token = current_run.set(context)
+        try:
+            with anyio.CancelScope(
+                deadline=math.inf if time_limit is None else anyio.current_time() + time_limit
+            ) as scope:
+                value = await self._call(fn, run.parameters)
+            if scope.cancelled_caught:
+                return _pending_state("TimedOut", run, f"timed out after {time_limit} s")
+            return _pending_state("Completed", run, None, value)
+        except anyio.get_cancelled_exc_class():
+            run.transition("Cancelling")
+            run.transition("Cancelled", message="cancelled by its caller")
+            raise
+        except Exception as exc:
+            return _pending_state("Failed", run, _message(exc), exc)
+        finally:
+            current_run.reset(token)
+
+    async def _call(self, fn: Callable[..., object], parameters: Mapping[str, object]) -> object:
+        if inspect.iscoroutinefunction(fn):
+            return await fn(**parameters)
+        # A sync body runs in a worker thread (the context variables go with it).
+        return await anyio.to_thread.run_sync(lambda: fn(**parameters), limiter=self.thread_limiter)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def new_task_run(
+        self, options: TaskOptions, parameters: Mapping[str, object], context: RunContext
+    ) -> LiveRun[TaskRun]:
+        run_id = new_id()
+        record = TaskRun(
+            id=run_id,
+            name=_run_name(options.task_run_name, options.name, run_id, parameters),
+            task_name=options.name,
+            flow_run_id=context.flow_run_id,
+            state=State.named("Pending", run_id),
+            parameters=summarize(parameters),
+            tags=options.tags,
+            workspace=self.workspace,
+        )
+        return LiveRun(record, parameters, self.journal.task_run)
+
+    async def run_task(
+        self,
+        definition: object,
+        fn: Callable[..., Awaitable[object]] | Callable[..., object],
+        options: TaskOptions,
+        run: LiveRun[TaskRun],
+        flow_context: RunContext,
+        *,
+        return_state: bool,
+    ) -> object:
+        """Run a task to its final state in this task; return its value (or its `State`)."""
+        retry = 0
+        context = dataclasses.replace(flow_context, task_run=run)
+        while True:
+            run.transition("Running" if retry == 0 else "Retrying")
+            state = await self._attempt(fn, run, context, options.timeout_seconds)
+            delay = self._retry_delay(definition, options, run, state, retry)
+            if delay is None:
+                break
+            run.transition("AwaitingRetry", message=state.message)
+            retry += 1
+            await anyio.sleep(delay)
+        final = run.transition(state.name, message=state.message, outcome=state._outcome)
+        await _run_hooks(_task_hooks(options, final), definition, run.record, final)
+        return _outcome(final, return_state)
+
+    def run_task_inline(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: TaskOptions,
+        run: LiveRun[TaskRun],
+        flow_context: RunContext,
+        *,
+        return_state: bool,
+    ) -> object:
+        """Run a sync task in the calling thread (a sync task called directly)."""
+        retry = 0
+        context = dataclasses.replace(flow_context, task_run=run)
+        while True:
+            run.transition("Running" if retry == 0 else "Retrying")
+            token = current_run.set(context)
+            try:
+                args, kwargs = call_arguments(fn, run.parameters)
+                value = fn(*args, **kwargs)
+            except Exception as exc:
+                state = _pending_state("Failed", run, _message(exc), exc)
+            else:
+                state = _pending_state("Completed", run, None, value)
+            finally:
+                current_run.reset(token)
+            delay = self._retry_delay(definition, options, run, state, retry)
+            if delay is None:
+                break
+            run.transition("AwaitingRetry", message=state.message)
+            retry += 1
+            if delay:
+                time.sleep(delay)  # a sync task blocks its thread anyway
+        final = run.transition(state.name, message=state.message, outcome=state._outcome)
+        for hook in _task_hooks(options, final):
+            _run_sync_hook(hook, definition, run.record, final)
+        return _outcome(final, return_state)
+
+    def _retry_delay(
+        self,
+        definition: object,
+        options: TaskOptions,
+        run: LiveRun[TaskRun],
+        state: State,
+        retry: int,
+    ) -> float | None:
+        """The delay before the next retry, or None when the task is done trying."""
+        if state.name not in {"Failed", "TimedOut"} or retry >= options.retries:
+            return None
+        condition = options.retry_condition_fn
+        if condition is not None:
+            try:
+                if not condition(definition, run.record, state):
+                    return None
+            except Exception:
+                logger.exception("retry_condition_fn of task %s failed", options.name)
+                return None
+        delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0.0
+        return jittered(delay, options.retry_jitter_factor)
+
+
+def _pending_state(
+    name: str,
+    run: LiveRun[FlowRun] | LiveRun[TaskRun],
+    message: str | None,
+    outcome: object = _NOTHING,
+) -> State:
+    if outcome is _NOTHING:
+        return State.named(name, run.record.id, message=message)
+    return State.named(name, run.record.id, message=message, outcome=outcome)
+
+
+def _outcome(state: State, return_state: bool) -> object:
+    if return_state:
+        return state
+    if state.name == "TimedOut":
+        raise TimeoutError(state.message)
+    return state.result()
+
+
+def _task_hooks(
+    options: TaskOptions, state: State
+) -> tuple[Callable[[object, TaskRun, State], object], ...]:
+    return options.on_completion if state.name in {"Completed", "Cached"} else options.on_failure
+
+
+async def _run_hooks(
+    hooks: tuple[Callable[..., object], ...], definition: object, record: object, state: State
+) -> None:
+    """Run hooks in order; a failing hook is logged, not fatal."""
+    for hook in hooks:
+        try:
+            result = hook(definition, record, state)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("hook %s failed", getattr(hook, "__name__", hook))
+
+
+def _run_sync_hook(
+    hook: Callable[..., object], definition: object, record: object, state: State
+) -> None:
+    try:
+        result = hook(definition, record, state)
+        if inspect.isawaitable(result):
+            raise TypeError("an async hook on a sync task called directly cannot be awaited")
+    except Exception:
+        logger.exception("hook %s failed", getattr(hook, "__name__", hook))
+
+
+def _run_name(
+    template: str | Callable[[], str] | None,
+    name: str,
+    run_id: str,
+    parameters: Mapping[str, object],
+) -> str:
+    """The run's name: from its template (formatted with the parameters), or name and id."""
+    if template is None:
+        return f"{name}-{run_id[:8]}"
+    try:
+        if callable(template):
+            return str(template())
+        return template.format(**parameters)
+    except Exception:
+        logger.exception("cannot build the run name of %s", name)
+        return f"{name}-{run_id[:8]}"
+
+
+def summarize(parameters: Mapping[str, object]) -> dict[str, object]:
+    """Parameters as stored: JSON values as they are, anything else as its (short) repr."""
+    return {name: _jsonable(value) for name, value in parameters.items()}
+
+
+def _jsonable(value: object, depth: int = 0) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if depth < 8 and isinstance(value, list | tuple):
+        return [_jsonable(item, depth + 1) for item in value]
+    if depth < 8 and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _jsonable(v, depth + 1) for k, v in value.items()}
+    text = repr(value)
+    return {"__repr__": text if len(text) <= 200 else text[:197] + "..."}

@@ -1,0 +1,103 @@
+"""What `@flow` and `@task` configure, as plain frozen records, and the retry delay rules."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+from repertory.actors import ExponentialBackoff
+
+if TYPE_CHECKING:
+    from ._records import FlowRun, State, TaskRun
+
+#: `retry_delay_seconds`: one delay, one per retry (the last repeats), or `(retries) -> list`.
+RetryDelay = float | Sequence[float] | Callable[[int], Sequence[float]]
+Hook = Callable[..., object]
+
+
+def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
+    """Retry delays `backoff_factor * 2**k` for retry k = 0, 1, ... (for `retry_delay_seconds`)."""
+    if backoff_factor < 0:
+        raise ValueError(f"backoff_factor must be >= 0, got {backoff_factor}")
+    backoff = ExponentialBackoff(initial=backoff_factor, factor=2.0, maximum=math.inf, jitter=0.0)
+
+    def delays(retries: int) -> list[float]:
+        return [backoff.nominal_delay(k) for k in range(retries)]
+
+    return delays
+
+
+def retry_delays(retries: int, delay: RetryDelay) -> tuple[float, ...]:
+    """The delay before each of `retries` retries.
+
+    Raises:
+        ValueError: a negative delay, or a list that gives none.
+    """
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    if callable(delay):
+        given = [float(d) for d in delay(retries)]
+    elif isinstance(delay, int | float):
+        given = [float(delay)]
+    else:
+        given = [float(d) for d in delay]
+    if retries and not given:
+        raise ValueError("retry_delay_seconds gives no delay")
+    if any(d < 0 or math.isnan(d) for d in given):
+        raise ValueError(f"retry delays must be >= 0, got {given}")
+    # A list shorter than the retries repeats its last delay.
+    return tuple(given[min(k, len(given) - 1)] for k in range(retries))
+
+
+def jittered(delay: float, jitter_factor: float | None, rng: random.Random | None = None) -> float:
+    """`delay` stretched by up to `jitter_factor` of itself (never shortened)."""
+    if not jitter_factor or not delay:
+        return delay
+    return delay * (1 + (rng or random).uniform(0, jitter_factor))
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowOptions:
+    """How a flow runs (see `repertory.flow`)."""
+
+    name: str
+    version: str | None = None
+    description: str | None = None
+    flow_run_name: str | Callable[[], str] | None = None
+    retries: int = 0
+    retry_delay_seconds: tuple[float, ...] = ()
+    timeout_seconds: float | None = None
+    validate_parameters: bool = True
+    log_prints: bool = False
+    on_completion: tuple[Callable[[object, FlowRun, State], object], ...] = ()
+    on_failure: tuple[Callable[[object, FlowRun, State], object], ...] = ()
+    on_cancellation: tuple[Callable[[object, FlowRun, State], object], ...] = ()
+    on_crashed: tuple[Callable[[object, FlowRun, State], object], ...] = ()
+    on_running: tuple[Callable[[object, FlowRun, State], object], ...] = ()
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskOptions:
+    """How a task runs (see `repertory.task`)."""
+
+    name: str
+    version: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    task_run_name: str | Callable[[], str] | None = None
+    retries: int = 0
+    retry_delay_seconds: tuple[float, ...] = ()
+    retry_jitter_factor: float | None = None
+    retry_condition_fn: Callable[[object, TaskRun, State], bool] | None = None
+    timeout_seconds: float | None = None
+    log_prints: bool = False
+    on_completion: tuple[Callable[[object, TaskRun, State], object], ...] = ()
+    on_failure: tuple[Callable[[object, TaskRun, State], object], ...] = ()
+
+
+NO_DELAYS: Final[tuple[float, ...]] = ()

@@ -1,0 +1,109 @@
+"""Binding a call's arguments to a flow's parameters, validated with pydantic from the type hints.
+
+Runs before any run exists: bad parameters raise `ParameterValidationError` naming each one.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import TYPE_CHECKING, cast
+
+import pydantic
+
+from ._errors import ParameterValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+
+# pydantic looks for its plugins (file system calls) when it builds its first validator: do
+# it now, at import, rather than inside the event loop on a flow's first call.
+pydantic.TypeAdapter(int)
+
+
+@functools.cache
+def _signature(fn: Callable[..., object]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
+def call_arguments(
+    fn: Callable[..., object], parameters: Mapping[str, object]
+) -> tuple[list[object], dict[str, object]]:
+    """Positional and keyword arguments that call `fn` with `parameters` (as bound)."""
+    args: list[object] = []
+    kwargs: dict[str, object] = {}
+    for name, parameter in _signature(fn).parameters.items():
+        if name not in parameters:
+            continue
+        value = parameters[name]
+        kind = parameter.kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            args.extend(cast("tuple[object, ...]", value))  # bound *args
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            kwargs.update(cast("dict[str, object]", value))  # bound **kwargs
+        elif kind is inspect.Parameter.KEYWORD_ONLY:
+            kwargs[name] = value
+        else:
+            args.append(value)
+    return args, kwargs
+
+
+@functools.cache
+def _adapters(fn: Callable[..., object]) -> dict[str, pydantic.TypeAdapter[object]]:
+    """One validator per annotated parameter, built once per function."""
+    hints = _hints(fn)
+    config = pydantic.ConfigDict(arbitrary_types_allowed=True)
+    return {
+        name: pydantic.TypeAdapter(hint, config=config)  # type: ignore[arg-type]  # any hint
+        for name, hint in hints.items()
+    }
+
+
+def _hints(fn: Callable[..., object]) -> dict[str, object]:
+    try:
+        hints = inspect.get_annotations(fn, eval_str=True)
+    except Exception:  # an unresolvable hint: validate nothing rather than fail every call
+        return {}
+    hints.pop("return", None)
+    return hints
+
+
+def bind_parameters(
+    flow_name: str,
+    fn: Callable[..., object],
+    args: tuple[object, ...],
+    kwargs: Mapping[str, object],
+    *,
+    validate: bool,
+) -> dict[str, object]:
+    """The call's arguments by parameter name, defaults applied, validated if asked.
+
+    Raises:
+        ParameterValidationError: arguments that do not fit the signature or the type hints.
+    """
+    signature = _signature(fn)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise ParameterValidationError(flow_name, {"(call)": str(exc)}) from None
+    bound.apply_defaults()
+    parameters = dict(bound.arguments)
+    if not validate:
+        return parameters
+    errors: dict[str, str] = {}
+    adapters = _adapters(fn)
+    for name, value in parameters.items():
+        adapter = adapters.get(name)
+        if adapter is None or signature.parameters[name].kind in {
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        }:
+            continue
+        try:
+            parameters[name] = adapter.validate_python(value)
+        except pydantic.ValidationError as exc:
+            errors[name] = "; ".join(error["msg"] for error in exc.errors())
+    if errors:
+        raise ParameterValidationError(flow_name, errors)
+    return parameters

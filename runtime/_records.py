@@ -1,0 +1,150 @@
+"""The records users read: a run's `State`, `FlowRun`, `TaskRun` and `LogRecord` (pure data)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final, final
+
+from ._errors import NoResultError
+from ._states import STATE_TYPES, TERMINAL_TYPES, StateType
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+_NO_RESULT: Final = object()
+
+
+def utc_now() -> datetime:
+    """The wall-clock time stamped on states and logs (timezone-aware, UTC)."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh run id."""
+    return str(uuid.uuid4())
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    """One state of a flow run or task run.
+
+    A state returned from a call (`return_state=True`) also holds the run's outcome:
+    `result()` returns the value or raises the run's exception. A state read back from the
+    database holds no outcome.
+    """
+
+    type: StateType
+    name: str
+    run_id: str
+    timestamp: datetime = field(default_factory=utc_now)
+    message: str | None = None
+    _outcome: object = field(default=_NO_RESULT, repr=False, compare=False)
+
+    @classmethod
+    def named(
+        cls,
+        name: str,
+        run_id: str,
+        *,
+        message: str | None = None,
+        outcome: object = _NO_RESULT,
+        timestamp: datetime | None = None,
+    ) -> State:
+        """Build the named state `name` (its type follows from the name)."""
+        return cls(
+            type=STATE_TYPES[name],
+            name=name,
+            run_id=run_id,
+            message=message,
+            timestamp=timestamp or utc_now(),
+            _outcome=outcome,
+        )
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the run ended in this state (completed, failed, crashed or cancelled)."""
+        return self.type in TERMINAL_TYPES
+
+    def result(self) -> object:
+        """Return the run's value, or raise the run's exception.
+
+        Raises:
+            NoResultError: this state holds no outcome (it was read back from the database,
+                or the run has not finished).
+            Exception: the exception the run ended with.
+        """
+        outcome = self._outcome
+        if outcome is _NO_RESULT:
+            raise NoResultError(self)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def without_outcome(self) -> State:
+        """The same state, holding nothing but what is stored."""
+        if self._outcome is _NO_RESULT:
+            return self
+        return State(
+            type=self.type,
+            name=self.name,
+            run_id=self.run_id,
+            timestamp=self.timestamp,
+            message=self.message,
+        )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowRun:
+    """A flow run as stored: one record across all its attempts."""
+
+    id: str
+    name: str
+    flow_name: str
+    state: State
+    parameters: Mapping[str, object]
+    run_count: int = 0
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    parent_flow_run_id: str | None = None
+    parent_task_run_id: str | None = None
+    workspace: str = "default"
+    flow_version: str | None = None
+    created: datetime = field(default_factory=utc_now)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRun:
+    """A task run as stored: one record across all its attempts."""
+
+    id: str
+    name: str
+    task_name: str
+    flow_run_id: str
+    state: State
+    parameters: Mapping[str, object]
+    run_count: int = 0
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    tags: tuple[str, ...] = ()
+    workspace: str = "default"
+    created: datetime = field(default_factory=utc_now)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogRecord:
+    """A log line stored with its run."""
+
+    flow_run_id: str
+    level: int
+    message: str
+    timestamp: datetime
+    task_run_id: str | None = None
+    logger: str = "repertory"
+    workspace: str = "default"

@@ -1,0 +1,313 @@
+"""`Runtime`: the whole workflow runtime embedded in the caller's event loop.
+
+It owns an actor system with the store actor, the engine that runs flows and tasks, and the
+runs it was asked to create (each in a task of its own, cancellable by id). Reads and writes
+on it are what the gateway will translate REST calls into.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar, final
+
+import anyio
+from anyio.lowlevel import current_token
+
+from repertory.actors import open_actor_system
+
+from ._asyncio_thread import AsyncioRunner
+from ._engine import Engine, summarize
+from ._errors import InvalidTransitionError, RunNotFoundError, RuntimeNotRunningError
+from ._liveness import SqliteOwnerLock, new_owner_id
+from ._parameters import bind_parameters
+from ._sql import SqlDatabase, dialect_of
+from ._store import Journal, Query, StoreActor
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+    from types import TracebackType
+
+    from repertory.actors import ActorRef
+
+    from ._options import FlowOptions
+    from ._records import FlowRun, LogRecord, State, TaskRun
+    from ._sql import SqlDatabase as _Db
+    from ._states import StateType
+
+#: The runtime the current code runs under (set inside `async with Runtime(...)`).
+current_runtime: Final[contextvars.ContextVar[Runtime | None]] = contextvars.ContextVar(
+    "repertory_runtime", default=None
+)
+
+DEFAULT_WORKER_THREADS: Final = 16
+T = TypeVar("T")
+
+
+def default_database_url() -> str:
+    """`sqlite:///$REPERTORY_HOME/repertory.db`, where REPERTORY_HOME defaults to ~/.repertory."""
+    home = Path(os.environ.get("REPERTORY_HOME") or Path.home() / ".repertory")
+    return f"sqlite:///{home / 'repertory.db'}"
+
+
+class FlowDefinition(Protocol):
+    """What the runtime needs of a flow (the SDK's `Flow` is one)."""
+
+    @property
+    def fn(self) -> Callable[..., object]: ...
+
+    @property
+    def options(self) -> FlowOptions: ...
+
+
+@final
+class Runtime:
+    """The workflow runtime, embedded in the caller's event loop (asyncio or trio).
+
+    Use it as an async context manager; flows called inside it run on it::
+
+        async with Runtime("sqlite:///runs.db") as rt:
+            result = await my_flow(3)
+            runs = await rt.read_flow_runs()
+
+    Args:
+        database_url: `sqlite:///path` or `postgresql://...`; by default
+            `$REPERTORY_HOME/repertory.db` (REPERTORY_HOME defaults to `~/.repertory`).
+        workspace: the workspace runs are created in and read from by default.
+        synchronous: SQLite's `synchronous` setting: `NORMAL` survives a killed process,
+            `FULL` also a power cut.
+        worker_threads: how many sync flow and task bodies may run in threads at once.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        workspace: str = "default",
+        synchronous: str = "NORMAL",
+        worker_threads: int = DEFAULT_WORKER_THREADS,
+    ) -> None:
+        self.database_url = database_url or default_database_url()
+        dialect_of(self.database_url)  # an unsupported URL fails here, not at start
+        self.workspace = workspace
+        self._synchronous = synchronous
+        self._worker_threads = worker_threads
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._engine: Engine | None = None
+        self._store: ActorRef | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._live: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+        self._context_token: contextvars.Token[Runtime | None] | None = None
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runtime:
+        if self._stack is not None:
+            raise RuntimeError("this Runtime is already running")
+        async with contextlib.AsyncExitStack() as stack:
+            await self._start(stack)  # on failure, what started is stopped in reverse order
+            self._stack = stack.pop_all()
+        self._context_token = current_runtime.set(self)
+        return self
+
+    async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        url = self.database_url
+        database = SqlDatabase(url, synchronous=self._synchronous)
+        if database.dialect == "sqlite":
+            await anyio.to_thread.run_sync(_ensure_parent, url)
+        owner = new_owner_id()
+        if database.dialect == "sqlite":
+            lock = SqliteOwnerLock(url, owner)
+            await anyio.to_thread.run_sync(lock.acquire)
+            stack.push_async_callback(anyio.to_thread.run_sync, lock.release)
+        # The database's loop outlives the system, whose store actor still uses it on stop.
+        runner = await stack.enter_async_context(AsyncioRunner())
+        system = await stack.enter_async_context(open_actor_system())
+        journal = Journal()
+        store = await system.spawn(
+            lambda: StoreActor(database=database, runner=runner, journal=journal, owner=owner),
+            name="store",
+            mailbox_size=1_000_000,
+        )
+        journal.attach(store, current_token())
+        self._store = store
+        self._engine = Engine(
+            journal=journal,
+            store=store,
+            workspace=self.workspace,
+            thread_limiter=anyio.CapacityLimiter(self._worker_threads),
+        )
+        # Runs created through `create_flow_run` live here; they end before the system.
+        self._task_group = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(self._cancel_live_runs)
+
+    def _cancel_live_runs(self) -> None:
+        for scope, _ in self._live.values():
+            scope.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if self._context_token is not None:
+            with contextlib.suppress(ValueError):  # exited in another context
+                current_runtime.reset(self._context_token)
+            self._context_token = None
+        self._engine = None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine that runs flows and tasks (raises RuntimeNotRunningError when stopped)."""
+        if self._engine is None:
+            raise RuntimeNotRunningError
+        return self._engine
+
+    async def _query(self, read: Callable[[_Db], Awaitable[T]]) -> T:
+        if self._store is None or self._engine is None:
+            raise RuntimeNotRunningError
+        return await self._store.ask(Query(read))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def read_flow_run(self, run_id: str, *, workspace: str | None = None) -> FlowRun:
+        """The flow run `run_id` as stored (blocks).
+
+        Raises:
+            RunNotFoundError: no such run in the workspace.
+        """
+        ws = workspace or self.workspace
+        run = await self._query(lambda db: db.read_flow_run(ws, run_id))
+        if run is None:
+            raise RunNotFoundError(run_id, ws)
+        return run
+
+    async def read_flow_runs(
+        self,
+        *,
+        flow_name: str | None = None,
+        state_type: StateType | None = None,
+        parent_flow_run_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        workspace: str | None = None,
+    ) -> list[FlowRun]:
+        """Flow runs, oldest first, filtered; all that match unless `limit` is given (blocks)."""
+        ws = workspace or self.workspace
+        return await self._query(
+            lambda db: db.read_flow_runs(
+                ws,
+                flow_name=flow_name,
+                state_type=state_type,
+                parent_flow_run_id=parent_flow_run_id,
+                limit=limit,
+                offset=offset,
+            )
+        )
+
+    async def read_task_runs(
+        self,
+        *,
+        flow_run_id: str,
+        limit: int | None = None,
+        offset: int = 0,
+        workspace: str | None = None,
+    ) -> list[TaskRun]:
+        """The task runs of a flow run, oldest first (blocks)."""
+        ws = workspace or self.workspace
+        return await self._query(
+            lambda db: db.read_task_runs(ws, flow_run_id, limit=limit, offset=offset)
+        )
+
+    async def read_state_history(self, run_id: str, *, workspace: str | None = None) -> list[State]:
+        """Every state of a flow run or task run, oldest first (blocks)."""
+        ws = workspace or self.workspace
+        return await self._query(lambda db: db.read_state_history(ws, run_id))
+
+    async def read_logs(
+        self,
+        *,
+        flow_run_id: str,
+        task_run_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        workspace: str | None = None,
+    ) -> list[LogRecord]:
+        """The stored log lines of a flow run (or one of its task runs), oldest first (blocks)."""
+        ws = workspace or self.workspace
+        return await self._query(
+            lambda db: db.read_logs(
+                ws, flow_run_id, task_run_id=task_run_id, limit=limit, offset=offset
+            )
+        )
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def create_flow_run(
+        self, flow: FlowDefinition, parameters: Mapping[str, object] | None = None
+    ) -> FlowRun:
+        """Create a run of `flow` owned by this runtime, start it, and return it (Pending).
+
+        The run goes on in a task of the runtime; see `wait_for_flow_run`.
+
+        Raises:
+            ParameterValidationError: bad parameters; no run was created.
+        """
+        engine = self.engine
+        task_group = self._task_group
+        assert task_group is not None
+        options = flow.options
+        values = bind_parameters(
+            options.name, flow.fn, (), dict(parameters or {}), validate=options.validate_parameters
+        )
+        run = engine.new_flow_run(options, values, summarize(values))
+        scope = anyio.CancelScope()
+        done = anyio.Event()
+        self._live[run.record.id] = (scope, done)
+
+        async def run_it() -> None:
+            try:
+                with scope:
+                    await engine.run_flow(flow, flow.fn, options, run, return_state=True)
+            finally:
+                self._live.pop(run.record.id, None)
+                done.set()
+
+        task_group.start_soon(run_it, name=f"flow run {run.record.name}")
+        return run.record
+
+    async def wait_for_flow_run(self, run_id: str, *, workspace: str | None = None) -> FlowRun:
+        """Wait until the run ends (if this runtime runs it) and return it as stored (blocks)."""
+        live = self._live.get(run_id)
+        if live is not None:
+            await live[1].wait()
+        return await self.read_flow_run(run_id, workspace=workspace)
+
+    async def cancel_flow_run(self, run_id: str, *, workspace: str | None = None) -> FlowRun:
+        """Cancel a live run of this runtime; it ends Cancelled (blocks until it has).
+
+        Raises:
+            RunNotFoundError: no such run.
+            InvalidTransitionError: the run has already ended.
+        """
+        live = self._live.get(run_id)
+        if live is not None:
+            live[0].cancel()
+            await live[1].wait()
+            return await self.read_flow_run(run_id, workspace=workspace)
+        run = await self.read_flow_run(run_id, workspace=workspace)
+        raise InvalidTransitionError(run.state.name, "Cancelling", "the run is not live here")
+
+
+def _ensure_parent(url: str) -> None:
+    from ._sql import sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,91 @@
+"""The database schema as numbered, forward-only migrations, for SQLite and PostgreSQL.
+
+Timestamps are stored as fixed-width ISO 8601 UTC text, so they sort as text on both
+databases and read back the same; JSON is stored as text.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# (version, statements); `{serial}` is the dialect's auto-increment primary key.
+MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
+    (
+        1,
+        (
+            """CREATE TABLE flow_runs (
+                id TEXT PRIMARY KEY,
+                workspace TEXT NOT NULL,
+                flow_name TEXT NOT NULL,
+                flow_version TEXT,
+                name TEXT NOT NULL,
+                parameters TEXT NOT NULL,
+                state_type TEXT NOT NULL,
+                state_name TEXT NOT NULL,
+                state_message TEXT,
+                state_timestamp TEXT NOT NULL,
+                run_count INTEGER NOT NULL,
+                start_time TEXT,
+                end_time TEXT,
+                parent_flow_run_id TEXT,
+                parent_task_run_id TEXT,
+                owner TEXT,
+                created TEXT NOT NULL
+            )""",
+            "CREATE INDEX flow_runs_by_workspace ON flow_runs (workspace, created)",
+            "CREATE INDEX flow_runs_by_owner ON flow_runs (owner, state_type)",
+            """CREATE TABLE task_runs (
+                id TEXT PRIMARY KEY,
+                workspace TEXT NOT NULL,
+                flow_run_id TEXT NOT NULL,
+                task_name TEXT NOT NULL,
+                name TEXT NOT NULL,
+                parameters TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                state_type TEXT NOT NULL,
+                state_name TEXT NOT NULL,
+                state_message TEXT,
+                state_timestamp TEXT NOT NULL,
+                run_count INTEGER NOT NULL,
+                start_time TEXT,
+                end_time TEXT,
+                created TEXT NOT NULL
+            )""",
+            "CREATE INDEX task_runs_by_flow_run ON task_runs (workspace, flow_run_id, created)",
+            """CREATE TABLE states (
+                seq {serial},
+                workspace TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                name TEXT NOT NULL,
+                message TEXT,
+                timestamp TEXT NOT NULL
+            )""",
+            "CREATE INDEX states_by_run ON states (workspace, run_id, seq)",
+            """CREATE TABLE logs (
+                seq {serial},
+                workspace TEXT NOT NULL,
+                flow_run_id TEXT NOT NULL,
+                task_run_id TEXT,
+                level INTEGER NOT NULL,
+                logger TEXT NOT NULL,
+                message TEXT NOT NULL,
+                timestamp TEXT NOT NULL
+            )""",
+            "CREATE INDEX logs_by_flow_run ON logs (workspace, flow_run_id, seq)",
+            """CREATE TABLE owners (
+                id TEXT PRIMARY KEY,
+                started TEXT NOT NULL,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL
+            )""",
+        ),
+    ),
+)
+
+LATEST_VERSION: Final = MIGRATIONS[-1][0]
+
+SERIAL: Final = {
+    "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "postgresql": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+}

@@ -1,0 +1,619 @@
+"""SQLite and PostgreSQL through `databases`: one connection, migrations, batched writes, reads.
+
+Runs on asyncio only (as `databases` and its drivers do) and is used by one task at a time:
+the store actor owns it. Bulk writes go through the driver connection that `databases` hands
+out, since `databases`' own `execute_many` runs one statement per row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final, final
+
+import anyio
+
+from ._errors import SchemaVersionError, StorageError
+from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
+from ._schema import LATEST_VERSION, MIGRATIONS, SERIAL
+from ._states import TERMINAL_TYPES, StateType
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    import databases
+
+_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TERMINAL_SQL: Final = ", ".join(f"'{t}'" for t in sorted(TERMINAL_TYPES))
+_MIGRATION_LOCK: Final = 0x7265_7065_7274  # any constant: one migrator at a time on PostgreSQL
+
+
+def format_time(value: datetime | None) -> str | None:
+    """Fixed-width UTC text, so stored times sort as text."""
+    return None if value is None else value.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Everything one group commit writes: latest run rows, and history and log rows in order."""
+
+    flow_runs: dict[str, FlowRun] = field(default_factory=dict)
+    task_runs: dict[str, TaskRun] = field(default_factory=dict)
+    states: list[tuple[str, State]] = field(default_factory=list)  # (workspace, state)
+    logs: list[LogRecord] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.flow_runs or self.task_runs or self.states or self.logs)
+
+    def __len__(self) -> int:
+        return len(self.flow_runs) + len(self.task_runs) + len(self.states) + len(self.logs)
+
+
+def _flow_run_row(run: FlowRun, owner: str) -> tuple[object, ...]:
+    state = run.state
+    return (
+        run.id,
+        run.workspace,
+        run.flow_name,
+        run.flow_version,
+        run.name,
+        json.dumps(run.parameters),
+        str(state.type),
+        state.name,
+        state.message,
+        format_time(state.timestamp),
+        run.run_count,
+        format_time(run.start_time),
+        format_time(run.end_time),
+        run.parent_flow_run_id,
+        run.parent_task_run_id,
+        owner,
+        format_time(run.created),
+    )
+
+
+_FLOW_RUN_COLUMNS: Final = (
+    "id, workspace, flow_name, flow_version, name, parameters, state_type, state_name, "
+    "state_message, state_timestamp, run_count, start_time, end_time, parent_flow_run_id, "
+    "parent_task_run_id, owner, created"
+)
+_TASK_RUN_COLUMNS: Final = (
+    "id, workspace, flow_run_id, task_name, name, parameters, tags, state_type, state_name, "
+    "state_message, state_timestamp, run_count, start_time, end_time, created"
+)
+_MUTABLE: Final = (
+    "state_type",
+    "state_name",
+    "state_message",
+    "state_timestamp",
+    "run_count",
+    "start_time",
+    "end_time",
+)
+
+
+def _upsert(table: str, columns: str) -> str:
+    count = columns.count(",") + 1
+    updates = ", ".join(f"{column} = excluded.{column}" for column in _MUTABLE)
+    marks = ", ".join("?" * count)
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+def _task_run_row(run: TaskRun) -> tuple[object, ...]:
+    state = run.state
+    return (
+        run.id,
+        run.workspace,
+        run.flow_run_id,
+        run.task_name,
+        run.name,
+        json.dumps(run.parameters),
+        json.dumps(list(run.tags)),
+        str(state.type),
+        state.name,
+        state.message,
+        format_time(state.timestamp),
+        run.run_count,
+        format_time(run.start_time),
+        format_time(run.end_time),
+        format_time(run.created),
+    )
+
+
+def _state_from(row: Mapping[str, object], run_id: str) -> State:
+    return State(
+        type=StateType(str(row["state_type"])),
+        name=str(row["state_name"]),
+        run_id=run_id,
+        message=_opt_str(row["state_message"]),
+        timestamp=_time(row["state_timestamp"]),
+    )
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _time(value: object) -> datetime:
+    parsed = parse_time(_opt_str(value))
+    assert parsed is not None  # NOT NULL columns
+    return parsed
+
+
+def _flow_run_from(row: Mapping[str, object]) -> FlowRun:
+    run_id = str(row["id"])
+    return FlowRun(
+        id=run_id,
+        workspace=str(row["workspace"]),
+        flow_name=str(row["flow_name"]),
+        flow_version=_opt_str(row["flow_version"]),
+        name=str(row["name"]),
+        parameters=json.loads(str(row["parameters"])),
+        state=_state_from(row, run_id),
+        run_count=int(str(row["run_count"])),
+        start_time=parse_time(_opt_str(row["start_time"])),
+        end_time=parse_time(_opt_str(row["end_time"])),
+        parent_flow_run_id=_opt_str(row["parent_flow_run_id"]),
+        parent_task_run_id=_opt_str(row["parent_task_run_id"]),
+        created=_time(row["created"]),
+    )
+
+
+def _task_run_from(row: Mapping[str, object]) -> TaskRun:
+    run_id = str(row["id"])
+    return TaskRun(
+        id=run_id,
+        workspace=str(row["workspace"]),
+        flow_run_id=str(row["flow_run_id"]),
+        task_name=str(row["task_name"]),
+        name=str(row["name"]),
+        parameters=json.loads(str(row["parameters"])),
+        tags=tuple(json.loads(str(row["tags"]))),
+        state=_state_from(row, run_id),
+        run_count=int(str(row["run_count"])),
+        start_time=parse_time(_opt_str(row["start_time"])),
+        end_time=parse_time(_opt_str(row["end_time"])),
+        created=_time(row["created"]),
+    )
+
+
+def _new_database(url: str) -> databases.Database:
+    import databases
+
+    return databases.Database(url)
+
+
+def dialect_of(url: str) -> str:
+    """`sqlite` or `postgresql`, from a database URL.
+
+    Raises:
+        StorageError: any other kind of URL.
+    """
+    scheme = url.partition(":")[0].partition("+")[0].lower()
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in {"postgresql", "postgres"}:
+        return "postgresql"
+    raise StorageError(
+        f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgresql://"
+    )
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file a `sqlite:///` URL names (None for an in-memory database)."""
+    path = url.partition("://")[2]
+    path = path.removeprefix("/").partition("?")[0]
+    return None if path in {"", ":memory:"} else path
+
+
+@final
+class SqlDatabase:
+    """One connection to SQLite or PostgreSQL, used by one task at a time."""
+
+    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
+        self.url = url
+        self.dialect = dialect_of(url)
+        if synchronous not in {"NORMAL", "FULL"}:
+            raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
+        self._synchronous = synchronous
+        self._database: databases.Database | None = None
+        self._connection: databases.core.Connection | None = None
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages."""
+        from databases import DatabaseURL
+
+        return DatabaseURL(self.url).obscure_password
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (blocks).
+
+        Raises:
+            StorageError: the database cannot be opened.
+            SchemaVersionError: the database was written by a newer repertory.
+        """
+        url = self.url
+        if self.dialect == "postgresql":
+            url = "postgresql://" + url.partition("://")[2]  # the asyncpg driver either way
+        # The first import of `databases` and its driver reads many files: not in the loop.
+        database = await anyio.to_thread.run_sync(_new_database, url)
+        try:
+            await database.connect()
+            connection = database.connection()
+            await connection.__aenter__()
+        except Exception as exc:
+            raise StorageError(f"cannot open database {self.safe_url}: {exc}") from exc
+        self._database = database
+        self._connection = connection
+        try:
+            if self.dialect == "sqlite":
+                for pragma in (
+                    f"PRAGMA synchronous={self._synchronous}",
+                    "PRAGMA busy_timeout=5000",
+                    "PRAGMA foreign_keys=ON",
+                ):
+                    await self._raw_execute(pragma)
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        connection, database = self._connection, self._database
+        self._connection = self._database = None
+        if connection is not None:
+            await connection.__aexit__(None, None, None)
+        if database is not None:
+            await database.disconnect()
+
+    # -- low level -------------------------------------------------------------------------
+
+    @property
+    def _raw(self) -> object:
+        if self._connection is None:
+            raise StorageError(f"database {self.safe_url} is not open")
+        return self._connection.raw_connection
+
+    def _sql(self, statement: str) -> str:
+        """`?` placeholders in the driver's own style."""
+        if self.dialect == "sqlite" or "?" not in statement:
+            return statement
+        parts = statement.split("?")
+        out = [parts[0]]
+        for index, part in enumerate(parts[1:], start=1):
+            out.append(f"${index}{part}")
+        return "".join(out)
+
+    async def _raw_execute(self, statement: str, args: Sequence[object] = ()) -> None:
+        raw = self._raw
+        await raw.execute(self._sql(statement), *((args,) if self.dialect == "sqlite" else args))  # type: ignore[attr-defined]  # driver connection, untyped
+
+    async def _raw_fetch(
+        self, statement: str, args: Sequence[object] = ()
+    ) -> list[tuple[object, ...]]:
+        raw = self._raw
+        if self.dialect == "sqlite":
+            async with raw.execute(statement, args) as cursor:  # type: ignore[attr-defined]  # aiosqlite
+                return [tuple(row) for row in await cursor.fetchall()]
+        rows = await raw.fetch(self._sql(statement), *args)  # type: ignore[attr-defined]  # asyncpg
+        return [tuple(row) for row in rows]
+
+    async def _raw_execute_many(self, statement: str, rows: Iterable[Sequence[object]]) -> None:
+        await self._raw.executemany(self._sql(statement), list(rows))  # type: ignore[attr-defined]  # driver connection, untyped
+
+    async def _begin(self) -> None:
+        # SQLite: take the write lock at once, so a read-then-write cannot fail on upgrade.
+        await self._raw_execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
+
+    async def _transaction(self, work: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
+        """Run statements (each with its rows) in one transaction."""
+        try:
+            await self._begin()
+            for statement, rows in work:
+                if rows:
+                    await self._raw_execute_many(statement, rows)
+            await self._raw_execute("COMMIT")
+        except Exception as exc:
+            await self._rollback()
+            raise StorageError(f"cannot write to database {self.safe_url}: {exc}") from exc
+
+    async def _rollback(self) -> None:
+        # Nothing to roll back is fine: the original error is the one that matters.
+        with contextlib.suppress(Exception):
+            await self._raw_execute("ROLLBACK")
+
+    # -- schema ----------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        """The schema version the database holds (0 for an empty one)."""
+        await self._raw_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+        )
+        rows = await self._raw_fetch("SELECT MAX(version) FROM schema_version")
+        found = rows[0][0] if rows else None
+        return int(str(found)) if found is not None else 0
+
+    async def _migrate(self) -> None:
+        found = await self.schema_version()
+        if found > LATEST_VERSION:
+            raise SchemaVersionError(self.safe_url, found, LATEST_VERSION)
+        if self.dialect == "sqlite":
+            # Written into the file: only once the database is known to be one of ours.
+            await self._raw_execute("PRAGMA journal_mode=WAL")
+        if found == LATEST_VERSION:
+            return
+        await self._begin()
+        try:
+            if self.dialect == "postgresql":
+                await self._raw_execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            rows = await self._raw_fetch("SELECT MAX(version) FROM schema_version")
+            current = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
+            for version, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    await self._raw_execute(statement.replace("{serial}", SERIAL[self.dialect]))
+                await self._raw_execute(
+                    "INSERT INTO schema_version (version) VALUES (?)", (version,)
+                )
+            await self._raw_execute("COMMIT")
+        except Exception as exc:
+            await self._rollback()
+            raise StorageError(f"cannot migrate database {self.safe_url}: {exc}") from exc
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def write(self, batch: WriteBatch, *, owner: str) -> None:
+        """Write `batch` in one transaction (a group commit).
+
+        Raises:
+            StorageError: nothing of the batch was written.
+        """
+        await self._transaction(
+            (
+                (
+                    _upsert("flow_runs", _FLOW_RUN_COLUMNS),
+                    [_flow_run_row(run, owner) for run in batch.flow_runs.values()],
+                ),
+                (
+                    _upsert("task_runs", _TASK_RUN_COLUMNS),
+                    [_task_run_row(run) for run in batch.task_runs.values()],
+                ),
+                (
+                    "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            workspace,
+                            state.run_id,
+                            str(state.type),
+                            state.name,
+                            state.message,
+                            format_time(state.timestamp),
+                        )
+                        for workspace, state in batch.states
+                    ],
+                ),
+                (
+                    "INSERT INTO logs (workspace, flow_run_id, task_run_id, level, logger, "
+                    "message, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            log.workspace,
+                            log.flow_run_id,
+                            log.task_run_id,
+                            log.level,
+                            log.logger,
+                            log.message,
+                            format_time(log.timestamp),
+                        )
+                        for log in batch.logs
+                    ],
+                ),
+            )
+        )
+
+    # -- owners ----------------------------------------------------------------------------
+
+    async def register_owner(self, owner: str) -> None:
+        """Record this runtime as a live owner (PostgreSQL: hold its session advisory lock)."""
+        if self.dialect == "postgresql":
+            await self._raw_execute("SELECT pg_advisory_lock(hashtextextended(?, 0))", (owner,))
+        await self._transaction(
+            (
+                (
+                    "INSERT INTO owners (id, started, host, pid) VALUES (?, ?, ?, ?)",
+                    [(owner, format_time(utc_now()), socket.gethostname(), os.getpid())],
+                ),
+            )
+        )
+
+    async def unregister_owner(self, owner: str) -> None:
+        await self._transaction((("DELETE FROM owners WHERE id = ?", [(owner,)]),))
+        if self.dialect == "postgresql":
+            await self._raw_execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", (owner,))
+
+    async def other_owners(self, owner: str) -> list[str]:
+        """Owners other than `owner` that are registered or still hold unfinished runs."""
+        rows = await self._raw_fetch(
+            "SELECT id FROM owners WHERE id <> ? UNION SELECT DISTINCT owner FROM flow_runs "
+            f"WHERE owner IS NOT NULL AND owner <> ? AND state_type NOT IN ({_TERMINAL_SQL})",
+            (owner, owner),
+        )
+        return sorted(str(row[0]) for row in rows)
+
+    async def is_owner_alive_pg(self, owner: str) -> bool:
+        """PostgreSQL: whether a session still holds `owner`'s advisory lock."""
+        rows = await self._raw_fetch(
+            "SELECT pg_try_advisory_lock(hashtextextended(?, 0))", (owner,)
+        )
+        if rows[0][0]:
+            await self._raw_execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", (owner,))
+            return False
+        return True
+
+    async def crash_runs_of(self, owner: str, message: str) -> list[str]:
+        """Mark every unfinished flow run of a dead `owner`, and its task runs, Crashed.
+
+        A compare-and-set: runs that finished meanwhile are left alone. Returns the flow run ids.
+        """
+        now = format_time(utc_now())
+        update = (
+            "UPDATE {table} SET state_type = 'CRASHED', state_name = 'Crashed', "
+            "state_message = ?, state_timestamp = ?, end_time = ? "
+            f"WHERE {{where}} AND state_type NOT IN ({_TERMINAL_SQL}) RETURNING id, workspace"
+        )
+        history = (
+            "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
+            "VALUES (?, ?, 'CRASHED', 'Crashed', ?, ?)"
+        )
+        try:
+            await self._begin()
+            flow_rows = await self._raw_fetch(
+                update.format(table="flow_runs", where="owner = ?"), (message, now, now, owner)
+            )
+            crashed = [str(row[0]) for row in flow_rows]
+            task_rows: list[tuple[object, ...]] = []
+            if crashed:
+                marks = ", ".join("?" * len(crashed))
+                task_rows = await self._raw_fetch(
+                    update.format(table="task_runs", where=f"flow_run_id IN ({marks})"),
+                    (message, now, now, *crashed),
+                )
+            await self._raw_execute_many(
+                history, [(row[1], row[0], message, now) for row in (*flow_rows, *task_rows)]
+            )
+            await self._raw_execute("DELETE FROM owners WHERE id = ?", (owner,))
+            await self._raw_execute("COMMIT")
+        except Exception as exc:
+            await self._rollback()
+            raise StorageError(f"cannot write to database {self.safe_url}: {exc}") from exc
+        return crashed
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def _fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
+        if self._connection is None:
+            raise StorageError(f"database {self.safe_url} is not open")
+        try:
+            rows = await self._connection.fetch_all(query=query, values=dict(values))
+        except Exception as exc:
+            raise StorageError(f"cannot read database {self.safe_url}: {exc}") from exc
+        return [row._mapping for row in rows]
+
+    async def read_flow_run(self, workspace: str, run_id: str) -> FlowRun | None:
+        rows = await self._fetch(
+            "SELECT * FROM flow_runs WHERE workspace = :workspace AND id = :id",
+            {"workspace": workspace, "id": run_id},
+        )
+        return _flow_run_from(rows[0]) if rows else None
+
+    async def read_flow_runs(
+        self,
+        workspace: str,
+        *,
+        flow_name: str | None = None,
+        state_type: StateType | None = None,
+        parent_flow_run_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[FlowRun]:
+        where = ["workspace = :workspace"]
+        values: dict[str, object] = {"workspace": workspace}
+        if flow_name is not None:
+            where.append("flow_name = :flow_name")
+            values["flow_name"] = flow_name
+        if state_type is not None:
+            where.append("state_type = :state_type")
+            values["state_type"] = str(state_type)
+        if parent_flow_run_id is not None:
+            where.append("parent_flow_run_id = :parent")
+            values["parent"] = parent_flow_run_id
+        query = f"SELECT * FROM flow_runs WHERE {' AND '.join(where)} ORDER BY created, id"
+        query += self._page(limit, offset, values)
+        return [_flow_run_from(row) for row in await self._fetch(query, values)]
+
+    async def read_task_runs(
+        self, workspace: str, flow_run_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[TaskRun]:
+        values: dict[str, object] = {"workspace": workspace, "flow_run_id": flow_run_id}
+        query = (
+            "SELECT * FROM task_runs WHERE workspace = :workspace AND flow_run_id = :flow_run_id "
+            "ORDER BY created, id"
+        ) + self._page(limit, offset, values)
+        return [_task_run_from(row) for row in await self._fetch(query, values)]
+
+    async def read_task_run(self, workspace: str, run_id: str) -> TaskRun | None:
+        rows = await self._fetch(
+            "SELECT * FROM task_runs WHERE workspace = :workspace AND id = :id",
+            {"workspace": workspace, "id": run_id},
+        )
+        return _task_run_from(rows[0]) if rows else None
+
+    async def read_state_history(self, workspace: str, run_id: str) -> list[State]:
+        rows = await self._fetch(
+            "SELECT type, name, message, timestamp FROM states "
+            "WHERE workspace = :workspace AND run_id = :run_id ORDER BY seq",
+            {"workspace": workspace, "run_id": run_id},
+        )
+        return [
+            State(
+                type=StateType(str(row["type"])),
+                name=str(row["name"]),
+                run_id=run_id,
+                message=_opt_str(row["message"]),
+                timestamp=_time(row["timestamp"]),
+            )
+            for row in rows
+        ]
+
+    async def read_logs(
+        self,
+        workspace: str,
+        flow_run_id: str,
+        *,
+        task_run_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[LogRecord]:
+        values: dict[str, object] = {"workspace": workspace, "flow_run_id": flow_run_id}
+        query = "SELECT * FROM logs WHERE workspace = :workspace AND flow_run_id = :flow_run_id"
+        if task_run_id is not None:
+            query += " AND task_run_id = :task_run_id"
+            values["task_run_id"] = task_run_id
+        query += " ORDER BY seq" + self._page(limit, offset, values)
+        return [
+            LogRecord(
+                workspace=workspace,
+                flow_run_id=flow_run_id,
+                task_run_id=_opt_str(row["task_run_id"]),
+                level=int(str(row["level"])),
+                logger=str(row["logger"]),
+                message=str(row["message"]),
+                timestamp=_time(row["timestamp"]),
+            )
+            for row in await self._fetch(query, values)
+        ]
+
+    def _page(self, limit: int | None, offset: int, values: dict[str, object]) -> str:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        values["offset"] = offset
+        if limit is not None:
+            values["limit"] = limit
+            return " LIMIT :limit OFFSET :offset"
+        # No implicit cap: SQLite reads LIMIT -1 as none; PostgreSQL says ALL.
+        return (" LIMIT -1" if self.dialect == "sqlite" else " LIMIT ALL") + " OFFSET :offset"

@@ -1,0 +1,210 @@
+"""The journal of writes waiting for a group commit, and the store actor: the one writer.
+
+Runs write to the journal without waiting (from any thread: sync tasks run in worker
+threads). The first write after a commit wakes the store, which commits everything the
+journal holds in one transaction; writes that arrive meanwhile go into the next commit. A
+`Flush` is a barrier: it returns once everything written before it is durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar, final
+
+import anyio
+
+from repertory.actors import Actor, Request
+
+from ._liveness import is_sqlite_owner_alive
+from ._sql import WriteBatch
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from anyio.lowlevel import EventLoopToken
+
+    from repertory.actors import ActorRef
+
+    from ._asyncio_thread import AsyncioRunner
+    from ._records import FlowRun, LogRecord, State, TaskRun
+    from ._sql import SqlDatabase
+
+T = TypeVar("T")
+logger = logging.getLogger("repertory.store")
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flush(Request[None]):
+    """Reply once everything written to the journal before this request is durable."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Query(Request[T], Generic[T]):
+    """Run a read against the database (after committing the journal) and reply its result."""
+
+    read: Callable[[SqlDatabase], Awaitable[T]]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _Commit:
+    """The journal has writes: commit them."""
+
+
+_COMMIT = _Commit()
+
+
+@final
+class Journal:
+    """Writes waiting for the next group commit. Thread-safe; never blocks on I/O."""
+
+    __slots__ = ("_batch", "_host", "_host_thread", "_is_armed", "_lock", "_store")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batch = WriteBatch()
+        self._is_armed = False  # a commit is already on its way to the store
+        self._store: ActorRef | None = None
+        self._host: EventLoopToken | None = None
+        self._host_thread = 0
+
+    def attach(self, store: ActorRef, host: EventLoopToken) -> None:
+        """Wake `store` (running on the loop of `host`) when writes arrive."""
+        self._store = store
+        self._host = host
+        self._host_thread = threading.get_ident()
+
+    def flow_run(self, run: FlowRun, state: State | None = None) -> None:
+        """Record `run` as it now is and, if given, `state` as a new row of its history."""
+        with self._lock:
+            self._batch.flow_runs[run.id] = run
+            if state is not None:
+                self._batch.states.append((run.workspace, state))
+            wake = not self._is_armed
+            self._is_armed = True
+        if wake:
+            self._wake()
+
+    def task_run(self, run: TaskRun, state: State | None = None) -> None:
+        """Record `run` as it now is and, if given, `state` as a new row of its history."""
+        with self._lock:
+            self._batch.task_runs[run.id] = run
+            if state is not None:
+                self._batch.states.append((run.workspace, state))
+            wake = not self._is_armed
+            self._is_armed = True
+        if wake:
+            self._wake()
+
+    def log(self, record: LogRecord) -> None:
+        with self._lock:
+            self._batch.logs.append(record)
+            wake = not self._is_armed
+            self._is_armed = True
+        if wake:
+            self._wake()
+
+    def take(self) -> WriteBatch:
+        """Everything written so far; the journal starts afresh."""
+        with self._lock:
+            batch, self._batch = self._batch, WriteBatch()
+            self._is_armed = False
+        return batch
+
+    def put_back(self, batch: WriteBatch) -> None:
+        """Return a batch that could not be committed, ahead of what came since."""
+        with self._lock:
+            newer = self._batch
+            for run_id, flow_run in newer.flow_runs.items():
+                batch.flow_runs[run_id] = flow_run
+            for run_id, task_run in newer.task_runs.items():
+                batch.task_runs[run_id] = task_run
+            batch.states.extend(newer.states)
+            batch.logs.extend(newer.logs)
+            self._batch = batch
+
+    def _wake(self) -> None:
+        store, host = self._store, self._host
+        if store is None or host is None:
+            return  # not attached yet: the store commits what it finds when it starts
+        if threading.get_ident() == self._host_thread:
+            store.tell_nowait(_COMMIT)
+        else:
+            with contextlib.suppress(anyio.RunFinishedError):  # the host has ended
+                host.backend_class.run_sync_soon(store.tell_nowait, (_COMMIT,), host.native_token)
+
+
+class StoreActor(Actor):
+    """Owns the database connection: commits the journal, answers reads, tracks liveness.
+
+    On start it registers this runtime as a live owner and marks the unfinished runs of dead
+    owners Crashed.
+    """
+
+    def __init__(
+        self,
+        *,
+        database: SqlDatabase,
+        runner: AsyncioRunner,
+        journal: Journal,
+        owner: str,
+    ) -> None:
+        self._database = database
+        self._runner = runner
+        self._journal = journal
+        self._owner = owner
+
+    async def on_start(self) -> None:
+        await self._runner.call(self._database.open)
+        await self._runner.call(lambda: self._database.register_owner(self._owner))
+        await self._sweep_dead_owners()
+
+    async def on_stop(self) -> None:
+        try:
+            await self._commit()
+            await self._runner.call(lambda: self._database.unregister_owner(self._owner))
+        finally:
+            await self._runner.call(self._database.close)
+
+    async def receive(self, message: object) -> object:
+        if message is _COMMIT or isinstance(message, Flush):
+            await self._commit()
+            return None
+        if isinstance(message, Query):
+            await self._commit()
+            return await self._runner.call(lambda: message.read(self._database))
+        return self.unhandled(message)
+
+    async def _commit(self) -> None:
+        batch = self._journal.take()
+        if not batch:
+            return
+        try:
+            await self._runner.call(lambda: self._database.write(batch, owner=self._owner))
+        except BaseException:
+            self._journal.put_back(batch)  # nothing is lost: the next commit retries it
+            raise
+
+    async def _sweep_dead_owners(self) -> None:
+        database = self._database
+        owners = await self._runner.call(lambda: database.other_owners(self._owner))
+        for owner in owners:
+            if await self._is_alive(owner):
+                continue
+            crashed = await self._runner.call(
+                lambda owner=owner: database.crash_runs_of(  # type: ignore[misc]
+                    owner, "the process that ran it died"
+                )
+            )
+            if crashed:
+                logger.warning("marked %d run(s) of dead owner %s Crashed", len(crashed), owner)
+
+    async def _is_alive(self, owner: str) -> bool:
+        if self._database.dialect == "postgresql":
+            return await self._runner.call(lambda: self._database.is_owner_alive_pg(owner))
+        return await anyio.to_thread.run_sync(is_sqlite_owner_alive, self._database.url, owner)

@@ -1,0 +1,305 @@
+"""`@flow` and `@task`: ordinary functions, run by the runtime with tracked, persisted states.
+
+One implementation: every call goes through the runtime's async engine. The sync surfaces
+(a flow called from plain sync code, a sync task called directly) are thin adapters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar, cast, final, overload
+
+import sniffio
+
+from repertory.runtime import (
+    FlowOptions,
+    TaskOptions,
+    bind_parameters,
+    current_run,
+    current_runtime,
+    retry_delays,
+    summarize,
+)
+
+from ._default import run_sync_on_default_runtime
+from ._errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine, Iterable
+
+    from repertory.runtime import Engine, RetryDelay, RunContext
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _is_async_context() -> bool:
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
+
+
+@final
+class Flow(Generic[P, R]):
+    """A function run as a flow: every call is a tracked, persisted flow run.
+
+    Call it like the function. Inside an anyio program, await the call (it returns a
+    coroutine); from plain sync code the call runs to completion and returns the value.
+    `return_state=True` returns the final `State` instead of the value.
+    """
+
+    def __init__(self, fn: Callable[P, R], options: FlowOptions) -> None:
+        self.fn = fn
+        self.options = options
+        self.name = options.name
+        functools.update_wrapper(self, fn)
+
+    def with_options(self, **changes: object) -> Flow[P, R]:
+        """A copy of this flow with some options changed (same names as `@flow`)."""
+        return Flow(self.fn, _flow_options(self.fn, {**_as_kwargs(self.options), **changes}))
+
+    def __call__(  # type: ignore[valid-type]  # return_state is ours, the rest is the function's
+        self, *args: P.args, return_state: bool = False, **kwargs: P.kwargs
+    ) -> R:
+        if _is_async_context():
+            return self._call_async(args, kwargs, return_state=return_state)  # type: ignore[return-value]  # a coroutine, for `await`
+        context = current_run.get()
+        if context is not None:  # a child flow called from a sync flow's worker thread
+            import anyio.from_thread
+
+            return cast(
+                "R",
+                anyio.from_thread.run(
+                    lambda: self._call_async(args, kwargs, return_state=return_state)
+                ),
+            )
+        return cast(
+            "R",
+            run_sync_on_default_runtime(
+                lambda: self._call_async(args, kwargs, return_state=return_state)
+            ),
+        )
+
+    async def _call_async(
+        self, args: tuple[object, ...], kwargs: dict[str, object], *, return_state: bool
+    ) -> object:
+        context = current_run.get()
+        runtime = current_runtime.get()
+        if context is not None:
+            engine: Engine = context.engine
+        elif runtime is not None:
+            engine = runtime.engine
+        else:
+            return await _on_default_runtime(
+                lambda: self._call_async(args, kwargs, return_state=return_state)
+            )
+        options = self.options
+        parameters = bind_parameters(
+            options.name, self.fn, args, kwargs, validate=options.validate_parameters
+        )
+        run = engine.new_flow_run(options, parameters, summarize(parameters))
+        return await engine.run_flow(self, self.fn, options, run, return_state=return_state)
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.name!r}>"
+
+
+@final
+class Task(Generic[P, R]):
+    """A function run as a task inside a flow: each call is a tracked task run.
+
+    An async task is awaited (`await t(x)`); a sync task called directly runs inline and
+    returns its value. Outside any flow, a call simply runs the function.
+    """
+
+    def __init__(self, fn: Callable[P, R], options: TaskOptions) -> None:
+        self.fn = fn
+        self.options = options
+        self.name = options.name
+        self._is_async = inspect.iscoroutinefunction(fn)
+        functools.update_wrapper(self, fn)
+
+    def with_options(self, **changes: object) -> Task[P, R]:
+        """A copy of this task with some options changed (same names as `@task`)."""
+        return Task(self.fn, _task_options(self.fn, {**_as_kwargs(self.options), **changes}))
+
+    def __call__(  # type: ignore[valid-type]  # return_state is ours, the rest is the function's
+        self, *args: P.args, return_state: bool = False, **kwargs: P.kwargs
+    ) -> R:
+        context = current_run.get()
+        if context is None:
+            return self.fn(*args, **kwargs)
+        parameters = bind_parameters(self.name, self.fn, args, kwargs, validate=False)
+        engine = context.engine
+        run = engine.new_task_run(self.options, parameters, context)
+        if self._is_async:
+            return engine.run_task(  # type: ignore[return-value]  # a coroutine, for `await`
+                self, self.fn, self.options, run, context, return_state=return_state
+            )
+        return engine.run_task_inline(  # type: ignore[return-value]
+            self, self.fn, self.options, run, context, return_state=return_state
+        )
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name!r}>"
+
+
+async def _on_default_runtime(call: Callable[[], Coroutine[object, object, object]]) -> object:
+    """Run `call` on the process-wide default runtime, from async code with no runtime."""
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(run_sync_on_default_runtime, call)
+
+
+def _as_kwargs(options: FlowOptions | TaskOptions) -> dict[str, object]:
+    return {field.name: getattr(options, field.name) for field in dataclasses.fields(options)}
+
+
+def _hooks(value: object) -> tuple[Callable[..., object], ...]:
+    if value is None:
+        return ()
+    if callable(value):
+        return (value,)
+    return tuple(cast("Iterable[Callable[..., object]]", value))
+
+
+def _flow_options(fn: Callable[..., object], kwargs: dict[str, object]) -> FlowOptions:
+    retries = int(kwargs.pop("retries", 0) or 0)  # type: ignore[call-overload]
+    delay = kwargs.pop("retry_delay_seconds", 0)
+    if not isinstance(delay, tuple) or retries != len(delay):
+        delay = retry_delays(retries, delay)  # type: ignore[arg-type]
+    for hook in ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running"):
+        kwargs[hook] = _hooks(kwargs.get(hook))
+    kwargs.setdefault("name", getattr(fn, "__name__", "flow"))
+    kwargs.setdefault("description", inspect.getdoc(fn))
+    return FlowOptions(retries=retries, retry_delay_seconds=delay, **kwargs)  # type: ignore[arg-type]
+
+
+def _task_options(fn: Callable[..., object], kwargs: dict[str, object]) -> TaskOptions:
+    retries = int(kwargs.pop("retries", 0) or 0)  # type: ignore[call-overload]
+    delay = kwargs.pop("retry_delay_seconds", 0)
+    if not isinstance(delay, tuple) or retries != len(delay):
+        delay = retry_delays(retries, delay)  # type: ignore[arg-type]
+    for hook in ("on_completion", "on_failure"):
+        kwargs[hook] = _hooks(kwargs.get(hook))
+    kwargs["tags"] = tuple(cast("Iterable[str]", kwargs.get("tags") or ()))
+    kwargs.setdefault("name", getattr(fn, "__name__", "task"))
+    kwargs.setdefault("description", inspect.getdoc(fn))
+    return TaskOptions(retries=retries, retry_delay_seconds=delay, **kwargs)  # type: ignore[arg-type]
+
+
+@overload
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+@overload
+def flow(
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    description: str | None = None,
+    flow_run_name: str | Callable[[], str] | None = None,
+    retries: int = 0,
+    retry_delay_seconds: RetryDelay = 0,
+    timeout_seconds: float | None = None,
+    validate_parameters: bool = True,
+    log_prints: bool = False,
+    on_completion: Iterable[Callable[..., object]] | None = None,
+    on_failure: Iterable[Callable[..., object]] | None = None,
+    on_cancellation: Iterable[Callable[..., object]] | None = None,
+    on_crashed: Iterable[Callable[..., object]] | None = None,
+    on_running: Iterable[Callable[..., object]] | None = None,
+) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+def flow(
+    fn: Callable[P, R] | None = None, /, **options: object
+) -> Flow[P, R] | Callable[[Callable[P, R]], Flow[P, R]]:
+    """Make a function a flow: `@flow` or `@flow(name=..., retries=..., ...)`.
+
+    Args:
+        name: the flow's name (default: the function's).
+        version: stored with each run.
+        description: default: the function's docstring.
+        flow_run_name: a template formatted with the parameters, or a callable.
+        retries: how many times a failed run is retried.
+        retry_delay_seconds: a delay, a list of delays (one per retry), or a callable
+            `(retries) -> list[float]` such as `exponential_backoff(1)`.
+        timeout_seconds: a run that takes longer ends Failed, named TimedOut.
+        validate_parameters: validate (and coerce) parameters from the type hints.
+        log_prints: store `print` output with the run.
+        on_completion, on_failure, on_cancellation, on_crashed, on_running: hooks called
+            as `hook(flow, flow_run, state)`, in order; a failing hook is logged.
+
+    Raises:
+        ValueError: an invalid option (a negative retry count or delay).
+    """
+    options.setdefault("name", None)
+    if options["name"] is None:
+        options.pop("name")
+
+    def decorate(function: Callable[P, R]) -> Flow[P, R]:
+        if not callable(function):
+            raise UsageError(f"@flow decorates a function, not {function!r}")
+        return Flow(function, _flow_options(function, dict(options)))
+
+    return decorate if fn is None else decorate(fn)
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+@overload
+def task(
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    task_run_name: str | Callable[[], str] | None = None,
+    retries: int = 0,
+    retry_delay_seconds: RetryDelay = 0,
+    retry_jitter_factor: float | None = None,
+    retry_condition_fn: Callable[..., bool] | None = None,
+    timeout_seconds: float | None = None,
+    log_prints: bool = False,
+    on_completion: Iterable[Callable[..., object]] | None = None,
+    on_failure: Iterable[Callable[..., object]] | None = None,
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+def task(
+    fn: Callable[P, R] | None = None, /, **options: object
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Make a function a task: `@task` or `@task(name=..., retries=..., ...)`.
+
+    Args:
+        name: the task's name (default: the function's).
+        version, description, tags: stored with each run.
+        task_run_name: a template formatted with the parameters, or a callable.
+        retries, retry_delay_seconds: as for `flow`.
+        retry_jitter_factor: stretch each delay by up to this fraction of itself, at random.
+        retry_condition_fn: `(task, task_run, state) -> bool`; retry only when it says so.
+        timeout_seconds: an attempt that takes longer fails, named TimedOut.
+        log_prints: store `print` output with the run.
+        on_completion, on_failure: hooks called as `hook(task, task_run, state)`.
+    """
+    options.setdefault("name", None)
+    if options["name"] is None:
+        options.pop("name")
+
+    def decorate(function: Callable[P, R]) -> Task[P, R]:
+        if not callable(function):
+            raise UsageError(f"@task decorates a function, not {function!r}")
+        return Task(function, _task_options(function, dict(options)))
+
+    return decorate if fn is None else decorate(fn)
+
+
+def get_run_context() -> RunContext:
+    """The run the calling code belongs to: ids, names, parameters, attempt number.
+
+    Raises:
+        UsageError: called outside any flow run.
+    """
+    context = current_run.get()
+    if context is None:
+        raise UsageError("get_run_context() called outside a flow run")
+    return context
