@@ -15,6 +15,8 @@ from ._records import LogRecord, utc_now
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
 
+    from anyio.abc import TaskGroup
+
     from ._engine import Engine, LiveRun
     from ._records import FlowRun, TaskRun
 
@@ -27,6 +29,8 @@ class RunContext:
     engine: Engine
     flow_run: LiveRun[FlowRun]
     task_run: LiveRun[TaskRun] | None = None
+    #: Where tasks submitted by the current attempt run (None until the body starts).
+    task_group: TaskGroup | None = None
 
     @property
     def flow_run_id(self) -> str:

@@ -202,29 +202,43 @@ class Engine:
 
         The caller's cancellation is applied here (Cancelling, then Cancelled) and re-raised.
         """
-        token = current_run.set(context)
+        outcome: object = _NOTHING
         try:
-            with anyio.CancelScope(
-                deadline=math.inf if time_limit is None else anyio.current_time() + time_limit
-            ) as scope:
-                value = await self._call(fn, run.parameters)
-            if scope.cancelled_caught:
-                return _pending_state("TimedOut", run, f"timed out after {time_limit} s")
-            return _pending_state("Completed", run, None, value)
+            # Tasks submitted by the body run in this group: the attempt ends with them.
+            async with anyio.create_task_group() as task_group:
+                token = current_run.set(dataclasses.replace(context, task_group=task_group))
+                try:
+                    with anyio.CancelScope(
+                        deadline=math.inf
+                        if time_limit is None
+                        else anyio.current_time() + time_limit
+                    ) as scope:
+                        outcome = await self._call(fn, run.parameters)
+                except Exception as exc:  # kept from the task group: it is the body's outcome
+                    outcome = exc
+                finally:
+                    current_run.reset(token)
+                if scope.cancelled_caught or isinstance(outcome, Exception):
+                    task_group.cancel_scope.cancel()  # what the body left running goes too
         except anyio.get_cancelled_exc_class():
             run.transition("Cancelling")
             run.transition("Cancelled", message="cancelled by its caller")
             raise
-        except Exception as exc:
-            return _pending_state("Failed", run, _message(exc), exc)
-        finally:
-            current_run.reset(token)
+        if scope.cancelled_caught:
+            message = f"timed out after {time_limit} s"
+            return _pending_state("TimedOut", run, message, TimeoutError(message))
+        if isinstance(outcome, Exception):
+            return _pending_state("Failed", run, _message(outcome), outcome)
+        return _pending_state("Completed", run, None, outcome)
 
     async def _call(self, fn: Callable[..., object], parameters: Mapping[str, object]) -> object:
+        args, kwargs = call_arguments(fn, parameters)
         if inspect.iscoroutinefunction(fn):
-            return await fn(**parameters)
+            return await fn(*args, **kwargs)
         # A sync body runs in a worker thread (the context variables go with it).
-        return await anyio.to_thread.run_sync(lambda: fn(**parameters), limiter=self.thread_limiter)
+        return await anyio.to_thread.run_sync(
+            lambda: fn(*args, **kwargs), limiter=self.thread_limiter
+        )
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -342,11 +356,7 @@ def _pending_state(
 
 
 def _outcome(state: State, return_state: bool) -> object:
-    if return_state:
-        return state
-    if state.name == "TimedOut":
-        raise TimeoutError(state.message)
-    return state.result()
+    return state if return_state else state.result()
 
 
 def _task_hooks(

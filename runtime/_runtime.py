@@ -160,7 +160,9 @@ class Runtime:
             self._context_token = None
         self._engine = None
         if stack is not None:
-            await stack.__aexit__(exc_type, exc, tb)
+            # Closed without the body's exception, so that it reaches the caller as it was
+            # (never wrapped in an exception group by the task groups in the stack).
+            await stack.aclose()
 
     @property
     def engine(self) -> Engine:

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from ._decorators import get_run_context as get_run_context
     from ._decorators import task as task
     from ._errors import SdkError as SdkError
+    from ._futures import TaskFuture as TaskFuture
+    from ._futures import TaskFutureList as TaskFutureList
+    from ._futures import UpstreamFailedError as UpstreamFailedError
+    from ._futures import allow_failure as allow_failure
+    from ._futures import unmapped as unmapped
     from ._errors import UsageError as UsageError
     from ._logging import get_run_logger as get_run_logger
 
@@ -39,6 +44,11 @@ _LAZY = {
     "State": "repertory.runtime",
     "StateType": "repertory.runtime",
     "Task": "repertory._decorators",
+    "TaskFuture": "repertory._futures",
+    "TaskFutureList": "repertory._futures",
+    "UpstreamFailedError": "repertory._futures",
+    "allow_failure": "repertory._futures",
+    "unmapped": "repertory._futures",
     "TaskRun": "repertory.runtime",
     "UsageError": "repertory._errors",
     "exponential_backoff": "repertory.runtime",
@@ -67,12 +77,17 @@ __all__ = [
     "State",
     "StateType",
     "Task",
+    "TaskFuture",
+    "TaskFutureList",
     "TaskRun",
+    "UpstreamFailedError",
     "UsageError",
     "__version__",
+    "allow_failure",
     "exponential_backoff",
     "flow",
     "get_run_context",
     "get_run_logger",
     "task",
+    "unmapped",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar, cast, final, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, final, overload
 
 import sniffio
 
@@ -25,14 +25,23 @@ from repertory.runtime import (
 
 from ._default import run_sync_on_default_runtime
 from ._errors import UsageError
+from ._futures import (
+    TaskFuture,
+    TaskFutureList,
+    UpstreamFailedError,
+    resolve,
+    unmapped,
+    wait_all,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable
 
-    from repertory.runtime import Engine, RetryDelay, RunContext
+    from repertory.runtime import Engine, RetryDelay, RunContext, State
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _is_async_context() -> bool:
@@ -144,8 +153,115 @@ class Task(Generic[P, R]):
             self, self.fn, self.options, run, context, return_state=return_state
         )
 
+    @overload
+    def submit(
+        self: Task[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs
+    ) -> TaskFuture[T]: ...
+    @overload
+    def submit(self: Task[P, T], *args: P.args, **kwargs: P.kwargs) -> TaskFuture[T]: ...
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskFuture[Any]:
+        """Start a run of this task alongside the flow's body and return its future.
+
+        Futures among the arguments are waited for and replaced by their values first.
+        `wait_for=[futures]` (a keyword) also waits for runs whose values are not passed.
+        Sync tasks run in worker threads. Call it inside a flow (sync or async).
+
+        Raises:
+            UsageError: called outside a flow.
+        """
+        wait_for = kwargs.pop("wait_for", None)
+        if _is_async_context():
+            return self._submit(args, kwargs, wait_for)
+        # A sync flow's body, in a worker thread: submit on the event loop's thread.
+        import anyio.from_thread
+
+        try:
+            return anyio.from_thread.run_sync(self._submit, args, kwargs, wait_for)
+        except anyio.NoEventLoopError:
+            raise UsageError(f"{self.name}.submit() called outside a flow") from None
+
+    @overload
+    def map(
+        self: Task[P, Coroutine[Any, Any, T]], *args: object, **kwargs: object
+    ) -> TaskFutureList[T]: ...
+    @overload
+    def map(self: Task[P, T], *args: object, **kwargs: object) -> TaskFutureList[T]: ...
+    def map(self, *args: object, **kwargs: object) -> TaskFutureList[Any]:
+        """Submit one run per item of the iterable arguments (zipped; all the same length).
+
+        Arguments wrapped in `unmapped(...)`, and strings, are passed whole to every run.
+
+        Raises:
+            ValueError: the iterables differ in length.
+        """
+        wait_for = kwargs.pop("wait_for", None)
+        mapped = {
+            key: list(value)  # type: ignore[call-overload]  # checked iterable just below
+            for key, value in (*enumerate(args), *kwargs.items())
+            if _is_mappable(value)
+        }
+        lengths = {len(items) for items in mapped.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{self.name}.map() got iterables of different lengths: {lengths}")
+        count = lengths.pop() if lengths else 0
+        futures: TaskFutureList[object] = TaskFutureList()
+        for index in range(count):
+            call_args = [
+                mapped[position][index] if position in mapped else _whole(value)
+                for position, value in enumerate(args)
+            ]
+            call_kwargs = {
+                key: mapped[key][index] if key in mapped else _whole(value)
+                for key, value in kwargs.items()
+            }
+            if wait_for is not None:
+                call_kwargs["wait_for"] = wait_for
+            futures.append(self.submit(*call_args, **call_kwargs))  # type: ignore[arg-type]
+        return futures
+
+    def _submit(
+        self, args: tuple[object, ...], kwargs: dict[str, object], wait_for: object
+    ) -> TaskFuture[object]:
+        context = current_run.get()
+        if context is None or context.task_group is None:
+            raise UsageError(f"{self.name}.submit() called outside a flow")
+        parameters = bind_parameters(self.name, self.fn, args, kwargs, validate=False)
+        engine = context.engine
+        run = engine.new_task_run(self.options, parameters, context)
+        future: TaskFuture[object] = TaskFuture(run)
+
+        async def run_when_ready() -> None:
+            try:
+                await wait_all(wait_for)
+                run.parameters = {name: await resolve(value) for name, value in parameters.items()}
+            except UpstreamFailedError as exc:
+                failed = run.transition("Failed", message=str(exc), outcome=exc)
+                future.finish(failed)
+                return
+            state = await engine.run_task(
+                self, self.fn, self.options, run, context, return_state=True
+            )
+            future.finish(cast("State", state))
+
+        context.task_group.start_soon(run_when_ready, name=f"task run {run.record.name}")
+        return future
+
     def __repr__(self) -> str:
         return f"<Task {self.name!r}>"
+
+
+def _is_mappable(value: object) -> bool:
+    if isinstance(value, unmapped | str | bytes | dict):
+        return False
+    try:
+        iter(value)  # type: ignore[call-overload]  # probing
+    except TypeError:
+        return False
+    return True
+
+
+def _whole(value: object) -> object:
+    return value.value if isinstance(value, unmapped) else value
 
 
 async def _on_default_runtime(call: Callable[[], Coroutine[object, object, object]]) -> object:

@@ -1,0 +1,164 @@
+"""Futures of submitted tasks, and the wrappers that steer how arguments are passed.
+
+A submitted task runs in its flow attempt's task group. Its future is awaited in async code
+(`await fut`) and read with the blocking `fut.result()` in sync code (a sync flow's body).
+A future passed as an argument to another task is resolved to its value first; if that
+upstream run failed, the downstream run fails without running, unless the future is wrapped
+in `allow_failure`, which passes the upstream's exception along instead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Generic, TypeVar, cast, final
+
+import anyio
+import anyio.from_thread
+
+from ._errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from repertory.runtime import LiveRun, State, TaskRun
+
+T = TypeVar("T")
+
+
+@final
+class unmapped(Generic[T]):  # noqa: N801 - named like the function users know from Prefect
+    """Pass `value` whole to every mapped call of `Task.map`, instead of mapping over it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+
+@final
+class allow_failure(Generic[T]):  # noqa: N801 - named like the function users know from Prefect
+    """Run the downstream task even if this upstream future failed (it gets the exception)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: TaskFuture[T]) -> None:
+        self.future = future
+
+
+class UpstreamFailedError(Exception):
+    """An upstream task run failed, so the downstream run was not started."""
+
+    def __init__(self, upstream: TaskFuture[object]) -> None:
+        super().__init__(f"upstream task run {upstream.task_run_id} ended {upstream.state.name}")
+        self.upstream = upstream
+
+
+@final
+class TaskFuture(Generic[T]):
+    """The run of a submitted task. `await fut` gives its value (or raises its exception)."""
+
+    __slots__ = ("_done", "_final", "_run")
+
+    def __init__(self, run: LiveRun[TaskRun]) -> None:
+        self._run = run
+        self._done = anyio.Event()
+        self._final: State | None = None
+
+    @property
+    def task_run_id(self) -> str:
+        record: TaskRun = self._run.record
+        return record.id
+
+    @property
+    def state(self) -> State:
+        """The run's current state (its final state, with its outcome, once done)."""
+        return self._final if self._final is not None else self._run.state
+
+    def finish(self, state: State) -> None:
+        self._final = state
+        self._done.set()
+
+    async def wait(self) -> State:
+        """Wait until the run has ended and return its final state (blocks)."""
+        await self._done.wait()
+        assert self._final is not None
+        return self._final
+
+    async def _value(self) -> T:
+        return cast("T", (await self.wait()).result())
+
+    def __await__(self) -> Generator[object, None, T]:
+        return self._value().__await__()
+
+    def result(self) -> T:
+        """Wait for the run and return its value, or raise its exception (for sync code).
+
+        Raises:
+            UsageError: called on the event loop's thread; `await` the future there.
+        """
+        if self._final is not None:
+            return cast("T", self._final.result())
+        try:
+            state = anyio.from_thread.run(self.wait)
+        except anyio.NoEventLoopError:
+            raise UsageError("fut.result() blocks: in async code, use `await fut`") from None
+        return cast("T", state.result())
+
+    def __repr__(self) -> str:
+        return f"<TaskFuture {self.task_run_id} {self.state.name}>"
+
+
+@final
+class TaskFutureList(list[TaskFuture[T]]):
+    """The futures of `Task.map`: `await` it for every value, or call `.result()` in sync code."""
+
+    async def _values(self) -> list[T]:
+        return [await future for future in self]
+
+    def __await__(self) -> Generator[object, None, list[T]]:
+        return self._values().__await__()
+
+    def result(self) -> list[T]:
+        """Every value in order (blocks; for sync code); raises the first failure's exception."""
+        return [future.result() for future in self]
+
+
+async def resolve(value: object) -> object:
+    """`value` with futures (at the top, or one level into a list, tuple, set or dict) replaced
+    by their values.
+
+    Raises:
+        UpstreamFailedError: a future that is not wrapped in `allow_failure` failed.
+    """
+    if isinstance(value, TaskFuture):
+        state = await value.wait()
+        if state.type != "COMPLETED":
+            raise UpstreamFailedError(value)
+        return state.result()
+    if isinstance(value, allow_failure):
+        state = await value.future.wait()
+        try:
+            return state.result()
+        except Exception as exc:
+            return exc
+    if isinstance(value, unmapped):
+        return await resolve(value.value)
+    if isinstance(value, list | tuple | set):
+        items = [await _resolve_flat(item) for item in value]
+        return type(value)(items) if not isinstance(value, list) else items
+    if isinstance(value, dict):
+        return {key: await _resolve_flat(item) for key, item in value.items()}
+    return value
+
+
+async def _resolve_flat(value: object) -> object:
+    if isinstance(value, TaskFuture | allow_failure):
+        return await resolve(value)
+    return value
+
+
+async def wait_all(futures: object) -> None:
+    """Wait for every future in `wait_for`; raise UpstreamFailedError if one failed."""
+    if futures is None:
+        return
+    for future in cast("list[object]", futures):
+        await resolve(future)
