@@ -31,6 +31,8 @@ class RunContext:
     task_run: LiveRun[TaskRun] | None = None
     #: Where tasks submitted by the current attempt run (None until the body starts).
     task_group: TaskGroup | None = None
+    #: Whether `print` is stored as log lines of this run.
+    log_prints: bool = False
 
     @property
     def flow_run_id(self) -> str:

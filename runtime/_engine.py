@@ -20,6 +20,7 @@ import anyio
 from ._context import RunContext, current_run
 from ._options import jittered
 from ._parameters import call_arguments
+from ._prints import capture_prints
 from ._records import FlowRun, State, TaskRun, new_id
 from ._states import check_transition
 
@@ -154,6 +155,8 @@ class Engine:
         cancellation when the caller's scope cancels it (the run ends Cancelled).
         """
         is_top_level = run.record.parent_flow_run_id is None
+        if options.log_prints:
+            capture_prints()
         try:
             state = await self._attempts(definition, fn, options, run)
         finally:
@@ -172,7 +175,7 @@ class Engine:
         while True:
             running = run.transition("Running" if retry == 0 else "Retrying")
             await _run_hooks(options.on_running, definition, run.record, running)
-            context = RunContext(engine=self, flow_run=run)
+            context = RunContext(engine=self, flow_run=run, log_prints=options.log_prints)
             state = await self._attempt(fn, run, context, options.timeout_seconds)
             if state.name in {"Failed", "TimedOut"} and retry < options.retries:
                 delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0
@@ -245,6 +248,8 @@ class Engine:
     def new_task_run(
         self, options: TaskOptions, parameters: Mapping[str, object], context: RunContext
     ) -> LiveRun[TaskRun]:
+        if options.log_prints:
+            capture_prints()
         run_id = new_id()
         record = TaskRun(
             id=run_id,
@@ -270,7 +275,9 @@ class Engine:
     ) -> object:
         """Run a task to its final state in this task; return its value (or its `State`)."""
         retry = 0
-        context = dataclasses.replace(flow_context, task_run=run)
+        context = dataclasses.replace(
+            flow_context, task_run=run, log_prints=options.log_prints or flow_context.log_prints
+        )
         while True:
             run.transition("Running" if retry == 0 else "Retrying")
             state = await self._attempt(fn, run, context, options.timeout_seconds)
@@ -296,7 +303,9 @@ class Engine:
     ) -> object:
         """Run a sync task in the calling thread (a sync task called directly)."""
         retry = 0
-        context = dataclasses.replace(flow_context, task_run=run)
+        context = dataclasses.replace(
+            flow_context, task_run=run, log_prints=options.log_prints or flow_context.log_prints
+        )
         while True:
             run.transition("Running" if retry == 0 else "Retrying")
             token = current_run.set(context)

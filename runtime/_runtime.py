@@ -20,11 +20,16 @@ from repertory.actors import open_actor_system
 
 from ._asyncio_thread import AsyncioRunner
 from ._engine import Engine, summarize
-from ._errors import InvalidTransitionError, RunNotFoundError, RuntimeNotRunningError
+from ._errors import (
+    InvalidTransitionError,
+    RunNotFoundError,
+    RuntimeNotRunningError,
+    StorageError,
+)
 from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters
 from ._sql import SqlDatabase, dialect_of
-from ._store import Journal, Query, StoreActor
+from ._store import DEFAULT_MAX_PENDING_LOGS, Journal, Query, StoreActor
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -79,6 +84,8 @@ class Runtime:
         synchronous: SQLite's `synchronous` setting: `NORMAL` survives a killed process,
             `FULL` also a power cut.
         worker_threads: how many sync flow and task bodies may run in threads at once.
+        max_pending_logs: log lines that may wait for the store; beyond that, lines are
+            dropped and a stored notice says how many.
     """
 
     def __init__(
@@ -88,12 +95,14 @@ class Runtime:
         workspace: str = "default",
         synchronous: str = "NORMAL",
         worker_threads: int = DEFAULT_WORKER_THREADS,
+        max_pending_logs: int = DEFAULT_MAX_PENDING_LOGS,
     ) -> None:
         self.database_url = database_url or default_database_url()
         dialect_of(self.database_url)  # an unsupported URL fails here, not at start
         self.workspace = workspace
         self._synchronous = synchronous
         self._worker_threads = worker_threads
+        self._max_pending_logs = max_pending_logs
         self._stack: contextlib.AsyncExitStack | None = None
         self._engine: Engine | None = None
         self._store: ActorRef | None = None
@@ -115,17 +124,19 @@ class Runtime:
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         url = self.database_url
         database = SqlDatabase(url, synchronous=self._synchronous)
-        if database.dialect == "sqlite":
-            await anyio.to_thread.run_sync(_ensure_parent, url)
         owner = new_owner_id()
         if database.dialect == "sqlite":
             lock = SqliteOwnerLock(url, owner)
-            await anyio.to_thread.run_sync(lock.acquire)
+            try:
+                await anyio.to_thread.run_sync(_ensure_parent, url)
+                await anyio.to_thread.run_sync(lock.acquire)
+            except OSError as exc:
+                raise StorageError(f"cannot open database {database.safe_url}: {exc}") from exc
             stack.push_async_callback(anyio.to_thread.run_sync, lock.release)
         # The database's loop outlives the system, whose store actor still uses it on stop.
         runner = await stack.enter_async_context(AsyncioRunner())
         system = await stack.enter_async_context(open_actor_system())
-        journal = Journal()
+        journal = Journal(max_pending_logs=self._max_pending_logs)
         store = await system.spawn(
             lambda: StoreActor(database=database, runner=runner, journal=journal, owner=owner),
             name="store",

@@ -19,6 +19,7 @@ import anyio
 from repertory.actors import Actor, Request
 
 from ._liveness import is_sqlite_owner_alive
+from ._records import LogRecord, utc_now
 from ._sql import WriteBatch
 
 if TYPE_CHECKING:
@@ -29,11 +30,14 @@ if TYPE_CHECKING:
     from repertory.actors import ActorRef
 
     from ._asyncio_thread import AsyncioRunner
-    from ._records import FlowRun, LogRecord, State, TaskRun
+    from ._records import FlowRun, State, TaskRun
     from ._sql import SqlDatabase
 
 T = TypeVar("T")
 logger = logging.getLogger("repertory.store")
+
+#: Log lines that may wait for a commit; beyond that they are dropped, counted and noted.
+DEFAULT_MAX_PENDING_LOGS = 10_000
 
 
 @final
@@ -63,9 +67,23 @@ _COMMIT = _Commit()
 class Journal:
     """Writes waiting for the next group commit. Thread-safe; never blocks on I/O."""
 
-    __slots__ = ("_batch", "_host", "_host_thread", "_is_armed", "_lock", "_store")
+    __slots__ = (
+        "_batch",
+        "_dropped",
+        "_host",
+        "_host_thread",
+        "_is_armed",
+        "_lock",
+        "_max_pending_logs",
+        "_store",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_pending_logs: int = DEFAULT_MAX_PENDING_LOGS) -> None:
+        if max_pending_logs < 1:
+            raise ValueError(f"max_pending_logs must be >= 1, got {max_pending_logs}")
+        self._max_pending_logs = max_pending_logs
+        # Log lines dropped since the last commit, per (workspace, flow run).
+        self._dropped: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         self._batch = WriteBatch()
         self._is_armed = False  # a commit is already on its way to the store
@@ -102,7 +120,12 @@ class Journal:
             self._wake()
 
     def log(self, record: LogRecord) -> None:
+        """Record a log line; past `max_pending_logs` waiting lines, drop it and count it."""
         with self._lock:
+            if len(self._batch.logs) >= self._max_pending_logs:
+                key = (record.workspace, record.flow_run_id)
+                self._dropped[key] = self._dropped.get(key, 0) + 1
+                return
             self._batch.logs.append(record)
             wake = not self._is_armed
             self._is_armed = True
@@ -113,7 +136,20 @@ class Journal:
         """Everything written so far; the journal starts afresh."""
         with self._lock:
             batch, self._batch = self._batch, WriteBatch()
+            dropped, self._dropped = self._dropped, {}
             self._is_armed = False
+        for (workspace, flow_run_id), count in dropped.items():
+            batch.logs.append(
+                LogRecord(
+                    workspace=workspace,
+                    flow_run_id=flow_run_id,
+                    level=logging.WARNING,
+                    logger="repertory.store",
+                    message=f"{count} log line(s) dropped: they came faster than the store "
+                    "could write them",
+                    timestamp=utc_now(),
+                )
+            )
         return batch
 
     def put_back(self, batch: WriteBatch) -> None:

@@ -1,0 +1,165 @@
+"""The `Runtime` itself: runs it owns, reads and their scoping, bad databases, defaults."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from repertory import ParameterValidationError, Runtime, StateType, flow
+from repertory.runtime import (
+    InvalidTransitionError,
+    RunNotFoundError,
+    RuntimeNotRunningError,
+    StorageError,
+    default_database_url,
+)
+from repertory.testing import open_test_runtime
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+
+@flow
+async def square(x: int) -> int:
+    return x * x
+
+
+async def test_created_runs_run_in_the_runtime(make_runtime: Callable[[], Runtime]) -> None:
+    async with make_runtime() as rt:
+        created = await rt.create_flow_run(square, {"x": "3"})
+        assert created.parameters == {"x": 3}
+        finished = await rt.wait_for_flow_run(created.id)
+        assert finished.state.type is StateType.COMPLETED
+        assert [s.name for s in await rt.read_state_history(created.id)] == [
+            "Pending",
+            "Running",
+            "Completed",
+        ]
+
+
+async def test_bad_parameters_create_nothing(make_runtime: Callable[[], Runtime]) -> None:
+    async with make_runtime() as rt:
+        with pytest.raises(ParameterValidationError, match="x"):
+            await rt.create_flow_run(square, {"x": "three"})
+        assert await rt.read_flow_runs() == []
+
+
+async def test_cancelling_a_created_run(make_runtime: Callable[[], Runtime]) -> None:
+    started = anyio.Event()
+
+    @flow
+    async def forever() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    async with make_runtime() as rt:
+        created = await rt.create_flow_run(forever)
+        await started.wait()
+        cancelled = await rt.cancel_flow_run(created.id)
+        assert cancelled.state.name == "Cancelled"
+        with pytest.raises(InvalidTransitionError):
+            await rt.cancel_flow_run(created.id)
+
+
+async def test_runs_still_running_at_exit_end_cancelled(database_url: str) -> None:
+    started = anyio.Event()
+
+    @flow
+    async def forever() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    async with Runtime(database_url, workspace="exit-cancel") as rt:
+        created = await rt.create_flow_run(forever)
+        await started.wait()
+    async with Runtime(database_url, workspace="exit-cancel") as rt:
+        assert (await rt.read_flow_run(created.id)).state.name == "Cancelled"
+
+
+async def test_reads_filter_page_and_stay_in_their_workspace(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    @flow
+    async def boom() -> None:
+        raise ValueError
+
+    async with make_runtime() as rt:
+        for x in range(5):
+            await square(x)
+        await boom(return_state=True)
+        assert len(await rt.read_flow_runs()) == 6
+        assert len(await rt.read_flow_runs(flow_name="square")) == 5
+        failed = await rt.read_flow_runs(state_type=StateType.FAILED)
+        assert [run.flow_name for run in failed] == ["boom"]
+        page = await rt.read_flow_runs(flow_name="square", limit=2, offset=1)
+        assert [run.parameters["x"] for run in page] == [1, 2]
+        other = "elsewhere"
+        assert await rt.read_flow_runs(workspace=other) == []
+        with pytest.raises(RunNotFoundError):
+            await rt.read_flow_run(page[0].id, workspace=other)
+        assert await rt.read_state_history(page[0].id, workspace=other) == []
+
+
+async def test_an_unknown_run_is_not_found(make_runtime: Callable[[], Runtime]) -> None:
+    async with make_runtime() as rt:
+        with pytest.raises(RunNotFoundError, match="no run 'nope'"):
+            await rt.read_flow_run("nope")
+
+
+async def test_a_stopped_runtime_refuses_reads(make_runtime: Callable[[], Runtime]) -> None:
+    rt = make_runtime()
+    with pytest.raises(RuntimeNotRunningError):
+        await rt.read_flow_runs()
+    async with rt:
+        pass
+    with pytest.raises(RuntimeNotRunningError):
+        await rt.read_flow_runs()
+
+
+async def test_runs_survive_a_restart(database_url: str) -> None:
+    async with Runtime(database_url, workspace="restart") as rt:
+        state = await square(6, return_state=True)
+    async with Runtime(database_url, workspace="restart") as rt:
+        run = await rt.read_flow_run(state.run_id)  # type: ignore[attr-defined]
+        assert run.state.name == "Completed"
+
+
+async def test_a_database_that_cannot_be_opened(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="cannot open database postgresql://u:\\*+@"):
+        async with Runtime("postgresql://u:secret@127.0.0.1:1/none"):
+            pass
+    with pytest.raises(StorageError, match="unsupported database URL scheme 'mysql'"):
+        Runtime("mysql://127.0.0.1/x")
+    blocker = tmp_path / "file"
+    await anyio.Path(blocker).write_text("not a directory")
+    with pytest.raises(StorageError, match="cannot open database"):
+        async with Runtime(f"sqlite:///{blocker}/runs.db"):
+            pass
+
+
+async def test_the_body_exception_reaches_the_caller_unwrapped(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    with pytest.raises(KeyError):
+        async with make_runtime():
+            raise KeyError("mine")
+
+
+async def test_open_test_runtime_gives_a_fresh_database() -> None:
+    async with open_test_runtime() as rt:
+        assert await square(3) == 9
+        assert len(await rt.read_flow_runs()) == 1
+    async with open_test_runtime() as rt:
+        assert await rt.read_flow_runs() == []
+
+
+def test_the_default_database_lives_in_repertory_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REPERTORY_HOME", str(tmp_path))
+    assert default_database_url() == f"sqlite:///{tmp_path / 'repertory.db'}"
+    monkeypatch.delenv("REPERTORY_HOME")
+    assert default_database_url().endswith("/.repertory/repertory.db")
