@@ -97,22 +97,28 @@ class RunLogger(logging.LoggerAdapter[logging.Logger]):
         kwargs["extra"] = extra
         return msg, kwargs
 
+    def _store(self, level: int, msg: object, args: tuple[object, ...]) -> None:
+        context = self._context
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):  # bad format arguments: keep what was given
+            text = f"{msg} {args}"
+        context.engine.journal.log(
+            LogRecord(
+                workspace=context.flow_run.record.workspace,
+                flow_run_id=context.flow_run_id,
+                task_run_id=context.task_run_id,
+                level=level,
+                logger=self.logger.name,
+                message=text,
+                timestamp=utc_now(),
+            )
+        )
+
     def log(self, level: int, msg: object, *args: object, **kwargs: object) -> None:
         if level >= STORED_LOG_LEVEL:
-            context = self._context
             try:
-                text = str(msg) % args if args else str(msg)
-            except (TypeError, ValueError):  # bad format arguments: keep what was given
-                text = f"{msg} {args}"
-            context.engine.journal.log(
-                LogRecord(
-                    workspace=context.flow_run.record.workspace,
-                    flow_run_id=context.flow_run_id,
-                    task_run_id=context.task_run_id,
-                    level=level,
-                    logger=self.logger.name,
-                    message=text,
-                    timestamp=utc_now(),
-                )
-            )
+                self._store(level, msg, args)
+            except Exception:  # logging never raises into user code
+                logging.getLogger("repertory.logs").exception("cannot store a log line")
         super().log(level, msg, *args, **kwargs)  # type: ignore[arg-type]  # logging's own kwargs

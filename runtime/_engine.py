@@ -171,6 +171,22 @@ class Engine:
         options: FlowOptions,
         run: LiveRun[FlowRun],
     ) -> State:
+        try:
+            return await self._flow_attempts(definition, fn, options, run)
+        except anyio.get_cancelled_exc_class():
+            await _end_abruptly(run, "Cancelled", options.on_cancellation, definition)
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
+            await _end_abruptly(run, "Crashed", options.on_crashed, definition, exc)
+            raise
+
+    async def _flow_attempts(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: FlowOptions,
+        run: LiveRun[FlowRun],
+    ) -> State:
         retry = 0
         while True:
             running = run.transition("Running" if retry == 0 else "Retrying")
@@ -184,13 +200,7 @@ class Engine:
                 await anyio.sleep(delay)
                 continue
             final = run.transition(state.name, message=state.message, outcome=state._outcome)
-            hooks = {
-                "Completed": options.on_completion,
-                "Failed": options.on_failure,
-                "TimedOut": options.on_failure,
-                "Cancelled": options.on_cancellation,
-                "Crashed": options.on_crashed,
-            }[final.name]
+            hooks = options.on_completion if final.name == "Completed" else options.on_failure
             await _run_hooks(hooks, definition, run.record, final)
             return final
 
@@ -225,7 +235,6 @@ class Engine:
                     task_group.cancel_scope.cancel()  # what the body left running goes too
         except anyio.get_cancelled_exc_class():
             run.transition("Cancelling")
-            run.transition("Cancelled", message="cancelled by its caller")
             raise
         if scope.cancelled_caught:
             message = f"timed out after {time_limit} s"
@@ -274,10 +283,25 @@ class Engine:
         return_state: bool,
     ) -> object:
         """Run a task to its final state in this task; return its value (or its `State`)."""
-        retry = 0
         context = dataclasses.replace(
             flow_context, task_run=run, log_prints=options.log_prints or flow_context.log_prints
         )
+        try:
+            final = await self._task_attempts(definition, fn, options, run, context)
+        except anyio.get_cancelled_exc_class():
+            await _end_abruptly(run, "Cancelled", (), definition)
+            raise
+        return _outcome(final, return_state)
+
+    async def _task_attempts(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: TaskOptions,
+        run: LiveRun[TaskRun],
+        context: RunContext,
+    ) -> State:
+        retry = 0
         while True:
             run.transition("Running" if retry == 0 else "Retrying")
             state = await self._attempt(fn, run, context, options.timeout_seconds)
@@ -289,7 +313,7 @@ class Engine:
             await anyio.sleep(delay)
         final = run.transition(state.name, message=state.message, outcome=state._outcome)
         await _run_hooks(_task_hooks(options, final), definition, run.record, final)
-        return _outcome(final, return_state)
+        return final
 
     def run_task_inline(
         self,
@@ -351,6 +375,24 @@ class Engine:
                 return None
         delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0.0
         return jittered(delay, options.retry_jitter_factor)
+
+
+async def _end_abruptly(
+    run: LiveRun[FlowRun] | LiveRun[TaskRun],
+    name: str,
+    hooks: tuple[Callable[..., object], ...],
+    definition: object,
+    error: BaseException | None = None,
+) -> None:
+    """End a run that is being cancelled (or torn down) and run its hooks, shielded."""
+    if run.state.is_final:
+        return  # it ended just before (a final hook was being cancelled)
+    if run.state.name in {"Running", "Retrying"} and name == "Cancelled":
+        run.transition("Cancelling")
+    message = "cancelled by its caller" if error is None else _message(error)
+    state = run.transition(name, message=message)
+    with anyio.CancelScope(shield=True):
+        await _run_hooks(hooks, definition, run.record, state)
 
 
 def _pending_state(

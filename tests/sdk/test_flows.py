@@ -286,3 +286,54 @@ async def test_a_sync_flow_runs_in_a_worker_thread(make_runtime: Callable[[], Ru
         assert await square(4) == 16  # type: ignore[misc]  # awaited in async code
         [run] = await rt.read_flow_runs()
         assert run.state.name == "Completed"
+
+
+async def test_cancelling_a_flow_cancels_its_running_tasks_and_runs_its_hooks(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    from repertory import task
+
+    started = anyio.Event()
+    hooks: list[str] = []
+
+    @task
+    async def endless() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    @flow(on_cancellation=[lambda f, r, s: hooks.append(s.name)])
+    async def parent() -> None:
+        endless.submit()
+        await anyio.sleep_forever()
+
+    async with make_runtime() as rt:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(parent)
+            await started.wait()
+            tg.cancel_scope.cancel()
+        [run] = await rt.read_flow_runs()
+        assert run.state.name == "Cancelled"
+        [task_run] = await rt.read_task_runs(flow_run_id=run.id)
+        assert task_run.state.name == "Cancelled"
+        names = [s.name for s in await rt.read_state_history(task_run.id)]
+        assert names == ["Pending", "Running", "Cancelling", "Cancelled"]
+    assert hooks == ["Cancelled"]
+
+
+async def test_cancelling_during_a_retry_delay(make_runtime: Callable[[], Runtime]) -> None:
+    failed_once = anyio.Event()
+
+    @flow(retries=1, retry_delay_seconds=3600)
+    async def slow_retry() -> None:
+        failed_once.set()
+        raise RuntimeError("first")
+
+    async with make_runtime() as rt:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow_retry)
+            await failed_once.wait()
+            await anyio.wait_all_tasks_blocked()  # asleep before its retry
+            tg.cancel_scope.cancel()
+        [run] = await rt.read_flow_runs()
+        names = [s.name for s in await rt.read_state_history(run.id)]
+        assert names == ["Pending", "Running", "AwaitingRetry", "Cancelled"]
