@@ -10,10 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import kernel, memory, tcp
+from . import kernel, memory, runtime, tcp
 from ._harness import (
     BACKENDS,
     Result,
+    Scenario,
     environment,
     format_table,
     progress,
@@ -28,7 +29,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Measure the actor kernel against raw anyio baselines on asyncio and trio.",
+        description="Measure the actor kernel and the workflow runtime against raw baselines "
+        "on asyncio and trio.",
     )
     parser.add_argument("--quick", action="store_true", help="a fast smoke run with small N")
     parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both")
@@ -37,8 +39,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="PATH",
-        help="where to write the results (default: bench/results/kernel.json, "
-        "or kernel-quick.json with --quick)",
+        help="where to write the results (default: bench/results/<suite>.json, "
+        "or <suite>-quick.json with --quick)",
     )
     parser.add_argument(
         "--only",
@@ -50,15 +52,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats", type=int, default=0, help="runs per figure (default: 5, or 3 with --quick)"
     )
+    parser.add_argument(
+        "--suite",
+        choices=["kernel", "runtime", "all"],
+        default="all",
+        help="the actor kernel's scenarios, the workflow runtime's, or both (default)",
+    )
     parser.add_argument("--probe", choices=memory.KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--probe-n", type=int, default=0, help=argparse.SUPPRESS)
     return parser
 
 
-def _names(*, quick: bool) -> list[str]:
-    return [
-        scenario.name for scenario in kernel.scenarios(quick=quick) + tcp.scenarios(quick=quick)
-    ]
+def _all_scenarios(*, quick: bool, suite: str = "all") -> list[Scenario]:
+    out: list[Scenario] = []
+    if suite in {"kernel", "all"}:
+        out += kernel.scenarios(quick=quick) + tcp.scenarios(quick=quick)
+    if suite in {"runtime", "all"}:
+        out += runtime.scenarios(quick=quick)
+    return out
+
+
+def _names(*, quick: bool, suite: str = "all") -> list[str]:
+    return [scenario.name for scenario in _all_scenarios(quick=quick, suite=suite)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,15 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     backends = BACKENDS if args.backend == "both" else (args.backend,)
     repeats: int = args.repeats or (3 if quick else 5)
     statistic = "median of its runs (memory: one run in a fresh process)"
-    known = {*_names(quick=quick), "memory"}
+    suite: str = args.suite
+    known = {*_names(quick=quick, suite=suite)} | ({"memory"} if suite != "runtime" else set())
     only = {name.strip() for name in args.only.split(",") if name.strip()} or known
     if only - known:
         parser.error(f"unknown scenarios: {', '.join(sorted(only - known))}")
-    path: Path = args.json or RESULTS / ("kernel-quick.json" if quick else "kernel.json")
+    path: Path = args.json or RESULTS / (f"{suite}-quick.json" if quick else f"{suite}.json")
 
-    scenarios = [
-        s for s in kernel.scenarios(quick=quick) + tcp.scenarios(quick=quick) if s.name in only
-    ]
+    scenarios = [s for s in _all_scenarios(quick=quick, suite=suite) if s.name in only]
     tcp_names = {scenario.name for scenario in tcp.scenarios(quick=quick)}
     results: list[Result] = []
     began = time.perf_counter()

@@ -24,12 +24,12 @@ if TYPE_CHECKING:
     from ._decorators import get_run_context as get_run_context
     from ._decorators import task as task
     from ._errors import SdkError as SdkError
+    from ._errors import UsageError as UsageError
     from ._futures import TaskFuture as TaskFuture
     from ._futures import TaskFutureList as TaskFutureList
     from ._futures import UpstreamFailedError as UpstreamFailedError
     from ._futures import allow_failure as allow_failure
     from ._futures import unmapped as unmapped
-    from ._errors import UsageError as UsageError
     from ._logging import get_run_logger as get_run_logger
 
 __version__ = "0.1.0"

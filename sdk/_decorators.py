@@ -6,6 +6,7 @@ One implementation: every call goes through the runtime's async engine. The sync
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -76,16 +77,18 @@ class Flow(Generic[P, R]):
     ) -> R:
         if _is_async_context():
             return self._call_async(args, kwargs, return_state=return_state)  # type: ignore[return-value]  # a coroutine, for `await`
-        context = current_run.get()
-        if context is not None:  # a child flow called from a sync flow's worker thread
+        if current_run.get() is not None or current_runtime.get() is not None:
+            # Sync code in a worker thread of a runtime's event loop (a sync flow's body, or
+            # `anyio.to_thread.run_sync`): run on that runtime.
             import anyio.from_thread
 
-            return cast(
-                "R",
-                anyio.from_thread.run(
-                    lambda: self._call_async(args, kwargs, return_state=return_state)
-                ),
-            )
+            with contextlib.suppress(anyio.NoEventLoopError):
+                return cast(
+                    "R",
+                    anyio.from_thread.run(
+                        lambda: self._call_async(args, kwargs, return_state=return_state)
+                    ),
+                )
         return cast(
             "R",
             run_sync_on_default_runtime(
