@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-import math
 import time
 from typing import TYPE_CHECKING, Final, Generic, TypeVar, final
 
@@ -21,8 +20,8 @@ from ._context import RunContext, current_run
 from ._options import jittered
 from ._parameters import call_arguments
 from ._prints import capture_prints
-from ._records import FlowRun, State, TaskRun, new_id
-from ._states import check_transition
+from ._records import NO_RESULT, FlowRun, State, TaskRun, new_id, utc_now
+from ._states import STATE_TYPES, check_transition
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -35,8 +34,8 @@ if TYPE_CHECKING:
 R = TypeVar("R", FlowRun, TaskRun)
 logger = logging.getLogger("repertory.engine")
 
-#: Marks a call for which the caller wants the final `State`, not the value.
-_NOTHING: Final = object()
+#: States that begin an attempt.
+_STARTS: Final = frozenset({"Running", "Retrying"})
 
 
 @final
@@ -62,27 +61,36 @@ class LiveRun(Generic[R]):
         return state
 
     def transition(
-        self, name: str, *, message: str | None = None, outcome: object = _NOTHING
+        self, name: str, *, message: str | None = None, outcome: object = NO_RESULT
     ) -> State:
         """Move to the named state `name` (raises InvalidTransitionError, changing nothing)."""
         record = self.record
         check_transition(record.state.name, name)
-        if outcome is _NOTHING:
-            state = State.named(name, record.id, message=message)
-        else:
-            state = State.named(name, record.id, message=message, outcome=outcome)
-        stored = state.without_outcome()
-        run_count, start_time, end_time = record.run_count, record.start_time, record.end_time
-        if name in {"Running", "Retrying"}:
-            run_count += 1
-            start_time = start_time or state.timestamp
-        elif state.is_final:
-            end_time = state.timestamp
-        self.record = dataclasses.replace(
-            record, state=stored, run_count=run_count, start_time=start_time, end_time=end_time
+        stored = State(
+            type=STATE_TYPES[name],
+            name=name,
+            run_id=record.id,
+            message=message,
+            timestamp=utc_now(),
         )
+        run_count, start_time, end_time = record.run_count, record.start_time, record.end_time
+        if name in _STARTS:
+            run_count += 1
+            start_time = start_time or stored.timestamp
+        elif stored.is_final:
+            end_time = stored.timestamp
+        self.record = record.evolve(stored, run_count, start_time, end_time)
         self._write(self.record, stored)
-        return state
+        if outcome is NO_RESULT:
+            return stored
+        return State(
+            type=stored.type,
+            name=name,
+            run_id=record.id,
+            message=message,
+            timestamp=stored.timestamp,
+            _outcome=outcome,
+        )
 
 
 def _message(exc: BaseException) -> str:
@@ -211,37 +219,57 @@ class Engine:
         context: RunContext,
         time_limit: float | None,
     ) -> State:
-        """Run the body once and return the (not yet applied) state it ends in.
+        """Run a flow's body once and return the (not yet applied) state it ends in.
 
-        The caller's cancellation is applied here (Cancelling, then Cancelled) and re-raised.
+        Tasks the body submits run in a task group of this attempt, which ends with them. The
+        caller's cancellation moves the run to Cancelling and is re-raised.
         """
-        outcome: object = _NOTHING
+        outcome: object = NO_RESULT
+        timed_out = False
         try:
-            # Tasks submitted by the body run in this group: the attempt ends with them.
             async with anyio.create_task_group() as task_group:
                 token = current_run.set(dataclasses.replace(context, task_group=task_group))
                 try:
-                    with anyio.CancelScope(
-                        deadline=math.inf
-                        if time_limit is None
-                        else anyio.current_time() + time_limit
-                    ) as scope:
-                        outcome = await self._call(fn, run.parameters)
-                except Exception as exc:  # kept from the task group: it is the body's outcome
-                    outcome = exc
+                    outcome, timed_out = await self._call_within(fn, run.parameters, time_limit)
                 finally:
                     current_run.reset(token)
-                if scope.cancelled_caught or isinstance(outcome, Exception):
+                if timed_out or isinstance(outcome, Exception):
                     task_group.cancel_scope.cancel()  # what the body left running goes too
         except anyio.get_cancelled_exc_class():
             run.transition("Cancelling")
             raise
-        if scope.cancelled_caught:
-            message = f"timed out after {time_limit} s"
-            return _pending_state("TimedOut", run, message, TimeoutError(message))
-        if isinstance(outcome, Exception):
-            return _pending_state("Failed", run, _message(outcome), outcome)
-        return _pending_state("Completed", run, None, outcome)
+        return _attempt_state(run, outcome, timed_out, time_limit)
+
+    async def _task_attempt(
+        self,
+        fn: Callable[..., object],
+        run: LiveRun[TaskRun],
+        context: RunContext,
+        time_limit: float | None,
+    ) -> State:
+        """Run a task's body once (in this task) and return the state it ends in."""
+        token = current_run.set(context)
+        try:
+            outcome, timed_out = await self._call_within(fn, run.parameters, time_limit)
+        except anyio.get_cancelled_exc_class():
+            run.transition("Cancelling")
+            raise
+        finally:
+            current_run.reset(token)
+        return _attempt_state(run, outcome, timed_out, time_limit)
+
+    async def _call_within(
+        self, fn: Callable[..., object], parameters: Mapping[str, object], time_limit: float | None
+    ) -> tuple[object, bool]:
+        """Call the body: (its value or its exception, whether it ran out of time)."""
+        try:
+            if time_limit is None:  # the common case, without a cancel scope's cost
+                return await self._call(fn, parameters), False
+            with anyio.move_on_after(time_limit) as scope:
+                return await self._call(fn, parameters), False
+            return None, scope.cancelled_caught
+        except Exception as exc:  # the body's outcome, never the task group's business
+            return exc, False
 
     async def _call(self, fn: Callable[..., object], parameters: Mapping[str, object]) -> object:
         args, kwargs = call_arguments(fn, parameters)
@@ -304,7 +332,7 @@ class Engine:
         retry = 0
         while True:
             run.transition("Running" if retry == 0 else "Retrying")
-            state = await self._attempt(fn, run, context, options.timeout_seconds)
+            state = await self._task_attempt(fn, run, context, options.timeout_seconds)
             delay = self._retry_delay(definition, options, run, state, retry)
             if delay is None:
                 break
@@ -395,13 +423,27 @@ async def _end_abruptly(
         await _run_hooks(hooks, definition, run.record, state)
 
 
+def _attempt_state(
+    run: LiveRun[FlowRun] | LiveRun[TaskRun],
+    outcome: object,
+    timed_out: bool,
+    time_limit: float | None,
+) -> State:
+    if timed_out:
+        message = f"timed out after {time_limit} s"
+        return _pending_state("TimedOut", run, message, TimeoutError(message))
+    if isinstance(outcome, Exception):
+        return _pending_state("Failed", run, _message(outcome), outcome)
+    return _pending_state("Completed", run, None, outcome)
+
+
 def _pending_state(
     name: str,
     run: LiveRun[FlowRun] | LiveRun[TaskRun],
     message: str | None,
-    outcome: object = _NOTHING,
+    outcome: object = NO_RESULT,
 ) -> State:
-    if outcome is _NOTHING:
+    if outcome is NO_RESULT:
         return State.named(name, run.record.id, message=message)
     return State.named(name, run.record.id, message=message, outcome=outcome)
 

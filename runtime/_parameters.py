@@ -50,6 +50,47 @@ def call_arguments(
 
 
 @functools.cache
+def _plain_parameters(
+    fn: Callable[..., object],
+) -> tuple[tuple[str, ...], dict[str, object]] | None:
+    """Names and defaults of a signature made only of positional-or-keyword parameters."""
+    names: list[str] = []
+    defaults: dict[str, object] = {}
+    for name, parameter in _signature(fn).parameters.items():
+        if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            return None
+        names.append(name)
+        if parameter.default is not inspect.Parameter.empty:
+            defaults[name] = parameter.default
+    return tuple(names), defaults
+
+
+def _quick_bind(
+    fn: Callable[..., object], args: tuple[object, ...], kwargs: Mapping[str, object]
+) -> dict[str, object] | None:
+    """`signature.bind` for the common, plain case, several times quicker; None otherwise."""
+    plain = _plain_parameters(fn)
+    if plain is None:
+        return None
+    names, defaults = plain
+    if len(args) > len(names):
+        return None
+    parameters = dict(zip(names, args, strict=False))
+    for name, value in kwargs.items():
+        if name in parameters or name not in names:
+            return None  # let `bind` say what is wrong
+        parameters[name] = value
+    if len(parameters) < len(names):
+        for name in names:
+            if name not in parameters:
+                if name not in defaults:
+                    return None
+                parameters[name] = defaults[name]
+        parameters = {name: parameters[name] for name in names}  # in signature order
+    return parameters
+
+
+@functools.cache
 def _adapters(fn: Callable[..., object]) -> dict[str, pydantic.TypeAdapter[object]]:
     """One validator per annotated parameter, built once per function."""
     hints = _hints(fn)
@@ -82,15 +123,17 @@ def bind_parameters(
     Raises:
         ParameterValidationError: arguments that do not fit the signature or the type hints.
     """
-    signature = _signature(fn)
-    try:
-        bound = signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ParameterValidationError(flow_name, {"(call)": str(exc)}) from None
-    bound.apply_defaults()
-    parameters = dict(bound.arguments)
+    parameters = _quick_bind(fn, args, kwargs)
+    if parameters is None:
+        try:
+            bound = _signature(fn).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ParameterValidationError(flow_name, {"(call)": str(exc)}) from None
+        bound.apply_defaults()
+        parameters = dict(bound.arguments)
     if not validate:
         return parameters
+    signature = _signature(fn)
     errors: dict[str, str] = {}
     adapters = _adapters(fn)
     for name, value in parameters.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-_NO_RESULT: Final = object()
+#: What a state holds when it holds no outcome (no value, no exception).
+NO_RESULT: Final = object()
+_random_bits: Final = random.Random().getrandbits
 
 
 def utc_now() -> datetime:
@@ -23,8 +27,14 @@ def utc_now() -> datetime:
 
 
 def new_id() -> str:
-    """A fresh run id."""
-    return str(uuid.uuid4())
+    """A fresh run id: a UUID version 7 (time-ordered, so new rows land at the end of the
+    index), with 74 random bits from the process's pseudo-random generator: unique, not
+    secret (access is checked by workspace, never by knowing an id)."""
+    value = (time.time_ns() // 1_000_000) << 80 | _random_bits(74)
+    # version 7 in bits 76-79, variant 0b10 in bits 62-63
+    value = (value & ~(0xF << 76)) | (7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return str(uuid.UUID(int=value & ((1 << 128) - 1)))
 
 
 @final
@@ -42,7 +52,7 @@ class State:
     run_id: str
     timestamp: datetime = field(default_factory=utc_now)
     message: str | None = None
-    _outcome: object = field(default=_NO_RESULT, repr=False, compare=False)
+    _outcome: object = field(default=NO_RESULT, repr=False, compare=False)
 
     @classmethod
     def named(
@@ -51,7 +61,7 @@ class State:
         run_id: str,
         *,
         message: str | None = None,
-        outcome: object = _NO_RESULT,
+        outcome: object = NO_RESULT,
         timestamp: datetime | None = None,
     ) -> State:
         """Build the named state `name` (its type follows from the name)."""
@@ -78,7 +88,7 @@ class State:
             Exception: the exception the run ended with.
         """
         outcome = self._outcome
-        if outcome is _NO_RESULT:
+        if outcome is NO_RESULT:
             raise NoResultError(self)
         if isinstance(outcome, BaseException):
             raise outcome
@@ -86,7 +96,7 @@ class State:
 
     def without_outcome(self) -> State:
         """The same state, holding nothing but what is stored."""
-        if self._outcome is _NO_RESULT:
+        if self._outcome is NO_RESULT:
             return self
         return State(
             type=self.type,
@@ -116,6 +126,30 @@ class FlowRun:
     flow_version: str | None = None
     created: datetime = field(default_factory=utc_now)
 
+    def evolve(
+        self,
+        state: State,
+        run_count: int,
+        start_time: datetime | None,
+        end_time: datetime | None,
+    ) -> FlowRun:
+        """This run in a new state (quicker than `dataclasses.replace`, on the hot path)."""
+        return FlowRun(
+            id=self.id,
+            name=self.name,
+            flow_name=self.flow_name,
+            state=state,
+            parameters=self.parameters,
+            run_count=run_count,
+            start_time=start_time,
+            end_time=end_time,
+            parent_flow_run_id=self.parent_flow_run_id,
+            parent_task_run_id=self.parent_task_run_id,
+            workspace=self.workspace,
+            flow_version=self.flow_version,
+            created=self.created,
+        )
+
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +168,29 @@ class TaskRun:
     tags: tuple[str, ...] = ()
     workspace: str = "default"
     created: datetime = field(default_factory=utc_now)
+
+    def evolve(
+        self,
+        state: State,
+        run_count: int,
+        start_time: datetime | None,
+        end_time: datetime | None,
+    ) -> TaskRun:
+        """This run in a new state (quicker than `dataclasses.replace`, on the hot path)."""
+        return TaskRun(
+            id=self.id,
+            name=self.name,
+            task_name=self.task_name,
+            flow_run_id=self.flow_run_id,
+            state=state,
+            parameters=self.parameters,
+            run_count=run_count,
+            start_time=start_time,
+            end_time=end_time,
+            tags=self.tags,
+            workspace=self.workspace,
+            created=self.created,
+        )
 
 
 @final

@@ -27,18 +27,21 @@ if TYPE_CHECKING:
 
     import databases
 
-_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TERMINAL_SQL: Final = ", ".join(f"'{t}'" for t in sorted(TERMINAL_TYPES))
 _MIGRATION_LOCK: Final = 0x7265_7065_7274  # any constant: one migrator at a time on PostgreSQL
 
 
 def format_time(value: datetime | None) -> str | None:
-    """Fixed-width UTC text, so stored times sort as text."""
-    return None if value is None else value.astimezone(UTC).strftime(_TIME_FORMAT)
+    """Fixed-width ISO 8601 UTC text (`2026-11-25T19:11:08.123456+00:00`): sorts as text."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=UTC)
+    return None if value is None else datetime.fromisoformat(value)
 
 
 @dataclass(slots=True)
