@@ -29,7 +29,7 @@ from ._errors import (
 from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters
 from ._sql import SqlDatabase, dialect_of
-from ._store import DEFAULT_MAX_PENDING_LOGS, Journal, Query, StoreActor
+from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -142,7 +142,8 @@ class Runtime:
             name="store",
             mailbox_size=1_000_000,
         )
-        journal.attach(store, current_token())
+        committer = Committer(store)
+        journal.attach(committer.wake, current_token())
         self._store = store
         self._engine = Engine(
             journal=journal,
@@ -150,13 +151,12 @@ class Runtime:
             workspace=self.workspace,
             thread_limiter=anyio.CapacityLimiter(self._worker_threads),
         )
-        # Runs created through `create_flow_run` live here; they end before the system.
-        self._task_group = await stack.enter_async_context(anyio.create_task_group())
-        stack.callback(self._cancel_live_runs)
-
-    def _cancel_live_runs(self) -> None:
-        for scope, _ in self._live.values():
-            scope.cancel()
+        # The committer and the runs created through `create_flow_run` live here; at exit
+        # they are cancelled (the runs end Cancelled), before the system stops the store.
+        task_group = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(task_group.cancel_scope.cancel)
+        task_group.start_soon(committer.serve, name="repertory committer")
+        self._task_group = task_group
 
     async def __aexit__(
         self,

@@ -1,9 +1,9 @@
 """The journal of writes waiting for a group commit, and the store actor: the one writer.
 
 Runs write to the journal without waiting (from any thread: sync tasks run in worker
-threads). The first write after a commit wakes the store, which commits everything the
-journal holds in one transaction; writes that arrive meanwhile go into the next commit. A
-`Flush` is a barrier: it returns once everything written before it is durable.
+threads). The first write after a commit wakes the committer, which soon has the store commit
+everything the journal then holds in one transaction. A `Flush` is a barrier: it commits at
+once and returns when everything written before it is durable.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 logger = logging.getLogger("repertory.store")
 
+#: How long the first write after a commit waits for others to share its transaction.
+COMMIT_DELAY = 0.02
 #: Log lines that may wait for a commit; beyond that they are dropped, counted and noted.
 DEFAULT_MAX_PENDING_LOGS = 10_000
 
@@ -75,7 +77,7 @@ class Journal:
         "_is_armed",
         "_lock",
         "_max_pending_logs",
-        "_store",
+        "_wake_up",
     )
 
     def __init__(self, *, max_pending_logs: int = DEFAULT_MAX_PENDING_LOGS) -> None:
@@ -87,13 +89,13 @@ class Journal:
         self._lock = threading.Lock()
         self._batch = WriteBatch()
         self._is_armed = False  # a commit is already on its way to the store
-        self._store: ActorRef | None = None
+        self._wake_up: Callable[[], None] | None = None
         self._host: EventLoopToken | None = None
         self._host_thread = 0
 
-    def attach(self, store: ActorRef, host: EventLoopToken) -> None:
-        """Wake `store` (running on the loop of `host`) when writes arrive."""
-        self._store = store
+    def attach(self, wake: Callable[[], None], host: EventLoopToken) -> None:
+        """Call `wake` (in the loop of `host`) on the first write after each commit."""
+        self._wake_up = wake
         self._host = host
         self._host_thread = threading.get_ident()
 
@@ -165,14 +167,40 @@ class Journal:
             self._batch = batch
 
     def _wake(self) -> None:
-        store, host = self._store, self._host
-        if store is None or host is None:
+        wake, host = self._wake_up, self._host
+        if wake is None or host is None:
             return  # not attached yet: the store commits what it finds when it starts
         if threading.get_ident() == self._host_thread:
-            store.tell_nowait(_COMMIT)
+            wake()
         else:
             with contextlib.suppress(anyio.RunFinishedError):  # the host has ended
-                host.backend_class.run_sync_soon(store.tell_nowait, (_COMMIT,), host.native_token)
+                host.backend_class.run_sync_soon(wake, (), host.native_token)
+
+
+@final
+class Committer:
+    """Has the store commit `delay` seconds after the first write since the last commit.
+
+    Writes that arrive close together share one transaction, and none waits longer than
+    `delay` plus one commit to be durable (a `Flush` does not wait at all).
+    """
+
+    def __init__(self, store: ActorRef, *, delay: float = COMMIT_DELAY) -> None:
+        self._store = store
+        self._delay = delay
+        self._pending = anyio.Event()
+
+    def wake(self) -> None:
+        """Note that there are writes to commit (on the event loop's thread)."""
+        self._pending.set()
+
+    async def serve(self) -> None:
+        """Ask for commits as writes arrive, until cancelled."""
+        while True:
+            await self._pending.wait()
+            self._pending = anyio.Event()  # writes from now on ask again
+            await anyio.sleep(self._delay)
+            await self._store.tell(_COMMIT)
 
 
 class StoreActor(Actor):
