@@ -186,6 +186,12 @@ def format_value(value: float, unit: str) -> str:
     return f"{value:.2f} {unit}"
 
 
+def format_ratio(ratio: float) -> str:
+    """Two decimals, or two significant digits for the tiny ratios of persisted work to a
+    bare loop."""
+    return f"{ratio:.2f}x" if ratio >= 0.1 or ratio != ratio else f"{ratio:.2g}x"
+
+
 def format_table(results: Sequence[Result], statistic: str) -> str:
     """Render the results as a plain-text table, one row per scenario and backend."""
     header = (
@@ -214,7 +220,7 @@ def format_table(results: Sequence[Result], statistic: str) -> str:
                 str(len(result.actor_samples)),
                 format_value(result.actor, result.unit),
                 format_value(result.baseline, result.unit),
-                f"{result.ratio:.2f}x",
+                format_ratio(result.ratio),
                 target,
                 result.verdict,
             )

@@ -1,7 +1,7 @@
 """The database schema as numbered, forward-only migrations, for SQLite and PostgreSQL.
 
-Timestamps are stored as fixed-width ISO 8601 UTC text, so they sort as text on both
-databases and read back the same; JSON is stored as text.
+Times are stored as microseconds since the Unix epoch (BIGINT), cheap to write and to
+compare on both databases; JSON is stored as text.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
                 state_type TEXT NOT NULL,
                 state_name TEXT NOT NULL,
                 state_message TEXT,
-                state_timestamp TEXT NOT NULL,
+                state_timestamp BIGINT NOT NULL,
                 run_count INTEGER NOT NULL,
-                start_time TEXT,
-                end_time TEXT,
+                start_time BIGINT,
+                end_time BIGINT,
                 parent_flow_run_id TEXT,
                 parent_task_run_id TEXT,
                 owner TEXT,
-                created TEXT NOT NULL
+                created BIGINT NOT NULL
             )""",
             "CREATE INDEX flow_runs_by_workspace ON flow_runs (workspace, created)",
             "CREATE INDEX flow_runs_by_owner ON flow_runs (owner, state_type)",
@@ -45,11 +45,11 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
                 state_type TEXT NOT NULL,
                 state_name TEXT NOT NULL,
                 state_message TEXT,
-                state_timestamp TEXT NOT NULL,
+                state_timestamp BIGINT NOT NULL,
                 run_count INTEGER NOT NULL,
-                start_time TEXT,
-                end_time TEXT,
-                created TEXT NOT NULL
+                start_time BIGINT,
+                end_time BIGINT,
+                created BIGINT NOT NULL
             )""",
             "CREATE INDEX task_runs_by_flow_run ON task_runs (workspace, flow_run_id, created)",
             """CREATE TABLE states (
@@ -59,7 +59,7 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
                 type TEXT NOT NULL,
                 name TEXT NOT NULL,
                 message TEXT,
-                timestamp TEXT NOT NULL
+                timestamp BIGINT NOT NULL
             )""",
             "CREATE INDEX states_by_run ON states (workspace, run_id, seq)",
             """CREATE TABLE logs (
@@ -70,12 +70,12 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
                 level INTEGER NOT NULL,
                 logger TEXT NOT NULL,
                 message TEXT NOT NULL,
-                timestamp TEXT NOT NULL
+                timestamp BIGINT NOT NULL
             )""",
             "CREATE INDEX logs_by_flow_run ON logs (workspace, flow_run_id, seq)",
             """CREATE TABLE owners (
                 id TEXT PRIMARY KEY,
-                started TEXT NOT NULL,
+                started BIGINT NOT NULL,
                 host TEXT NOT NULL,
                 pid INTEGER NOT NULL
             )""",
