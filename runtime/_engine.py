@@ -22,6 +22,7 @@ from ._parameters import call_arguments
 from ._prints import capture_prints
 from ._records import NO_RESULT, FlowRun, State, TaskRun, new_id, utc_now
 from ._states import STATE_TYPES, check_transition
+from ._store import Flush
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -117,8 +118,6 @@ class Engine:
 
     async def flush(self) -> None:
         """Wait until everything journalled so far is durable."""
-        from ._store import Flush
-
         with anyio.CancelScope(shield=True):
             await self.store.ask(Flush())
 
@@ -129,12 +128,10 @@ class Engine:
         options: FlowOptions,
         parameters: Mapping[str, object],
         stored_parameters: Mapping[str, object],
-        *,
-        run_id: str | None = None,
     ) -> LiveRun[FlowRun]:
         """Create a flow run in state Pending, linked to the run that calls it, if any."""
         parent = current_run.get()
-        run_id = run_id or new_id()
+        run_id = new_id()
         record = FlowRun(
             id=run_id,
             name=_run_name(options.flow_run_name, options.name, run_id, parameters),
