@@ -308,8 +308,12 @@ class Engine:
         return_state: bool,
     ) -> object:
         """Run a task to its final state in this task; return its value (or its `State`)."""
-        context = dataclasses.replace(
-            flow_context, task_run=run, log_prints=options.log_prints or flow_context.log_prints
+        context = RunContext(
+            engine=self,
+            flow_run=flow_context.flow_run,
+            task_run=run,
+            task_group=flow_context.task_group,
+            log_prints=options.log_prints or flow_context.log_prints,
         )
         try:
             final = await self._task_attempts(definition, fn, options, run, context)

@@ -120,7 +120,7 @@ def _task_run_row(run: TaskRun) -> tuple[object, ...]:
         run.task_name,
         run.name,
         json.dumps(run.parameters),
-        json.dumps(list(run.tags)),
+        json.dumps(list(run.tags)) if run.tags else "[]",
         str(state.type),
         state.name,
         state.message,
