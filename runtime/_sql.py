@@ -189,9 +189,15 @@ def _task_run_from(row: Mapping[str, object]) -> TaskRun:
     )
 
 
-def _new_database(url: str) -> databases.Database:
+def _new_database(url: str, dialect: str) -> databases.Database:
+    """Blocking, for a worker thread: the first import of `databases` reads many files."""
     import databases
 
+    path = sqlite_path(url) if dialect == "sqlite" else None
+    if path is not None:
+        # A file that cannot be opened fails here: a failed aiosqlite connect leaves its
+        # thread to report to the loop later, which may have ended by then.
+        sqlite3.connect(path).close()
     return databases.Database(url)
 
 
@@ -252,9 +258,8 @@ class SqlDatabase:
         url = self.url
         if self.dialect == "postgresql":
             url = "postgresql://" + url.partition("://")[2]  # the asyncpg driver either way
-        # The first import of `databases` and its driver reads many files: not in the loop.
-        database = await anyio.to_thread.run_sync(_new_database, url)
         try:
+            database = await anyio.to_thread.run_sync(_new_database, url, self.dialect)
             await database.connect()
             connection = database.connection()
             await connection.__aenter__()
@@ -470,7 +475,10 @@ class SqlDatabase:
         await self._transaction(
             (
                 (
-                    "INSERT INTO owners (id, started, host, pid) VALUES (?, ?, ?, ?)",
+                    # Again after a restart whose stop did not unregister: the same owner.
+                    "INSERT INTO owners (id, started, host, pid) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET started = excluded.started, "
+                    "host = excluded.host, pid = excluded.pid",
                     [(owner, format_time(utc_now()), socket.gethostname(), os.getpid())],
                 ),
             )

@@ -95,9 +95,13 @@ class Journal:
 
     def attach(self, wake: Callable[[], None], host: EventLoopToken) -> None:
         """Call `wake` (in the loop of `host`) on the first write after each commit."""
-        self._wake_up = wake
-        self._host = host
-        self._host_thread = threading.get_ident()
+        with self._lock:
+            self._wake_up = wake
+            self._host = host
+            self._host_thread = threading.get_ident()
+            is_waiting = self._is_armed  # written before: nobody was woken for those writes
+        if is_waiting:
+            self._wake()
 
     def flow_run(self, run: FlowRun, state: State | None = None) -> None:
         """Record `run` as it now is and, if given, `state` as a new row of its history."""
@@ -165,11 +169,15 @@ class Journal:
             batch.states.extend(newer.states)
             batch.logs.extend(newer.logs)
             self._batch = batch
+            wake = not self._is_armed
+            self._is_armed = True
+        if wake:
+            self._wake()  # the committer tries again, after its delay
 
     def _wake(self) -> None:
         wake, host = self._wake_up, self._host
         if wake is None or host is None:
-            return  # not attached yet: the store commits what it finds when it starts
+            return  # not attached yet: `attach` wakes for what was written before
         if threading.get_ident() == self._host_thread:
             wake()
         else:
@@ -225,8 +233,12 @@ class StoreActor(Actor):
 
     async def on_start(self) -> None:
         await self._runner.call(self._database.open)
-        await self._runner.call(lambda: self._database.register_owner(self._owner))
-        await self._sweep_dead_owners()
+        try:
+            await self._runner.call(lambda: self._database.register_owner(self._owner))
+            await self._sweep_dead_owners()
+        except BaseException:
+            await self._runner.call(self._database.close)  # on_stop runs only after a start
+            raise
 
     async def on_stop(self) -> None:
         try:

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, final, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, cast, final, overload
 
 import sniffio
 
@@ -72,11 +72,24 @@ class Flow(Generic[P, R]):
         """A copy of this flow with some options changed (same names as `@flow`)."""
         return Flow(self.fn, _flow_options(self.fn, {**_as_kwargs(self.options), **changes}))
 
-    def __call__(  # type: ignore[valid-type]  # return_state is ours, the rest is the function's
-        self, *args: P.args, return_state: bool = False, **kwargs: P.kwargs
-    ) -> R:
+    # `return_state=True` gives the final `State` (awaited, for an async function).
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # the first match wins: async ones first
+        self: Flow[P, Coroutine[Any, Any, T]],
+        *args: object,
+        return_state: Literal[True],
+        **kwargs: object,
+    ) -> Coroutine[Any, Any, State]: ...
+    @overload
+    def __call__(
+        self: Flow[P, T], *args: object, return_state: Literal[True], **kwargs: object
+    ) -> State: ...
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    def __call__(self, *args: object, **kwargs: object) -> Any:
+        return_state = bool(kwargs.pop("return_state", False))
         if _is_async_context():
-            return self._call_async(args, kwargs, return_state=return_state)  # type: ignore[return-value]  # a coroutine, for `await`
+            return self._call_async(args, kwargs, return_state=return_state)  # for `await`
         if current_run.get() is not None or current_runtime.get() is not None:
             # Sync code in a worker thread of a runtime's event loop (a sync flow's body, or
             # `anyio.to_thread.run_sync`): run on that runtime.
@@ -139,20 +152,33 @@ class Task(Generic[P, R]):
         """A copy of this task with some options changed (same names as `@task`)."""
         return Task(self.fn, _task_options(self.fn, {**_as_kwargs(self.options), **changes}))
 
-    def __call__(  # type: ignore[valid-type]  # return_state is ours, the rest is the function's
-        self, *args: P.args, return_state: bool = False, **kwargs: P.kwargs
-    ) -> R:
+    # `return_state=True` gives the final `State` (awaited, for an async function).
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # the first match wins: async ones first
+        self: Task[P, Coroutine[Any, Any, T]],
+        *args: object,
+        return_state: Literal[True],
+        **kwargs: object,
+    ) -> Coroutine[Any, Any, State]: ...
+    @overload
+    def __call__(
+        self: Task[P, T], *args: object, return_state: Literal[True], **kwargs: object
+    ) -> State: ...
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    def __call__(self, *args: object, **kwargs: object) -> Any:
+        return_state = bool(kwargs.pop("return_state", False))
         context = current_run.get()
         if context is None:
-            return self.fn(*args, **kwargs)
+            return cast("Callable[..., object]", self.fn)(*args, **kwargs)
         parameters = bind_parameters(self.name, self.fn, args, kwargs, validate=False)
         engine = context.engine
         run = engine.new_task_run(self.options, parameters, context)
         if self._is_async:
-            return engine.run_task(  # type: ignore[return-value]  # a coroutine, for `await`
+            return engine.run_task(  # a coroutine, for `await`
                 self, self.fn, self.options, run, context, return_state=return_state
             )
-        return engine.run_task_inline(  # type: ignore[return-value]
+        return engine.run_task_inline(
             self, self.fn, self.options, run, context, return_state=return_state
         )
 

@@ -76,7 +76,7 @@ async def test_lines_beyond_the_bound_are_dropped_with_a_notice(database_url: st
 
     async with Runtime(database_url, workspace="flood", max_pending_logs=5) as rt:
         state = await flood(return_state=True)
-        logs = await rt.read_logs(flow_run_id=state.run_id)  # type: ignore[attr-defined]
+        logs = await rt.read_logs(flow_run_id=state.run_id)
         messages = [log.message for log in logs]
         assert messages[:5] == [f"line {i}" for i in range(5)]
         assert len(messages) >= 6

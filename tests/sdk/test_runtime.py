@@ -123,12 +123,12 @@ async def test_runs_survive_a_restart(database_url: str) -> None:
     async with Runtime(database_url, workspace="restart") as rt:
         state = await square(6, return_state=True)
     async with Runtime(database_url, workspace="restart") as rt:
-        run = await rt.read_flow_run(state.run_id)  # type: ignore[attr-defined]
+        run = await rt.read_flow_run(state.run_id)
         assert run.state.name == "Completed"
 
 
 async def test_a_database_that_cannot_be_opened(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match="cannot open database postgresql://u:\\*+@"):
+    with pytest.raises(StorageError, match=r"cannot open database postgresql://u:\*+@"):
         async with Runtime("postgresql://u:secret@127.0.0.1:1/none"):
             pass
     with pytest.raises(StorageError, match="unsupported database URL scheme 'mysql'"):

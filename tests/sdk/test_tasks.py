@@ -86,7 +86,7 @@ async def test_return_state_works_on_task_calls(make_runtime: Callable[[], Runti
     async def states() -> tuple[State, State]:
         good = await double(2, return_state=True)
         bad = fail("x", return_state=True)
-        return good, bad  # type: ignore[return-value]  # states, asked for
+        return good, bad
 
     async with make_runtime():
         good, bad = await states()
@@ -338,7 +338,7 @@ async def test_a_task_timeout_fails_it_timed_out(make_runtime: Callable[[], Runt
 
     @flow
     async def uses() -> State:
-        return await stuck(return_state=True)  # type: ignore[no-any-return]
+        return await stuck(return_state=True)
 
     async with make_runtime():
         state = await uses()

@@ -1,0 +1,76 @@
+"""Database fixtures: a fresh SQLite file, and a fresh PostgreSQL database when one is given.
+
+Set REPERTORY_TEST_DATABASE_URL (say postgresql://postgres@127.0.0.1:5432/test) to run the
+storage tests against PostgreSQL too: each test gets a database of its own, created on that
+server (through its `postgres` database) and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TYPE_CHECKING
+
+import asyncpg  # type: ignore[import-untyped]  # ships no type information
+import pytest
+from blockbuster import blockbuster_ctx
+from databases import DatabaseURL
+
+from repertory.runtime._asyncio_thread import AsyncioRunner
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+POSTGRES_ENV = "REPERTORY_TEST_DATABASE_URL"
+_POSTGRES_URL = os.environ.get(POSTGRES_ENV)
+
+
+async def _on_admin_database(url: str, statement: str) -> None:
+    """Run `statement` on the `postgres` database of the server at `url` (asyncio only)."""
+    connection = await asyncpg.connect(str(DatabaseURL(url).replace(database="postgres")))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[None]:
+    """The root blockbuster fixture, but for asyncpg's reading of its configuration files.
+
+    asyncpg, like libpq, looks for ~/.pgpass (and TLS files) once per connection, from the
+    event loop; there is no way to hand it those off the loop.
+    """
+    with blockbuster_ctx() as buster:
+        for function in buster.functions.values():
+            function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_arguments")
+        yield
+
+
+@pytest.fixture
+async def runner() -> AsyncIterator[AsyncioRunner]:
+    """Runs the asyncio-only database code, whatever backend the test runs on."""
+    async with AsyncioRunner() as runner:
+        yield runner
+
+
+@pytest.fixture(params=["sqlite", *(["postgresql"] if _POSTGRES_URL else [])])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, runner: AsyncioRunner
+) -> AsyncIterator[str]:
+    """The URL of an empty database: an SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/t.db"
+        return
+    assert _POSTGRES_URL is not None
+    name = f"repertory_test_{uuid.uuid4().hex}"
+    await runner.call(lambda: _on_admin_database(_POSTGRES_URL, f'CREATE DATABASE "{name}"'))
+    try:
+        yield str(DatabaseURL(_POSTGRES_URL).replace(database=name))
+    finally:
+        await runner.call(
+            lambda: _on_admin_database(
+                _POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            )
+        )
