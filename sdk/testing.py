@@ -1,11 +1,13 @@
 """Helpers for users' own tests: a runtime on a temporary database.
 
-from repertory.testing import open_test_runtime
+Example::
 
-async def test_my_flow() -> None:
-    async with open_test_runtime() as rt:
-        assert await my_flow(2) == 4
-        [run] = await rt.read_flow_runs()
+    from repertory.testing import open_test_runtime
+
+    async def test_my_flow() -> None:
+        async with open_test_runtime() as rt:
+            assert await my_flow(2) == 4
+            [run] = await rt.read_flow_runs()
 """
 
 from __future__ import annotations
