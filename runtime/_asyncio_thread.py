@@ -109,7 +109,8 @@ class AsyncioRunner:
         if thread is None or token is None or jobs is None:
             return
         _soon(token, jobs.close)
-        await anyio.to_thread.run_sync(thread.join)
+        with anyio.CancelScope(shield=True):  # a cancelled caller must not leave it running
+            await anyio.to_thread.run_sync(thread.join)
         self._thread = None
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:

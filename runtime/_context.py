@@ -99,9 +99,11 @@ class RunLogger(logging.LoggerAdapter[logging.Logger]):
 
     def _store(self, level: int, msg: object, args: tuple[object, ...]) -> None:
         context = self._context
+        # Formatted as logging formats it (a single mapping argument included).
+        record = logging.LogRecord(self.logger.name, level, "", 0, msg, args, None)
         try:
-            text = str(msg) % args if args else str(msg)
-        except (TypeError, ValueError):  # bad format arguments: keep what was given
+            text = record.getMessage()
+        except (TypeError, ValueError, KeyError):  # bad format arguments: keep what was given
             text = f"{msg} {args}"
         context.engine.journal.log(
             LogRecord(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Final, Generic, TypeVar, final
 
@@ -21,7 +22,7 @@ from ._options import jittered
 from ._parameters import call_arguments
 from ._prints import capture_prints
 from ._records import NO_RESULT, FlowRun, State, TaskRun, new_id, utc_now
-from ._states import STATE_TYPES, check_transition
+from ._states import STATE_TYPES, StateType, check_transition
 from ._store import Flush
 
 if TYPE_CHECKING:
@@ -115,6 +116,9 @@ class Engine:
         self.store = store
         self.workspace = workspace
         self.thread_limiter = thread_limiter
+        # Sync flow bodies block on their tasks and child flows: they must never wait for
+        # the tokens those need, so they draw on a limiter of their own, without a bound.
+        self.flow_limiter = anyio.CapacityLimiter(math.inf)
 
     async def flush(self) -> None:
         """Wait until everything journalled so far is durable."""
@@ -227,14 +231,18 @@ class Engine:
             async with anyio.create_task_group() as task_group:
                 token = current_run.set(dataclasses.replace(context, task_group=task_group))
                 try:
-                    outcome, timed_out = await self._call_within(fn, run.parameters, time_limit)
+                    outcome, timed_out = await self._call_within(
+                        fn, run.parameters, time_limit, self.flow_limiter
+                    )
                 finally:
                     current_run.reset(token)
-                if timed_out or isinstance(outcome, Exception):
+                if timed_out or isinstance(outcome, BaseException):
                     task_group.cancel_scope.cancel()  # what the body left running goes too
         except anyio.get_cancelled_exc_class():
             run.transition("Cancelling")
             raise
+        if isinstance(outcome, KeyboardInterrupt | SystemExit):
+            raise outcome
         return _attempt_state(run, outcome, timed_out, time_limit)
 
     async def _task_attempt(
@@ -247,35 +255,53 @@ class Engine:
         """Run a task's body once (in this task) and return the state it ends in."""
         token = current_run.set(context)
         try:
-            outcome, timed_out = await self._call_within(fn, run.parameters, time_limit)
+            outcome, timed_out = await self._call_within(
+                fn, run.parameters, time_limit, self.thread_limiter
+            )
         except anyio.get_cancelled_exc_class():
             run.transition("Cancelling")
             raise
         finally:
             current_run.reset(token)
+        if isinstance(outcome, KeyboardInterrupt | SystemExit):
+            raise outcome
         return _attempt_state(run, outcome, timed_out, time_limit)
 
     async def _call_within(
-        self, fn: Callable[..., object], parameters: Mapping[str, object], time_limit: float | None
+        self,
+        fn: Callable[..., object],
+        parameters: Mapping[str, object],
+        time_limit: float | None,
+        limiter: anyio.CapacityLimiter,
     ) -> tuple[object, bool]:
-        """Call the body: (its value or its exception, whether it ran out of time)."""
+        """Call the body: (its value or its exception, whether it ran out of time).
+
+        An interrupt (KeyboardInterrupt, SystemExit) is returned too, for the caller to raise
+        outside any task group, so that it is never wrapped in an exception group.
+        """
         try:
             if time_limit is None:  # the common case, without a cancel scope's cost
-                return await self._call(fn, parameters), False
+                return await self._call(fn, parameters, limiter), False
             with anyio.move_on_after(time_limit) as scope:
-                return await self._call(fn, parameters), False
-            return None, scope.cancelled_caught
-        except Exception as exc:  # the body's outcome, never the task group's business
+                value = await self._call(fn, parameters, limiter)
+            # A body in a worker thread cannot be interrupted: it may return after its time.
+            if scope.cancel_called:
+                return None, True
+            return value, False
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:  # the body's outcome
             return exc, False
 
-    async def _call(self, fn: Callable[..., object], parameters: Mapping[str, object]) -> object:
+    async def _call(
+        self,
+        fn: Callable[..., object],
+        parameters: Mapping[str, object],
+        limiter: anyio.CapacityLimiter,
+    ) -> object:
         args, kwargs = call_arguments(fn, parameters)
         if inspect.iscoroutinefunction(fn):
             return await fn(*args, **kwargs)
         # A sync body runs in a worker thread (the context variables go with it).
-        return await anyio.to_thread.run_sync(
-            lambda: fn(*args, **kwargs), limiter=self.thread_limiter
-        )
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=limiter)
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -320,6 +346,9 @@ class Engine:
         except anyio.get_cancelled_exc_class():
             await _end_abruptly(run, "Cancelled", (), definition)
             raise
+        except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
+            await _end_abruptly(run, "Crashed", (), definition, exc)
+            raise
         return _outcome(final, return_state)
 
     async def _task_attempts(
@@ -362,15 +391,23 @@ class Engine:
         while True:
             run.transition("Running" if retry == 0 else "Retrying")
             token = current_run.set(context)
+            began = time.monotonic()
             try:
                 args, kwargs = call_arguments(fn, run.parameters)
                 value = fn(*args, **kwargs)
             except Exception as exc:
                 state = _pending_state("Failed", run, _message(exc), exc)
+            except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
+                run.transition("Crashed", message=_message(exc))
+                raise
             else:
                 state = _pending_state("Completed", run, None, value)
             finally:
                 current_run.reset(token)
+            limit = options.timeout_seconds
+            if limit is not None and time.monotonic() - began > limit:
+                # Nothing can interrupt a sync call: it is judged when it returns.
+                state = _attempt_state(run, None, True, limit)
             delay = self._retry_delay(definition, options, run, state, retry)
             if delay is None:
                 break
@@ -418,6 +455,8 @@ async def _end_abruptly(
         return  # it ended just before (a final hook was being cancelled)
     if run.state.name in {"Running", "Retrying"} and name == "Cancelled":
         run.transition("Cancelling")
+    elif run.state.type is StateType.SCHEDULED and name == "Crashed":
+        name = "Cancelled"  # waiting for a retry, it was not running: nothing crashed
     message = "cancelled by its caller" if error is None else _message(error)
     state = run.transition(name, message=message)
     with anyio.CancelScope(shield=True):

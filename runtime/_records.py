@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 #: What a state holds when it holds no outcome (no value, no exception).
 NO_RESULT: Final = object()
-_random_bits: Final = random.Random().getrandbits
+# The `random` module's own generator: reseeded in a forked child, so ids never repeat there.
+_random_bits: Final = random.getrandbits
 
 
 def utc_now() -> datetime:
@@ -30,7 +31,7 @@ def new_id() -> str:
     """A fresh run id: a UUID version 7 (time-ordered, so new rows land at the end of the
     index), with 74 random bits from the process's pseudo-random generator: unique, not
     secret (access is checked by workspace, never by knowing an id)."""
-    value = (time.time_ns() // 1_000_000) << 80 | _random_bits(74)
+    value = (time.time_ns() // 1_000_000) << 80 | _random_bits(80)
     # version 7 in bits 76-79, variant 0b10 in bits 62-63
     value = (value & ~(0xF << 76)) | (7 << 76)
     value = (value & ~(0x3 << 62)) | (0x2 << 62)

@@ -132,7 +132,7 @@ class Runtime:
                 await anyio.to_thread.run_sync(lock.acquire)
             except OSError as exc:
                 raise StorageError(f"cannot open database {database.safe_url}: {exc}") from exc
-            stack.push_async_callback(anyio.to_thread.run_sync, lock.release)
+            stack.push_async_callback(_shielded, lock.release)
         # The database's loop outlives the system, whose store actor still uses it on stop.
         runner = await stack.enter_async_context(AsyncioRunner())
         system = await stack.enter_async_context(open_actor_system())
@@ -172,7 +172,8 @@ class Runtime:
         self._engine = None
         if stack is not None:
             # Closed without the body's exception, so that it reaches the caller as it was
-            # (never wrapped in an exception group by the task groups in the stack).
+            # (never wrapped in an exception group by the task groups in the stack). Each
+            # step that must run even for a cancelled caller shields itself.
             await stack.aclose()
 
     @property
@@ -297,7 +298,7 @@ class Runtime:
 
     async def wait_for_flow_run(self, run_id: str, *, workspace: str | None = None) -> FlowRun:
         """Wait until the run ends (if this runtime runs it) and return it as stored (blocks)."""
-        live = self._live.get(run_id)
+        live = self._live.get(run_id) if (workspace or self.workspace) == self.workspace else None
         if live is not None:
             await live[1].wait()
         return await self.read_flow_run(run_id, workspace=workspace)
@@ -309,13 +310,19 @@ class Runtime:
             RunNotFoundError: no such run.
             InvalidTransitionError: the run has already ended.
         """
-        live = self._live.get(run_id)
+        live = self._live.get(run_id) if (workspace or self.workspace) == self.workspace else None
         if live is not None:
             live[0].cancel()
             await live[1].wait()
             return await self.read_flow_run(run_id, workspace=workspace)
         run = await self.read_flow_run(run_id, workspace=workspace)
         raise InvalidTransitionError(run.state.name, "Cancelling", "the run is not live here")
+
+
+async def _shielded(release: Callable[[], None]) -> None:
+    """Run a blocking release in a worker thread, even when the caller is being cancelled."""
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(release)
 
 
 def _ensure_parent(url: str) -> None:

@@ -70,7 +70,7 @@ def _flow_run_row(run: FlowRun, owner: str) -> tuple[object, ...]:
         json.dumps(run.parameters),
         str(state.type),
         state.name,
-        state.message,
+        _text(state.message),
         format_time(state.timestamp),
         run.run_count,
         format_time(run.start_time),
@@ -123,7 +123,7 @@ def _task_run_row(run: TaskRun) -> tuple[object, ...]:
         json.dumps(list(run.tags)) if run.tags else "[]",
         str(state.type),
         state.name,
-        state.message,
+        _text(state.message),
         format_time(state.timestamp),
         run.run_count,
         format_time(run.start_time),
@@ -140,6 +140,13 @@ def _state_from(row: Mapping[str, object], run_id: str) -> State:
         message=_opt_str(row["state_message"]),
         timestamp=_time(row["state_timestamp"]),
     )
+
+
+def _text(value: str | None) -> str | None:
+    """Text PostgreSQL accepts: a NUL character (allowed in Python and SQLite) spelled out."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\\x00")
 
 
 def _opt_str(value: object) -> str | None:
@@ -441,7 +448,7 @@ class SqlDatabase:
                             state.run_id,
                             str(state.type),
                             state.name,
-                            state.message,
+                            _text(state.message),
                             format_time(state.timestamp),
                         )
                         for workspace, state in batch.states
@@ -457,7 +464,7 @@ class SqlDatabase:
                             log.task_run_id,
                             log.level,
                             log.logger,
-                            log.message,
+                            _text(log.message),
                             format_time(log.timestamp),
                         )
                         for log in batch.logs

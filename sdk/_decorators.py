@@ -27,9 +27,9 @@ from repertory.runtime import (
 from ._default import run_sync_on_default_runtime
 from ._errors import UsageError
 from ._futures import (
+    TaskCancelledError,
     TaskFuture,
     TaskFutureList,
-    UpstreamFailedError,
     resolve,
     unmapped,
     wait_all,
@@ -175,9 +175,15 @@ class Task(Generic[P, R]):
         engine = context.engine
         run = engine.new_task_run(self.options, parameters, context)
         if self._is_async:
-            return engine.run_task(  # a coroutine, for `await`
+            coroutine = engine.run_task(
                 self, self.fn, self.options, run, context, return_state=return_state
             )
+            if _is_async_context():
+                return coroutine  # for `await`
+            # An async task called in a sync flow's body (a worker thread): run it to the end.
+            import anyio.from_thread
+
+            return anyio.from_thread.run(lambda: coroutine)
         return engine.run_task_inline(
             self, self.fn, self.options, run, context, return_state=return_state
         )
@@ -260,17 +266,29 @@ class Task(Generic[P, R]):
         future: TaskFuture[object] = TaskFuture(run)
 
         async def run_when_ready() -> None:
+            state: State | None = None
             try:
-                await wait_all(wait_for)
-                run.parameters = {name: await resolve(value) for name, value in parameters.items()}
-            except UpstreamFailedError as exc:
-                failed = run.transition("Failed", message=str(exc), outcome=exc)
-                future.finish(failed)
-                return
-            state = await engine.run_task(
-                self, self.fn, self.options, run, context, return_state=True
-            )
-            future.finish(cast("State", state))
+                try:
+                    await wait_all(wait_for)
+                    run.parameters = {
+                        name: await resolve(value) for name, value in parameters.items()
+                    }
+                except Exception as exc:  # an upstream failed, or its value cannot be passed
+                    state = run.transition("Failed", message=str(exc), outcome=exc)
+                    return
+                state = cast(
+                    "State",
+                    await engine.run_task(
+                        self, self.fn, self.options, run, context, return_state=True
+                    ),
+                )
+            finally:
+                if state is None:  # cancelled before it could end: say so, wake its waiters
+                    if not run.state.is_final:
+                        run.transition("Cancelled", message="cancelled with its flow")
+                    error = TaskCancelledError(run.record.id)
+                    state = dataclasses.replace(run.state, _outcome=error)
+                future.finish(state)
 
         context.task_group.start_soon(run_when_ready, name=f"task run {run.record.name}")
         return future
@@ -314,7 +332,7 @@ def _hooks(value: object) -> tuple[Callable[..., object], ...]:
 
 def _flow_options(fn: Callable[..., object], kwargs: dict[str, object]) -> FlowOptions:
     retries = int(kwargs.pop("retries", 0) or 0)  # type: ignore[call-overload]
-    delay = kwargs.pop("retry_delay_seconds", 0)
+    delay = kwargs.pop("retry_delay_seconds", 0) or 0  # none stored (no retries): no delay
     if not isinstance(delay, tuple) or retries != len(delay):
         delay = retry_delays(retries, delay)  # type: ignore[arg-type]
     for hook in ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running"):
@@ -326,7 +344,7 @@ def _flow_options(fn: Callable[..., object], kwargs: dict[str, object]) -> FlowO
 
 def _task_options(fn: Callable[..., object], kwargs: dict[str, object]) -> TaskOptions:
     retries = int(kwargs.pop("retries", 0) or 0)  # type: ignore[call-overload]
-    delay = kwargs.pop("retry_delay_seconds", 0)
+    delay = kwargs.pop("retry_delay_seconds", 0) or 0  # none stored (no retries): no delay
     if not isinstance(delay, tuple) or retries != len(delay):
         delay = retry_delays(retries, delay)  # type: ignore[arg-type]
     for hook in ("on_completion", "on_failure"):

@@ -30,9 +30,13 @@ class _DefaultRuntime:
     def __init__(self) -> None:
         self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal("asyncio")
         self.portal = self._portal_cm.__enter__()
-        self._stop = self.portal.call(anyio.Event)
-        self._served: Future[None]
-        self._served, self.runtime = self.portal.start_task(self._serve)
+        try:
+            self._stop = self.portal.call(anyio.Event)
+            self._served: Future[None]
+            self._served, self.runtime = self.portal.start_task(self._serve)
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)  # no thread left behind
+            raise
 
     async def _serve(self, *, task_status: TaskStatus[Runtime]) -> None:
         async with Runtime() as runtime:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from repertory.runtime import LiveRun, State, TaskRun
 
 T = TypeVar("T")
+_CONTAINERS = (list, tuple, set)
 
 
 @final
@@ -50,6 +51,14 @@ class UpstreamFailedError(Exception):
     def __init__(self, upstream: TaskFuture[object]) -> None:
         super().__init__(f"upstream task run {upstream.task_run_id} ended {upstream.state.name}")
         self.upstream = upstream
+
+
+class TaskCancelledError(Exception):
+    """A submitted task run was cancelled (with its flow) before it ended."""
+
+    def __init__(self, task_run_id: str) -> None:
+        super().__init__(f"task run {task_run_id} was cancelled")
+        self.task_run_id = task_run_id
 
 
 @final
@@ -142,10 +151,10 @@ async def resolve(value: object) -> object:
             return exc
     if isinstance(value, unmapped):
         return await resolve(value.value)
-    if isinstance(value, list | tuple | set):
-        items = [await _resolve_flat(item) for item in value]
-        return type(value)(items) if not isinstance(value, list) else items
-    if isinstance(value, dict):
+    # Exactly these containers: subclasses (a namedtuple, say) pass as they are.
+    if isinstance(value, list | tuple | set) and type(value) in _CONTAINERS:
+        return type(value)([await _resolve_flat(item) for item in value])
+    if isinstance(value, dict) and type(value) is dict:
         return {key: await _resolve_flat(item) for key, item in value.items()}
     return value
 
@@ -160,5 +169,7 @@ async def wait_all(futures: object) -> None:
     """Wait for every future in `wait_for`; raise UpstreamFailedError if one failed."""
     if futures is None:
         return
+    if isinstance(futures, TaskFuture | allow_failure):
+        futures = [futures]  # one future given alone
     for future in cast("list[object]", futures):
         await resolve(future)

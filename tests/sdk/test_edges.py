@@ -1,0 +1,190 @@
+"""Edge cases a review found: interrupts, odd arguments, cancellation while waiting, limits."""
+
+from __future__ import annotations
+
+import time
+from collections import namedtuple
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from repertory import Runtime, State, flow, get_run_logger, task
+from repertory.runtime import RunNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+Point = namedtuple("Point", "x y")
+
+
+async def test_an_interrupt_in_a_body_crashes_the_run_and_goes_on_unwrapped(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    crashed: list[str] = []
+
+    @flow(on_crashed=[lambda f, r, s: crashed.append(s.name)])
+    async def leaves() -> None:
+        raise SystemExit(3)
+
+    async with make_runtime() as rt:
+        with pytest.raises(SystemExit):
+            await leaves()
+        [run] = await rt.read_flow_runs()
+        assert run.state.name == "Crashed"
+        assert run.state.message == "SystemExit: 3"
+    assert crashed == ["Crashed"]
+
+
+async def test_odd_arguments_and_a_lone_wait_for(make_runtime: Callable[[], Runtime]) -> None:
+    @task
+    def first() -> int:
+        return 1
+
+    @task
+    def keep(point: Point) -> Point:
+        return point
+
+    @flow
+    async def odd() -> object:
+        before = first.submit()
+        return await keep.submit(Point(1, 2), wait_for=before)  # type: ignore[call-arg]
+
+    async with make_runtime():
+        assert await odd() == Point(1, 2)
+
+
+async def test_a_submitted_run_cancelled_while_waiting_ends_cancelled(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    started = anyio.Event()
+
+    @task
+    async def slow() -> int:
+        started.set()
+        await anyio.sleep_forever()
+        return 1
+
+    @task
+    def ident(x: int) -> int:
+        return x
+
+    @flow
+    async def waits() -> None:
+        ident.submit(slow.submit())  # type: ignore[arg-type]  # a future stands for its value
+        await anyio.sleep_forever()
+
+    async with make_runtime() as rt:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waits)
+            await started.wait()
+            tg.cancel_scope.cancel()
+        [run] = await rt.read_flow_runs()
+        task_runs = {t.task_name: t for t in await rt.read_task_runs(flow_run_id=run.id)}
+        assert task_runs["slow"].state.name == "Cancelled"
+        assert task_runs["ident"].state.name == "Cancelled"
+
+
+async def test_sync_flows_never_wait_for_the_threads_their_tasks_need(database_url: str) -> None:
+    @task
+    def inc(x: int) -> int:
+        return x + 1
+
+    @flow
+    def inner(x: int) -> int:
+        return inc.submit(x).result()
+
+    @flow
+    def outer(x: int) -> int:
+        return inner(x) + inc.submit(x).result()
+
+    async with Runtime(database_url, workspace="threads", worker_threads=1):
+        with anyio.fail_after(30):  # a deadlock would hang here
+            assert await outer(1) == 4  # type: ignore[misc]  # awaited in async code
+
+
+async def test_a_slow_sync_body_ends_timed_out(make_runtime: Callable[[], Runtime]) -> None:
+    @task(timeout_seconds=0.01)
+    def slow() -> int:
+        time.sleep(0.2)  # the slow body under test, in a worker thread
+        return 1
+
+    @flow
+    async def submits() -> State:
+        return await slow.submit().wait()
+
+    @flow
+    def calls_inline() -> State:  # a sync body, in a worker thread: it may block
+        return slow(return_state=True)
+
+    async with make_runtime():
+        submitted = await submits()
+        inline = await calls_inline()  # type: ignore[misc]  # awaited in async code
+        assert submitted.name == "TimedOut", submitted.message
+        assert inline.name == "TimedOut"
+
+
+async def test_created_runs_are_invisible_from_other_workspaces(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    started = anyio.Event()
+
+    @flow
+    async def forever() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    async with make_runtime() as rt:
+        created = await rt.create_flow_run(forever)
+        await started.wait()
+        with pytest.raises(RunNotFoundError):
+            await rt.cancel_flow_run(created.id, workspace="someone-else")
+        assert (await rt.read_flow_run(created.id)).state.name == "Running"
+        await rt.cancel_flow_run(created.id)
+
+
+async def test_a_cancelled_exit_still_releases_the_liveness_token(tmp_path: Path) -> None:
+    with anyio.CancelScope() as scope:
+        async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}"):
+            scope.cancel()
+    assert await anyio.Path(tmp_path / "runs.db.owners").exists()
+    assert [path async for path in anyio.Path(tmp_path / "runs.db.owners").iterdir()] == []
+
+
+async def test_with_options_adds_retries(make_runtime: Callable[[], Runtime]) -> None:
+    calls: list[int] = []
+
+    @task
+    def flaky() -> int:
+        calls.append(1)
+        if len(calls) < 2:
+            raise ValueError
+        return len(calls)
+
+    @flow
+    async def uses() -> int:
+        return flaky.with_options(retries=2)()
+
+    async with make_runtime():
+        assert await uses() == 2
+
+
+async def test_async_tasks_and_mapping_log_arguments_in_sync_flows(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    @task
+    async def double(x: int) -> int:
+        return 2 * x
+
+    @flow
+    def sync_flow() -> int:
+        get_run_logger().info("user %(name)s", {"name": "bob"})
+        return double(21)  # type: ignore[return-value]  # run to its end in a sync body
+
+    async with make_runtime() as rt:
+        assert await sync_flow() == 42  # type: ignore[misc]  # awaited in async code
+        [run] = await rt.read_flow_runs()
+        assert [log.message for log in await rt.read_logs(flow_run_id=run.id)] == ["user bob"]
+        [task_run] = await rt.read_task_runs(flow_run_id=run.id)
+        assert task_run.state.name == "Completed"
