@@ -163,3 +163,24 @@ def test_the_default_database_lives_in_repertory_home(
     assert default_database_url() == f"sqlite:///{tmp_path / 'repertory.db'}"
     monkeypatch.delenv("REPERTORY_HOME")
     assert default_database_url().endswith("/.repertory/repertory.db")
+
+
+async def test_a_locked_database_gives_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    from repertory.runtime import StorageError as Storage
+
+    path = tmp_path / "runs.db"
+    async with Runtime(f"sqlite:///{path}") as rt:
+        assert await square(1) == 1
+        locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        await anyio.to_thread.run_sync(locker.execute, "BEGIN IMMEDIATE")  # another writer
+        try:
+            with pytest.raises(Storage, match="database is locked"):
+                await square(2)  # waits out SQLite's busy timeout (5 s), then says why
+        finally:
+            await anyio.to_thread.run_sync(locker.execute, "ROLLBACK")
+            await anyio.to_thread.run_sync(locker.close)
+        runs = await rt.read_flow_runs()  # the store, restarted, commits what was kept
+        assert [run.parameters["x"] for run in runs] == [1, 2]
+        assert all(run.state.name == "Completed" for run in runs)
