@@ -119,6 +119,50 @@ async def bare_sync_loop(n: int) -> float:
     return time.perf_counter() - start
 
 
+async def driver_writes_same_rows(n: int) -> float:
+    """The rows a flow of `n` tasks stores (a task run row and three states each), written by
+    the driver's own `executemany` in one transaction into a fresh SQLite file, off the loop."""
+    import sqlite3
+
+    directory = tempfile.mkdtemp(prefix="repertory-bench-")
+    try:
+        connection = sqlite3.connect(
+            f"{directory}/raw.db", isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(
+            "CREATE TABLE task_runs (id TEXT PRIMARY KEY, flow_run_id TEXT, name TEXT, "
+            "state_name TEXT, run_count INTEGER, created BIGINT)"
+        )
+        connection.execute("CREATE INDEX task_runs_by_flow_run ON task_runs (flow_run_id)")
+        connection.execute(
+            "CREATE TABLE states (seq INTEGER PRIMARY KEY, run_id TEXT, name TEXT, ts BIGINT)"
+        )
+        connection.execute("CREATE INDEX states_by_run ON states (run_id, seq)")
+        ids = [uuid.uuid4().hex for _ in range(n)]
+
+        def write() -> None:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
+                "INSERT INTO task_runs VALUES (?, 'f', 'task', 'Completed', 1, 0)",
+                [(i,) for i in ids],
+            )
+            connection.executemany(
+                "INSERT INTO states (run_id, name, ts) VALUES (?, ?, 0)",
+                [(i, name) for i in ids for name in ("Pending", "Running", "Completed")],
+            )
+            connection.execute("COMMIT")
+
+        start = time.perf_counter()
+        await anyio.to_thread.run_sync(write)
+        elapsed = time.perf_counter() - start
+        connection.close()
+        return elapsed
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 # Concurrent tasks.
 
 
@@ -237,6 +281,21 @@ def scenarios(*, quick: bool) -> list[Scenario]:
                 baseline=bare_async_loop,
                 target=Target(of="value", op=">=", limit=20_000),
                 max_repeats=3,
+            ),
+            *(
+                [
+                    Scenario(
+                        name="seq-async-rows",
+                        title="async tasks, async flow, vs raw executemany (SQLite)",
+                        n=tasks,
+                        unit="tasks/s",
+                        actor=_on(database, tasks_in_async_flow),  # type: ignore[arg-type]
+                        baseline=driver_writes_same_rows,
+                        max_repeats=3,
+                    )
+                ]
+                if database == "sqlite"
+                else []
             ),
             Scenario(
                 name=f"seq-sync{suffix}",
