@@ -8,18 +8,29 @@ out, since `databases`' own `execute_many` runs one statement per row.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import sqlite3
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
 from ._errors import SchemaVersionError, StorageError
 from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
+from ._rows import (
+    FLOW_RUN_COLUMNS,
+    TASK_RUN_COLUMNS,
+    WriteBatch,
+    flow_run_from,
+    flow_run_row,
+    format_time,
+    opt_str,
+    task_run_from,
+    task_run_row,
+    text,
+    time_from,
+    upsert,
+)
 from ._schema import LATEST_VERSION, MIGRATIONS, SERIAL
 from ._states import TERMINAL_TYPES, StateType
 
@@ -30,170 +41,6 @@ if TYPE_CHECKING:
 
 _TERMINAL_SQL: Final = ", ".join(f"'{t}'" for t in sorted(TERMINAL_TYPES))
 _MIGRATION_LOCK: Final = 0x7265_7065_7274  # any constant: one migrator at a time on PostgreSQL
-
-
-def format_time(value: datetime | None) -> int | None:
-    """Microseconds since the Unix epoch: cheap to write, and sorts and compares as numbers."""
-    return None if value is None else round(value.timestamp() * 1_000_000)
-
-
-def parse_time(value: object) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(int(str(value)) / 1_000_000, UTC)
-
-
-@dataclass(slots=True)
-class WriteBatch:
-    """Everything one group commit writes: latest run rows, and history and log rows in order."""
-
-    flow_runs: dict[str, FlowRun] = field(default_factory=dict)
-    task_runs: dict[str, TaskRun] = field(default_factory=dict)
-    states: list[tuple[str, State]] = field(default_factory=list)  # (workspace, state)
-    logs: list[LogRecord] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.flow_runs or self.task_runs or self.states or self.logs)
-
-    def __len__(self) -> int:
-        return len(self.flow_runs) + len(self.task_runs) + len(self.states) + len(self.logs)
-
-
-def _flow_run_row(run: FlowRun, owner: str) -> tuple[object, ...]:
-    state = run.state
-    return (
-        run.id,
-        run.workspace,
-        run.flow_name,
-        run.flow_version,
-        run.name,
-        json.dumps(run.parameters),
-        str(state.type),
-        state.name,
-        _text(state.message),
-        format_time(state.timestamp),
-        run.run_count,
-        format_time(run.start_time),
-        format_time(run.end_time),
-        run.parent_flow_run_id,
-        run.parent_task_run_id,
-        owner,
-        format_time(run.created),
-    )
-
-
-_FLOW_RUN_COLUMNS: Final = (
-    "id, workspace, flow_name, flow_version, name, parameters, state_type, state_name, "
-    "state_message, state_timestamp, run_count, start_time, end_time, parent_flow_run_id, "
-    "parent_task_run_id, owner, created"
-)
-_TASK_RUN_COLUMNS: Final = (
-    "id, workspace, flow_run_id, task_name, name, parameters, tags, state_type, state_name, "
-    "state_message, state_timestamp, run_count, start_time, end_time, created"
-)
-_MUTABLE: Final = (
-    "state_type",
-    "state_name",
-    "state_message",
-    "state_timestamp",
-    "run_count",
-    "start_time",
-    "end_time",
-)
-
-
-def _upsert(table: str, columns: str) -> str:
-    count = columns.count(",") + 1
-    updates = ", ".join(f"{column} = excluded.{column}" for column in _MUTABLE)
-    marks = ", ".join("?" * count)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}"
-    )
-
-
-def _task_run_row(run: TaskRun) -> tuple[object, ...]:
-    state = run.state
-    return (
-        run.id,
-        run.workspace,
-        run.flow_run_id,
-        run.task_name,
-        run.name,
-        json.dumps(run.parameters),
-        json.dumps(list(run.tags)) if run.tags else "[]",
-        str(state.type),
-        state.name,
-        _text(state.message),
-        format_time(state.timestamp),
-        run.run_count,
-        format_time(run.start_time),
-        format_time(run.end_time),
-        format_time(run.created),
-    )
-
-
-def _state_from(row: Mapping[str, object], run_id: str) -> State:
-    return State(
-        type=StateType(str(row["state_type"])),
-        name=str(row["state_name"]),
-        run_id=run_id,
-        message=_opt_str(row["state_message"]),
-        timestamp=_time(row["state_timestamp"]),
-    )
-
-
-def _text(value: str | None) -> str | None:
-    """Text PostgreSQL accepts: a NUL character (allowed in Python and SQLite) spelled out."""
-    if value is None or "\x00" not in value:
-        return value
-    return value.replace("\x00", "\\x00")
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _time(value: object) -> datetime:
-    parsed = parse_time(value)
-    assert parsed is not None  # NOT NULL columns
-    return parsed
-
-
-def _flow_run_from(row: Mapping[str, object]) -> FlowRun:
-    run_id = str(row["id"])
-    return FlowRun(
-        id=run_id,
-        workspace=str(row["workspace"]),
-        flow_name=str(row["flow_name"]),
-        flow_version=_opt_str(row["flow_version"]),
-        name=str(row["name"]),
-        parameters=json.loads(str(row["parameters"])),
-        state=_state_from(row, run_id),
-        run_count=int(str(row["run_count"])),
-        start_time=parse_time(row["start_time"]),
-        end_time=parse_time(row["end_time"]),
-        parent_flow_run_id=_opt_str(row["parent_flow_run_id"]),
-        parent_task_run_id=_opt_str(row["parent_task_run_id"]),
-        created=_time(row["created"]),
-    )
-
-
-def _task_run_from(row: Mapping[str, object]) -> TaskRun:
-    run_id = str(row["id"])
-    return TaskRun(
-        id=run_id,
-        workspace=str(row["workspace"]),
-        flow_run_id=str(row["flow_run_id"]),
-        task_name=str(row["task_name"]),
-        name=str(row["name"]),
-        parameters=json.loads(str(row["parameters"])),
-        tags=tuple(json.loads(str(row["tags"]))),
-        state=_state_from(row, run_id),
-        run_count=int(str(row["run_count"])),
-        start_time=parse_time(row["start_time"]),
-        end_time=parse_time(row["end_time"]),
-        created=_time(row["created"]),
-    )
 
 
 def _new_database(url: str, dialect: str) -> databases.Database:
@@ -432,12 +279,12 @@ class SqlDatabase:
         await self._transaction(
             (
                 (
-                    _upsert("flow_runs", _FLOW_RUN_COLUMNS),
-                    [_flow_run_row(run, owner) for run in batch.flow_runs.values()],
+                    upsert("flow_runs", FLOW_RUN_COLUMNS),
+                    [flow_run_row(run, owner) for run in batch.flow_runs.values()],
                 ),
                 (
-                    _upsert("task_runs", _TASK_RUN_COLUMNS),
-                    [_task_run_row(run) for run in batch.task_runs.values()],
+                    upsert("task_runs", TASK_RUN_COLUMNS),
+                    [task_run_row(run) for run in batch.task_runs.values()],
                 ),
                 (
                     "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
@@ -448,7 +295,7 @@ class SqlDatabase:
                             state.run_id,
                             str(state.type),
                             state.name,
-                            _text(state.message),
+                            text(state.message),
                             format_time(state.timestamp),
                         )
                         for workspace, state in batch.states
@@ -464,7 +311,7 @@ class SqlDatabase:
                             log.task_run_id,
                             log.level,
                             log.logger,
-                            _text(log.message),
+                            text(log.message),
                             format_time(log.timestamp),
                         )
                         for log in batch.logs
@@ -569,7 +416,7 @@ class SqlDatabase:
             "SELECT * FROM flow_runs WHERE workspace = :workspace AND id = :id",
             {"workspace": workspace, "id": run_id},
         )
-        return _flow_run_from(rows[0]) if rows else None
+        return flow_run_from(rows[0]) if rows else None
 
     async def read_flow_runs(
         self,
@@ -594,7 +441,7 @@ class SqlDatabase:
             values["parent"] = parent_flow_run_id
         query = f"SELECT * FROM flow_runs WHERE {' AND '.join(where)} ORDER BY created, id"
         query += self._page(limit, offset, values)
-        return [_flow_run_from(row) for row in await self._fetch(query, values)]
+        return [flow_run_from(row) for row in await self._fetch(query, values)]
 
     async def read_task_runs(
         self, workspace: str, flow_run_id: str, *, limit: int | None = None, offset: int = 0
@@ -604,14 +451,14 @@ class SqlDatabase:
             "SELECT * FROM task_runs WHERE workspace = :workspace AND flow_run_id = :flow_run_id "
             "ORDER BY created, id"
         ) + self._page(limit, offset, values)
-        return [_task_run_from(row) for row in await self._fetch(query, values)]
+        return [task_run_from(row) for row in await self._fetch(query, values)]
 
     async def read_task_run(self, workspace: str, run_id: str) -> TaskRun | None:
         rows = await self._fetch(
             "SELECT * FROM task_runs WHERE workspace = :workspace AND id = :id",
             {"workspace": workspace, "id": run_id},
         )
-        return _task_run_from(rows[0]) if rows else None
+        return task_run_from(rows[0]) if rows else None
 
     async def read_state_history(self, workspace: str, run_id: str) -> list[State]:
         rows = await self._fetch(
@@ -624,8 +471,8 @@ class SqlDatabase:
                 type=StateType(str(row["type"])),
                 name=str(row["name"]),
                 run_id=run_id,
-                message=_opt_str(row["message"]),
-                timestamp=_time(row["timestamp"]),
+                message=opt_str(row["message"]),
+                timestamp=time_from(row["timestamp"]),
             )
             for row in rows
         ]
@@ -649,11 +496,11 @@ class SqlDatabase:
             LogRecord(
                 workspace=workspace,
                 flow_run_id=flow_run_id,
-                task_run_id=_opt_str(row["task_run_id"]),
+                task_run_id=opt_str(row["task_run_id"]),
                 level=int(str(row["level"])),
                 logger=str(row["logger"]),
                 message=str(row["message"]),
-                timestamp=_time(row["timestamp"]),
+                timestamp=time_from(row["timestamp"]),
             )
             for row in await self._fetch(query, values)
         ]

@@ -20,7 +20,7 @@ from repertory.actors import Actor, Request
 
 from ._liveness import is_sqlite_owner_alive
 from ._records import LogRecord, utc_now
-from ._sql import WriteBatch
+from ._rows import WriteBatch
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -13,8 +13,9 @@ from databases import DatabaseURL
 
 from repertory.runtime._errors import SchemaVersionError, StorageError
 from repertory.runtime._records import FlowRun, LogRecord, State, TaskRun
+from repertory.runtime._rows import WriteBatch
 from repertory.runtime._schema import LATEST_VERSION
-from repertory.runtime._sql import SqlDatabase, WriteBatch, sqlite_path
+from repertory.runtime._sql import SqlDatabase, sqlite_path
 from repertory.runtime._states import StateType
 
 if TYPE_CHECKING:

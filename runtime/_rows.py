@@ -1,0 +1,181 @@
+"""Rows: runs, states and logs as the database stores them, and back (pure: no I/O).
+
+Times are microseconds since the Unix epoch; parameters and tags are JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from ._records import FlowRun, LogRecord, State, TaskRun
+from ._states import StateType
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def format_time(value: datetime | None) -> int | None:
+    """Microseconds since the Unix epoch: cheap to write, and sorts and compares as numbers."""
+    return None if value is None else round(value.timestamp() * 1_000_000)
+
+
+def parse_time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(str(value)) / 1_000_000, UTC)
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Everything one group commit writes: latest run rows, and history and log rows in order."""
+
+    flow_runs: dict[str, FlowRun] = field(default_factory=dict)
+    task_runs: dict[str, TaskRun] = field(default_factory=dict)
+    states: list[tuple[str, State]] = field(default_factory=list)  # (workspace, state)
+    logs: list[LogRecord] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.flow_runs or self.task_runs or self.states or self.logs)
+
+    def __len__(self) -> int:
+        return len(self.flow_runs) + len(self.task_runs) + len(self.states) + len(self.logs)
+
+
+def flow_run_row(run: FlowRun, owner: str) -> tuple[object, ...]:
+    state = run.state
+    return (
+        run.id,
+        run.workspace,
+        run.flow_name,
+        run.flow_version,
+        run.name,
+        json.dumps(run.parameters),
+        str(state.type),
+        state.name,
+        text(state.message),
+        format_time(state.timestamp),
+        run.run_count,
+        format_time(run.start_time),
+        format_time(run.end_time),
+        run.parent_flow_run_id,
+        run.parent_task_run_id,
+        owner,
+        format_time(run.created),
+    )
+
+
+FLOW_RUN_COLUMNS: Final = (
+    "id, workspace, flow_name, flow_version, name, parameters, state_type, state_name, "
+    "state_message, state_timestamp, run_count, start_time, end_time, parent_flow_run_id, "
+    "parent_task_run_id, owner, created"
+)
+TASK_RUN_COLUMNS: Final = (
+    "id, workspace, flow_run_id, task_name, name, parameters, tags, state_type, state_name, "
+    "state_message, state_timestamp, run_count, start_time, end_time, created"
+)
+_MUTABLE: Final = (
+    "state_type",
+    "state_name",
+    "state_message",
+    "state_timestamp",
+    "run_count",
+    "start_time",
+    "end_time",
+)
+
+
+def upsert(table: str, columns: str) -> str:
+    count = columns.count(",") + 1
+    updates = ", ".join(f"{column} = excluded.{column}" for column in _MUTABLE)
+    marks = ", ".join("?" * count)
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+def task_run_row(run: TaskRun) -> tuple[object, ...]:
+    state = run.state
+    return (
+        run.id,
+        run.workspace,
+        run.flow_run_id,
+        run.task_name,
+        run.name,
+        json.dumps(run.parameters),
+        json.dumps(list(run.tags)) if run.tags else "[]",
+        str(state.type),
+        state.name,
+        text(state.message),
+        format_time(state.timestamp),
+        run.run_count,
+        format_time(run.start_time),
+        format_time(run.end_time),
+        format_time(run.created),
+    )
+
+
+def state_from(row: Mapping[str, object], run_id: str) -> State:
+    return State(
+        type=StateType(str(row["state_type"])),
+        name=str(row["state_name"]),
+        run_id=run_id,
+        message=opt_str(row["state_message"]),
+        timestamp=time_from(row["state_timestamp"]),
+    )
+
+
+def text(value: str | None) -> str | None:
+    """Text PostgreSQL accepts: a NUL character (allowed in Python and SQLite) spelled out."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\\x00")
+
+
+def opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def time_from(value: object) -> datetime:
+    parsed = parse_time(value)
+    assert parsed is not None  # NOT NULL columns
+    return parsed
+
+
+def flow_run_from(row: Mapping[str, object]) -> FlowRun:
+    run_id = str(row["id"])
+    return FlowRun(
+        id=run_id,
+        workspace=str(row["workspace"]),
+        flow_name=str(row["flow_name"]),
+        flow_version=opt_str(row["flow_version"]),
+        name=str(row["name"]),
+        parameters=json.loads(str(row["parameters"])),
+        state=state_from(row, run_id),
+        run_count=int(str(row["run_count"])),
+        start_time=parse_time(row["start_time"]),
+        end_time=parse_time(row["end_time"]),
+        parent_flow_run_id=opt_str(row["parent_flow_run_id"]),
+        parent_task_run_id=opt_str(row["parent_task_run_id"]),
+        created=time_from(row["created"]),
+    )
+
+
+def task_run_from(row: Mapping[str, object]) -> TaskRun:
+    run_id = str(row["id"])
+    return TaskRun(
+        id=run_id,
+        workspace=str(row["workspace"]),
+        flow_run_id=str(row["flow_run_id"]),
+        task_name=str(row["task_name"]),
+        name=str(row["name"]),
+        parameters=json.loads(str(row["parameters"])),
+        tags=tuple(json.loads(str(row["tags"]))),
+        state=state_from(row, run_id),
+        run_count=int(str(row["run_count"])),
+        start_time=parse_time(row["start_time"]),
+        end_time=parse_time(row["end_time"]),
+        created=time_from(row["created"]),
+    )
