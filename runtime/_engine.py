@@ -9,11 +9,12 @@ without waiting; a top-level call waits for durability once, before it returns.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Final, Generic, TypeVar, final
+from typing import TYPE_CHECKING, Final, Generic, TypeVar, cast, final
 
 import anyio
 
@@ -66,33 +67,36 @@ class LiveRun(Generic[R]):
         self, name: str, *, message: str | None = None, outcome: object = NO_RESULT
     ) -> State:
         """Move to the named state `name` (raises InvalidTransitionError, changing nothing)."""
+        return self.apply(
+            State(
+                type=STATE_TYPES[name],
+                name=name,
+                run_id=self.record.id,
+                message=message,
+                timestamp=utc_now(),
+                _outcome=outcome,
+            )
+        )
+
+    def apply(self, state: State) -> State:
+        """Move to `state` (raises InvalidTransitionError, changing nothing) and return it.
+
+        The live record keeps the state's outcome; what is stored never includes it.
+        """
         record = self.record
-        check_transition(record.state.name, name)
-        stored = State(
-            type=STATE_TYPES[name],
-            name=name,
-            run_id=record.id,
-            message=message,
-            timestamp=utc_now(),
-        )
+        check_transition(record.state.name, state.name)
         run_count, start_time, end_time = record.run_count, record.start_time, record.end_time
-        if name in _STARTS:
+        if state.name in _STARTS:
             run_count += 1
-            start_time = start_time or stored.timestamp
-        elif stored.is_final:
-            end_time = stored.timestamp
-        self.record = record.evolve(stored, run_count, start_time, end_time)
-        self._write(self.record, stored)
-        if outcome is NO_RESULT:
-            return stored
-        return State(
-            type=stored.type,
-            name=name,
-            run_id=record.id,
-            message=message,
-            timestamp=stored.timestamp,
-            _outcome=outcome,
-        )
+            start_time = start_time or state.timestamp
+        elif state.is_final:
+            end_time = state.timestamp
+        self.record = record.evolve(state, run_count, start_time, end_time)
+        self._write(self.record, state)
+        return state
+
+
+_is_async: Final = functools.cache(inspect.iscoroutinefunction)
 
 
 def _message(exc: BaseException) -> str:
@@ -208,7 +212,7 @@ class Engine:
                 retry += 1
                 await anyio.sleep(delay)
                 continue
-            final = run.transition(state.name, message=state.message, outcome=state._outcome)
+            final = run.apply(state)
             hooks = options.on_completion if final.name == "Completed" else options.on_failure
             await _run_hooks(hooks, definition, run.record, final)
             return final
@@ -298,8 +302,8 @@ class Engine:
         limiter: anyio.CapacityLimiter,
     ) -> object:
         args, kwargs = call_arguments(fn, parameters)
-        if inspect.iscoroutinefunction(fn):
-            return await fn(*args, **kwargs)
+        if _is_async(fn):
+            return await cast("Callable[..., Awaitable[object]]", fn)(*args, **kwargs)
         # A sync body runs in a worker thread (the context variables go with it).
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=limiter)
 
@@ -369,7 +373,7 @@ class Engine:
             run.transition("AwaitingRetry", message=state.message)
             retry += 1
             await anyio.sleep(delay)
-        final = run.transition(state.name, message=state.message, outcome=state._outcome)
+        final = run.apply(state)
         await _run_hooks(_task_hooks(options, final), definition, run.record, final)
         return final
 
@@ -415,7 +419,7 @@ class Engine:
             retry += 1
             if delay:
                 time.sleep(delay)  # a sync task blocks its thread anyway
-        final = run.transition(state.name, message=state.message, outcome=state._outcome)
+        final = run.apply(state)
         for hook in _task_hooks(options, final):
             _run_sync_hook(hook, definition, run.record, final)
         return _outcome(final, return_state)

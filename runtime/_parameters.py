@@ -27,10 +27,28 @@ def _signature(fn: Callable[..., object]) -> inspect.Signature:
     return inspect.signature(fn)
 
 
+@functools.cache
+def _plain_parameters(
+    fn: Callable[..., object],
+) -> tuple[tuple[str, ...], dict[str, object]] | None:
+    """Names and defaults of a signature made only of positional-or-keyword parameters."""
+    names: list[str] = []
+    defaults: dict[str, object] = {}
+    for name, parameter in _signature(fn).parameters.items():
+        if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            return None
+        names.append(name)
+        if parameter.default is not inspect.Parameter.empty:
+            defaults[name] = parameter.default
+    return tuple(names), defaults
+
+
 def call_arguments(
     fn: Callable[..., object], parameters: Mapping[str, object]
 ) -> tuple[list[object], dict[str, object]]:
     """Positional and keyword arguments that call `fn` with `parameters` (as bound)."""
+    if _plain_parameters(fn) is not None:  # the common case: every value, in order
+        return list(parameters.values()), {}
     args: list[object] = []
     kwargs: dict[str, object] = {}
     for name, parameter in _signature(fn).parameters.items():
@@ -49,22 +67,6 @@ def call_arguments(
     return args, kwargs
 
 
-@functools.cache
-def _plain_parameters(
-    fn: Callable[..., object],
-) -> tuple[tuple[str, ...], dict[str, object]] | None:
-    """Names and defaults of a signature made only of positional-or-keyword parameters."""
-    names: list[str] = []
-    defaults: dict[str, object] = {}
-    for name, parameter in _signature(fn).parameters.items():
-        if parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
-            return None
-        names.append(name)
-        if parameter.default is not inspect.Parameter.empty:
-            defaults[name] = parameter.default
-    return tuple(names), defaults
-
-
 def _quick_bind(
     fn: Callable[..., object], args: tuple[object, ...], kwargs: Mapping[str, object]
 ) -> dict[str, object] | None:
@@ -80,8 +82,8 @@ def _quick_bind(
         if name in parameters or name not in names:
             return None  # let `bind` say what is wrong
         parameters[name] = value
-    if len(parameters) < len(names):
-        for name in names:
+    if kwargs or len(parameters) < len(names):
+        for name in names[len(args) :]:
             if name not in parameters:
                 if name not in defaults:
                     return None

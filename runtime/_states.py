@@ -110,6 +110,12 @@ def check_transition(current: str, proposed: str) -> None:
     Raises:
         InvalidTransitionError: the table forbids it (or a name is unknown).
     """
+    if (current, proposed) not in _ALLOWED_PAIRS:  # the hot path: one lookup
+        _check_slowly(current, proposed)  # raises, saying why (the pairs come from it)
+
+
+def _check_slowly(current: str, proposed: str) -> None:
+    """The table itself, read rule by rule; says why a transition is refused."""
     from_type = state_type(current)
     to_type = state_type(proposed)
     if from_type in TERMINAL_TYPES:
@@ -122,3 +128,19 @@ def check_transition(current: str, proposed: str) -> None:
         raise InvalidTransitionError(
             current, proposed, f"from {from_type}, only {allowed} of type {to_type} is allowed"
         )
+
+
+def _allowed_pairs() -> frozenset[tuple[str, str]]:
+    """Every allowed (from, to) pair of named states, from the table above."""
+    pairs = set()
+    for current in STATE_TYPES:
+        for proposed in STATE_TYPES:
+            try:
+                _check_slowly(current, proposed)
+            except InvalidTransitionError:
+                continue
+            pairs.add((current, proposed))
+    return frozenset(pairs)
+
+
+_ALLOWED_PAIRS: Final = _allowed_pairs()

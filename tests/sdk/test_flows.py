@@ -339,3 +339,18 @@ async def test_cancelling_during_a_retry_delay(make_runtime: Callable[[], Runtim
         [run] = await rt.read_flow_runs()
         names = [s.name for s in await rt.read_state_history(run.id)]
         assert names == ["Pending", "Running", "AwaitingRetry", "Cancelled"]
+
+
+async def test_keyword_arguments_in_any_order(make_runtime: Callable[[], Runtime]) -> None:
+    @flow
+    async def pair(x: int, y: str, z: str = "z") -> str:
+        return f"{x}-{y}-{z}"
+
+    async with make_runtime() as rt:
+        assert await pair(y="b", x=1) == "1-b-z"
+        assert await pair(z="c", y="b", x=1) == "1-b-c"
+        assert await pair(1, z="c", y="b") == "1-b-c"
+        created = await rt.create_flow_run(pair, {"y": "b", "x": "2"})
+        finished = await rt.wait_for_flow_run(created.id)
+        assert finished.state.name == "Completed"
+        assert finished.parameters == {"x": 2, "y": "b", "z": "z"}
