@@ -30,6 +30,7 @@ from ._futures import (
     TaskCancelledError,
     TaskFuture,
     TaskFutureList,
+    needs_resolving,
     resolve,
     unmapped,
     wait_all,
@@ -270,9 +271,10 @@ class Task(Generic[P, R]):
             try:
                 try:
                     await wait_all(wait_for)
-                    run.parameters = {
-                        name: await resolve(value) for name, value in parameters.items()
-                    }
+                    if needs_resolving(parameters.values()):
+                        run.parameters = {
+                            name: await resolve(value) for name, value in parameters.items()
+                        }
                 except Exception as exc:  # an upstream failed, or its value cannot be passed
                     state = run.transition("Failed", message=str(exc), outcome=exc)
                     return

@@ -17,7 +17,7 @@ import anyio.from_thread
 from ._errors import UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Iterable
 
     from repertory.runtime import LiveRun, State, TaskRun
 
@@ -65,12 +65,13 @@ class TaskCancelledError(Exception):
 class TaskFuture(Generic[T]):
     """The run of a submitted task. `await fut` gives its value (or raises its exception)."""
 
-    __slots__ = ("_done", "_final", "_run")
+    __slots__ = ("_final", "_run", "_waiter")
 
     def __init__(self, run: LiveRun[TaskRun]) -> None:
         self._run = run
-        self._done = anyio.Event()
         self._final: State | None = None
+        # Made only if someone waits before the run ends: most futures are read after.
+        self._waiter: anyio.Event | None = None
 
     @property
     def task_run_id(self) -> str:
@@ -84,11 +85,15 @@ class TaskFuture(Generic[T]):
 
     def finish(self, state: State) -> None:
         self._final = state
-        self._done.set()
+        if self._waiter is not None:
+            self._waiter.set()
 
     async def wait(self) -> State:
         """Wait until the run has ended and return its final state (blocks)."""
-        await self._done.wait()
+        if self._final is None:
+            if self._waiter is None:
+                self._waiter = anyio.Event()
+            await self._waiter.wait()
         assert self._final is not None
         return self._final
 
@@ -157,6 +162,23 @@ async def resolve(value: object) -> object:
     if isinstance(value, dict) and type(value) is dict:
         return {key: await _resolve_flat(item) for key, item in value.items()}
     return value
+
+
+_WRAPPERS = (TaskFuture, allow_failure, unmapped)
+
+
+def needs_resolving(values: Iterable[object]) -> bool:
+    """Whether any of `values` holds a future or a wrapper that `resolve` would replace."""
+    for value in values:
+        if isinstance(value, _WRAPPERS):
+            return True
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list | tuple | set):
+            continue
+        if any(isinstance(item, _WRAPPERS) for item in value):
+            return True
+    return False
 
 
 async def _resolve_flat(value: object) -> object:
