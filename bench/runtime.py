@@ -26,7 +26,9 @@ from repertory import Runtime, flow, task
 from ._harness import Scenario, Target, settle
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from ._harness import Timed
 
 
 def postgres_url() -> str:
@@ -259,94 +261,109 @@ async def bare_raise_and_catch(n: int) -> float:
     return time.perf_counter() - start
 
 
-def _on(database: str, fn: Callable[..., object]) -> Callable[[int], object]:
+def _on(database: str, fn: Callable[..., Awaitable[float]]) -> Timed:
     return functools.partial(fn, database=database)
+
+
+def _scenario(
+    name: str,
+    title: str,
+    n: int,
+    unit: str,
+    actor: Timed,
+    baseline: Timed,
+    at_least: float | None = None,
+) -> Scenario:
+    """A runtime scenario: three runs (each sets up a fresh database), an optional floor."""
+    target = None if at_least is None else Target(of="value", op=">=", limit=at_least)
+    return Scenario(
+        name=name,
+        title=title,
+        n=n,
+        unit=unit,
+        actor=actor,
+        baseline=baseline,
+        target=target,
+        max_repeats=3,
+    )
 
 
 def scenarios(*, quick: bool) -> list[Scenario]:
     databases = ["sqlite"] + (["postgresql"] if postgres_url() else [])
     tasks = 1_000 if quick else 10_000
     runs = 200 if quick else 2_000
+    retries = 1_000 if quick else 4_000
     out: list[Scenario] = []
-    for database in databases:
-        suffix = "" if database == "sqlite" else "-pg"
-        label = "SQLite" if database == "sqlite" else "PostgreSQL"
+    for db in databases:
+        sfx = "" if db == "sqlite" else "-pg"
+        label = "SQLite" if db == "sqlite" else "PostgreSQL"
+        out.append(
+            _scenario(
+                f"seq-async{sfx}",
+                f"async tasks, async flow ({label})",
+                tasks,
+                "tasks/s",
+                _on(db, tasks_in_async_flow),
+                bare_async_loop,
+                at_least=20_000,
+            )
+        )
+        if db == "sqlite":
+            out.append(
+                _scenario(
+                    "seq-async-rows",
+                    "async tasks, async flow, vs raw executemany (SQLite)",
+                    tasks,
+                    "tasks/s",
+                    _on(db, tasks_in_async_flow),
+                    driver_writes_same_rows,
+                )
+            )
         out += [
-            Scenario(
-                name=f"seq-async{suffix}",
-                title=f"async tasks, async flow ({label})",
-                n=tasks,
-                unit="tasks/s",
-                actor=_on(database, tasks_in_async_flow),  # type: ignore[arg-type]
-                baseline=bare_async_loop,
-                target=Target(of="value", op=">=", limit=20_000),
-                max_repeats=3,
+            _scenario(
+                f"seq-sync{sfx}",
+                f"sync tasks, sync flow, sync code ({label})",
+                tasks,
+                "tasks/s",
+                _on(db, tasks_in_sync_flow_from_sync_code),
+                bare_sync_loop,
+                at_least=10_000,
             ),
-            *(
-                [
-                    Scenario(
-                        name="seq-async-rows",
-                        title="async tasks, async flow, vs raw executemany (SQLite)",
-                        n=tasks,
-                        unit="tasks/s",
-                        actor=_on(database, tasks_in_async_flow),  # type: ignore[arg-type]
-                        baseline=driver_writes_same_rows,
-                        max_repeats=3,
-                    )
-                ]
-                if database == "sqlite"
-                else []
+            _scenario(
+                f"map{sfx}",
+                f"1,000 tasks by map ({label})",
+                1_000,
+                "tasks/s",
+                _on(db, mapped_tasks),
+                bare_task_group,
+                at_least=20_000,
             ),
-            Scenario(
-                name=f"seq-sync{suffix}",
-                title=f"sync tasks, sync flow, sync code ({label})",
-                n=tasks,
-                unit="tasks/s",
-                actor=_on(database, tasks_in_sync_flow_from_sync_code),  # type: ignore[arg-type]
-                baseline=bare_sync_loop,
-                target=Target(of="value", op=">=", limit=10_000),
-                max_repeats=3,
+            _scenario(
+                f"flows-seq{sfx}",
+                f"flow runs, one at a time ({label})",
+                runs,
+                "runs/s",
+                _on(db, sequential_flow_runs),
+                bare_async_loop,
+                at_least=2_000,
             ),
-            Scenario(
-                name=f"map{suffix}",
-                title=f"1,000 tasks by map ({label})",
-                n=1_000,
-                unit="tasks/s",
-                actor=_on(database, mapped_tasks),  # type: ignore[arg-type]
-                baseline=bare_task_group,
-                target=Target(of="value", op=">=", limit=20_000),
-                max_repeats=3,
+            _scenario(
+                f"flows-100{sfx}",
+                f"flow runs, 100 at a time ({label})",
+                runs,
+                "runs/s",
+                _on(db, concurrent_flow_runs),
+                bare_concurrent_calls,
+                at_least=5_000,
             ),
-            Scenario(
-                name=f"flows-seq{suffix}",
-                title=f"flow runs, one at a time ({label})",
-                n=runs,
-                unit="runs/s",
-                actor=_on(database, sequential_flow_runs),  # type: ignore[arg-type]
-                baseline=bare_async_loop,
-                target=Target(of="value", op=">=", limit=2_000),
-                max_repeats=3,
-            ),
-            Scenario(
-                name=f"flows-100{suffix}",
-                title=f"flow runs, 100 at a time ({label})",
-                n=runs,
-                unit="runs/s",
-                actor=_on(database, concurrent_flow_runs),  # type: ignore[arg-type]
-                baseline=bare_concurrent_calls,
-                target=Target(of="value", op=">=", limit=5_000),
-                max_repeats=3,
-            ),
-            Scenario(
-                name=f"retry{suffix}",
-                title=f"retries, zero delay ({label})",
-                n=1_000 if quick else 4_000,
-                unit="retries/s",
-                actor=_on(database, retry_overhead),  # type: ignore[arg-type]
-                baseline=bare_raise_and_catch,
-                # <= 0.1 ms of overhead per retry
-                target=Target(of="value", op=">=", limit=10_000),
-                max_repeats=3,
+            _scenario(
+                f"retry{sfx}",
+                f"retries, zero delay ({label})",
+                retries,
+                "retries/s",
+                _on(db, retry_overhead),
+                bare_raise_and_catch,
+                at_least=10_000,  # <= 0.1 ms of overhead per retry
             ),
         ]
     return out

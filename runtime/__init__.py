@@ -10,7 +10,6 @@ from ._context import RunLogger as RunLogger
 from ._context import current_run as current_run
 from ._engine import Engine as Engine
 from ._engine import LiveRun as LiveRun
-from ._engine import summarize as summarize
 from ._errors import InvalidTransitionError as InvalidTransitionError
 from ._errors import NoResultError as NoResultError
 from ._errors import ParameterValidationError as ParameterValidationError
@@ -68,5 +67,4 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "default_database_url",
     "exponential_backoff",
     "retry_delays",
-    "summarize",
 ]

@@ -20,10 +20,10 @@ import anyio
 
 from ._context import RunContext, current_run
 from ._options import jittered
-from ._parameters import call_arguments
+from ._parameters import call_arguments, summarize
 from ._prints import capture_prints
-from ._records import NO_RESULT, FlowRun, State, TaskRun, new_id, utc_now
-from ._states import STATE_TYPES, StateType, check_transition
+from ._records import NO_RESULT, FlowRun, State, TaskRun, new_id
+from ._states import StateType, check_transition
 from ._store import Flush
 
 if TYPE_CHECKING:
@@ -67,16 +67,7 @@ class LiveRun(Generic[R]):
         self, name: str, *, message: str | None = None, outcome: object = NO_RESULT
     ) -> State:
         """Move to the named state `name` (raises InvalidTransitionError, changing nothing)."""
-        return self.apply(
-            State(
-                type=STATE_TYPES[name],
-                name=name,
-                run_id=self.record.id,
-                message=message,
-                timestamp=utc_now(),
-                _outcome=outcome,
-            )
-        )
+        return self.apply(State.named(name, self.record.id, message=message, outcome=outcome))
 
     def apply(self, state: State) -> State:
         """Move to `state` (raises InvalidTransitionError, changing nothing) and return it.
@@ -135,7 +126,6 @@ class Engine:
         self,
         options: FlowOptions,
         parameters: Mapping[str, object],
-        stored_parameters: Mapping[str, object],
     ) -> LiveRun[FlowRun]:
         """Create a flow run in state Pending, linked to the run that calls it, if any."""
         parent = current_run.get()
@@ -146,7 +136,7 @@ class Engine:
             flow_name=options.name,
             flow_version=options.version,
             state=State.named("Pending", run_id),
-            parameters=stored_parameters,
+            parameters=summarize(parameters),
             workspace=self.workspace,
             parent_flow_run_id=None if parent is None else parent.flow_run_id,
             parent_task_run_id=None if parent is None else parent.task_run_id,
@@ -227,24 +217,20 @@ class Engine:
         """Run a flow's body once and return the (not yet applied) state it ends in.
 
         Tasks the body submits run in a task group of this attempt, which ends with them. The
-        caller's cancellation moves the run to Cancelling and is re-raised.
+        caller's cancellation goes on through (see `_end_abruptly`).
         """
         outcome: object = NO_RESULT
         timed_out = False
-        try:
-            async with anyio.create_task_group() as task_group:
-                token = current_run.set(dataclasses.replace(context, task_group=task_group))
-                try:
-                    outcome, timed_out = await self._call_within(
-                        fn, run.parameters, time_limit, self.flow_limiter
-                    )
-                finally:
-                    current_run.reset(token)
-                if timed_out or isinstance(outcome, BaseException):
-                    task_group.cancel_scope.cancel()  # what the body left running goes too
-        except anyio.get_cancelled_exc_class():
-            run.transition("Cancelling")
-            raise
+        async with anyio.create_task_group() as task_group:
+            token = current_run.set(dataclasses.replace(context, task_group=task_group))
+            try:
+                outcome, timed_out = await self._call_within(
+                    fn, run.parameters, time_limit, self.flow_limiter
+                )
+            finally:
+                current_run.reset(token)
+            if timed_out or isinstance(outcome, BaseException):
+                task_group.cancel_scope.cancel()  # what the body left running goes too
         if isinstance(outcome, KeyboardInterrupt | SystemExit):
             raise outcome
         return _attempt_state(run, outcome, timed_out, time_limit)
@@ -262,9 +248,6 @@ class Engine:
             outcome, timed_out = await self._call_within(
                 fn, run.parameters, time_limit, self.thread_limiter
             )
-        except anyio.get_cancelled_exc_class():
-            run.transition("Cancelling")
-            raise
         finally:
             current_run.reset(token)
         if isinstance(outcome, KeyboardInterrupt | SystemExit):
@@ -338,13 +321,7 @@ class Engine:
         return_state: bool,
     ) -> object:
         """Run a task to its final state in this task; return its value (or its `State`)."""
-        context = RunContext(
-            engine=self,
-            flow_run=flow_context.flow_run,
-            task_run=run,
-            task_group=flow_context.task_group,
-            log_prints=options.log_prints or flow_context.log_prints,
-        )
+        context = _task_context(flow_context, run, options)
         try:
             final = await self._task_attempts(definition, fn, options, run, context)
         except anyio.get_cancelled_exc_class():
@@ -389,9 +366,7 @@ class Engine:
     ) -> object:
         """Run a sync task in the calling thread (a sync task called directly)."""
         retry = 0
-        context = dataclasses.replace(
-            flow_context, task_run=run, log_prints=options.log_prints or flow_context.log_prints
-        )
+        context = _task_context(flow_context, run, options)
         while True:
             run.transition("Running" if retry == 0 else "Retrying")
             token = current_run.set(context)
@@ -400,12 +375,12 @@ class Engine:
                 args, kwargs = call_arguments(fn, run.parameters)
                 value = fn(*args, **kwargs)
             except Exception as exc:
-                state = _pending_state("Failed", run, _message(exc), exc)
+                state = State.named("Failed", run.record.id, message=_message(exc), outcome=exc)
             except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
                 run.transition("Crashed", message=_message(exc))
                 raise
             else:
-                state = _pending_state("Completed", run, None, value)
+                state = State.named("Completed", run.record.id, outcome=value)
             finally:
                 current_run.reset(token)
             limit = options.timeout_seconds
@@ -475,21 +450,25 @@ def _attempt_state(
 ) -> State:
     if timed_out:
         message = f"timed out after {time_limit} s"
-        return _pending_state("TimedOut", run, message, TimeoutError(message))
+        return State.named(
+            "TimedOut", run.record.id, message=message, outcome=TimeoutError(message)
+        )
     if isinstance(outcome, Exception):
-        return _pending_state("Failed", run, _message(outcome), outcome)
-    return _pending_state("Completed", run, None, outcome)
+        return State.named("Failed", run.record.id, message=_message(outcome), outcome=outcome)
+    return State.named("Completed", run.record.id, outcome=outcome)
 
 
-def _pending_state(
-    name: str,
-    run: LiveRun[FlowRun] | LiveRun[TaskRun],
-    message: str | None,
-    outcome: object = NO_RESULT,
-) -> State:
-    if outcome is NO_RESULT:
-        return State.named(name, run.record.id, message=message)
-    return State.named(name, run.record.id, message=message, outcome=outcome)
+def _task_context(
+    flow_context: RunContext, run: LiveRun[TaskRun], options: TaskOptions
+) -> RunContext:
+    """The context a task's body runs in, within its flow's."""
+    return RunContext(
+        engine=flow_context.engine,
+        flow_run=flow_context.flow_run,
+        task_run=run,
+        task_group=flow_context.task_group,
+        log_prints=options.log_prints or flow_context.log_prints,
+    )
 
 
 def _outcome(state: State, return_state: bool) -> object:
@@ -521,6 +500,8 @@ def _run_sync_hook(
     try:
         result = hook(definition, record, state)
         if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: say so once, in the log, not as a warning
             raise TypeError("an async hook on a sync task called directly cannot be awaited")
     except Exception:
         logger.exception("hook %s failed", getattr(hook, "__name__", hook))
@@ -542,19 +523,3 @@ def _run_name(
     except Exception:
         logger.exception("cannot build the run name of %s", name)
         return f"{name}-{run_id[:8]}"
-
-
-def summarize(parameters: Mapping[str, object]) -> dict[str, object]:
-    """Parameters as stored: JSON values as they are, anything else as its (short) repr."""
-    return {name: _jsonable(value) for name, value in parameters.items()}
-
-
-def _jsonable(value: object, depth: int = 0) -> object:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if depth < 8 and isinstance(value, list | tuple):
-        return [_jsonable(item, depth + 1) for item in value]
-    if depth < 8 and isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {k: _jsonable(v, depth + 1) for k, v in value.items()}
-    text = repr(value)
-    return {"__repr__": text if len(text) <= 200 else text[:197] + "..."}

@@ -152,3 +152,19 @@ def bind_parameters(
     if errors:
         raise ParameterValidationError(flow_name, errors)
     return parameters
+
+
+def summarize(parameters: Mapping[str, object]) -> dict[str, object]:
+    """Parameters as stored: JSON values as they are, anything else as its (short) repr."""
+    return {name: _jsonable(value) for name, value in parameters.items()}
+
+
+def _jsonable(value: object, depth: int = 0) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if depth < 8 and isinstance(value, list | tuple):
+        return [_jsonable(item, depth + 1) for item in value]
+    if depth < 8 and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _jsonable(v, depth + 1) for k, v in value.items()}
+    text = repr(value)
+    return {"__repr__": text if len(text) <= 200 else text[:197] + "..."}

@@ -40,6 +40,13 @@ class WriteBatch:
     def __bool__(self) -> bool:
         return bool(self.flow_runs or self.task_runs or self.states or self.logs)
 
+    def absorb(self, newer: WriteBatch) -> None:
+        """Add the writes of `newer`, which came after these (its run rows win)."""
+        self.flow_runs.update(newer.flow_runs)
+        self.task_runs.update(newer.task_runs)
+        self.states.extend(newer.states)
+        self.logs.extend(newer.logs)
+
     def __len__(self) -> int:
         return len(self.flow_runs) + len(self.task_runs) + len(self.states) + len(self.logs)
 

@@ -19,7 +19,7 @@ from anyio.lowlevel import current_token
 from repertory.actors import open_actor_system
 
 from ._asyncio_thread import AsyncioRunner
-from ._engine import Engine, summarize
+from ._engine import Engine
 from ._errors import (
     InvalidTransitionError,
     RunNotFoundError,
@@ -28,7 +28,7 @@ from ._errors import (
 )
 from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters
-from ._sql import SqlDatabase, dialect_of
+from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ class Runtime:
         values = bind_parameters(
             options.name, flow.fn, (), dict(parameters or {}), validate=options.validate_parameters
         )
-        run = engine.new_flow_run(options, values, summarize(values))
+        run = engine.new_flow_run(options, values)
         scope = anyio.CancelScope()
         done = anyio.Event()
         self._live[run.record.id] = (scope, done)
@@ -296,9 +296,17 @@ class Runtime:
         task_group.start_soon(run_it, name=f"flow run {run.record.name}")
         return run.record
 
+    def _live_run(
+        self, run_id: str, workspace: str | None
+    ) -> tuple[anyio.CancelScope, anyio.Event] | None:
+        """A run this runtime is running, if it is in the workspace asked about."""
+        if (workspace or self.workspace) != self.workspace:
+            return None  # runs of other workspaces are not this one's to touch
+        return self._live.get(run_id)
+
     async def wait_for_flow_run(self, run_id: str, *, workspace: str | None = None) -> FlowRun:
         """Wait until the run ends (if this runtime runs it) and return it as stored (blocks)."""
-        live = self._live.get(run_id) if (workspace or self.workspace) == self.workspace else None
+        live = self._live_run(run_id, workspace)
         if live is not None:
             await live[1].wait()
         return await self.read_flow_run(run_id, workspace=workspace)
@@ -310,7 +318,7 @@ class Runtime:
             RunNotFoundError: no such run.
             InvalidTransitionError: the run has already ended.
         """
-        live = self._live.get(run_id) if (workspace or self.workspace) == self.workspace else None
+        live = self._live_run(run_id, workspace)
         if live is not None:
             live[0].cancel()
             await live[1].wait()
@@ -326,8 +334,6 @@ async def _shielded(release: Callable[[], None]) -> None:
 
 
 def _ensure_parent(url: str) -> None:
-    from ._sql import sqlite_path
-
     path = sqlite_path(url)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

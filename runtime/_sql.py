@@ -35,7 +35,7 @@ from ._schema import LATEST_VERSION, MIGRATIONS, SERIAL
 from ._states import TERMINAL_TYPES, StateType
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
     import databases
 
@@ -193,6 +193,18 @@ class SqlDatabase:
         # SQLite: take the write lock at once, so a read-then-write cannot fail on upgrade.
         await self._raw_execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
 
+    @contextlib.asynccontextmanager
+    async def _atomically(self, doing: str) -> AsyncIterator[None]:
+        """One transaction on the `databases` connection: committed, or rolled back and
+        reported as a StorageError saying what it was `doing`."""
+        try:
+            await self._begin()
+            yield
+            await self._raw_execute("COMMIT")
+        except Exception as exc:
+            await self._rollback()
+            raise StorageError(f"cannot {doing} database {self.safe_url}: {exc}") from exc
+
     async def _transaction(self, work: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
         """Run statements (each with its rows) in one transaction."""
         if self._writer is not None:
@@ -200,15 +212,10 @@ class SqlDatabase:
                 self._write_in_thread, self._writer, work, limiter=self._writer_limiter
             )
             return
-        try:
-            await self._begin()
+        async with self._atomically("write to"):
             for statement, rows in work:
                 if rows:
                     await self._raw_execute_many(statement, rows)
-            await self._raw_execute("COMMIT")
-        except Exception as exc:
-            await self._rollback()
-            raise StorageError(f"cannot write to database {self.safe_url}: {exc}") from exc
 
     def _write_in_thread(
         self, writer: sqlite3.Connection, work: Sequence[tuple[str, Sequence[Sequence[object]]]]
@@ -236,6 +243,9 @@ class SqlDatabase:
         await self._raw_execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
         )
+        return await self._version()
+
+    async def _version(self) -> int:
         rows = await self._raw_fetch("SELECT MAX(version) FROM schema_version")
         found = rows[0][0] if rows else None
         return int(str(found)) if found is not None else 0
@@ -249,12 +259,10 @@ class SqlDatabase:
             await self._raw_execute("PRAGMA journal_mode=WAL")
         if found == LATEST_VERSION:
             return
-        await self._begin()
-        try:
+        async with self._atomically("migrate"):
             if self.dialect == "postgresql":
                 await self._raw_execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-            rows = await self._raw_fetch("SELECT MAX(version) FROM schema_version")
-            current = int(str(rows[0][0])) if rows and rows[0][0] is not None else 0
+            current = await self._version()  # again: another process may have migrated
             for version, statements in MIGRATIONS:
                 if version <= current:
                     continue
@@ -263,10 +271,6 @@ class SqlDatabase:
                 await self._raw_execute(
                     "INSERT INTO schema_version (version) VALUES (?)", (version,)
                 )
-            await self._raw_execute("COMMIT")
-        except Exception as exc:
-            await self._rollback()
-            raise StorageError(f"cannot migrate database {self.safe_url}: {exc}") from exc
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -377,8 +381,7 @@ class SqlDatabase:
             "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
             "VALUES (?, ?, 'CRASHED', 'Crashed', ?, ?)"
         )
-        try:
-            await self._begin()
+        async with self._atomically("write to"):
             flow_rows = await self._raw_fetch(
                 update.format(table="flow_runs", where="owner = ?"), (message, now, now, owner)
             )
@@ -394,10 +397,6 @@ class SqlDatabase:
                 history, [(row[1], row[0], message, now) for row in (*flow_rows, *task_rows)]
             )
             await self._raw_execute("DELETE FROM owners WHERE id = ?", (owner,))
-            await self._raw_execute("COMMIT")
-        except Exception as exc:
-            await self._rollback()
-            raise StorageError(f"cannot write to database {self.safe_url}: {exc}") from exc
         return crashed
 
     # -- reads -----------------------------------------------------------------------------

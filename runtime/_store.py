@@ -109,8 +109,7 @@ class Journal:
             self._batch.flow_runs[run.id] = run
             if state is not None:
                 self._batch.states.append((run.workspace, state))
-            wake = not self._is_armed
-            self._is_armed = True
+            wake = self._arm()
         if wake:
             self._wake()
 
@@ -120,8 +119,7 @@ class Journal:
             self._batch.task_runs[run.id] = run
             if state is not None:
                 self._batch.states.append((run.workspace, state))
-            wake = not self._is_armed
-            self._is_armed = True
+            wake = self._arm()
         if wake:
             self._wake()
 
@@ -133,8 +131,7 @@ class Journal:
                 self._dropped[key] = self._dropped.get(key, 0) + 1
                 return
             self._batch.logs.append(record)
-            wake = not self._is_armed
-            self._is_armed = True
+            wake = self._arm()
         if wake:
             self._wake()
 
@@ -161,18 +158,17 @@ class Journal:
     def put_back(self, batch: WriteBatch) -> None:
         """Return a batch that could not be committed, ahead of what came since."""
         with self._lock:
-            newer = self._batch
-            for run_id, flow_run in newer.flow_runs.items():
-                batch.flow_runs[run_id] = flow_run
-            for run_id, task_run in newer.task_runs.items():
-                batch.task_runs[run_id] = task_run
-            batch.states.extend(newer.states)
-            batch.logs.extend(newer.logs)
+            batch.absorb(self._batch)
             self._batch = batch
-            wake = not self._is_armed
-            self._is_armed = True
+            wake = self._arm()
         if wake:
             self._wake()  # the committer tries again, after its delay
+
+    def _arm(self) -> bool:
+        """Under the lock: note that a commit is wanted; True if nobody has been woken yet."""
+        wake = not self._is_armed
+        self._is_armed = True
+        return wake
 
     def _wake(self) -> None:
         wake, host = self._wake_up, self._host

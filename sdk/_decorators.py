@@ -12,6 +12,8 @@ import functools
 import inspect
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, cast, final, overload
 
+import anyio.from_thread
+import anyio.to_thread
 import sniffio
 
 from repertory.runtime import (
@@ -21,7 +23,6 @@ from repertory.runtime import (
     current_run,
     current_runtime,
     retry_delays,
-    summarize,
 )
 
 from ._default import run_sync_on_default_runtime
@@ -89,26 +90,15 @@ class Flow(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def __call__(self, *args: object, **kwargs: object) -> Any:
         return_state = bool(kwargs.pop("return_state", False))
+        call = functools.partial(self._call_async, args, kwargs, return_state=return_state)
         if _is_async_context():
-            return self._call_async(args, kwargs, return_state=return_state)  # for `await`
+            return call()  # a coroutine, for `await`
         if current_run.get() is not None or current_runtime.get() is not None:
             # Sync code in a worker thread of a runtime's event loop (a sync flow's body, or
             # `anyio.to_thread.run_sync`): run on that runtime.
-            import anyio.from_thread
-
             with contextlib.suppress(anyio.NoEventLoopError):
-                return cast(
-                    "R",
-                    anyio.from_thread.run(
-                        lambda: self._call_async(args, kwargs, return_state=return_state)
-                    ),
-                )
-        return cast(
-            "R",
-            run_sync_on_default_runtime(
-                lambda: self._call_async(args, kwargs, return_state=return_state)
-            ),
-        )
+                return anyio.from_thread.run(call)
+        return run_sync_on_default_runtime(call)
 
     async def _call_async(
         self, args: tuple[object, ...], kwargs: dict[str, object], *, return_state: bool
@@ -121,13 +111,13 @@ class Flow(Generic[P, R]):
             engine = runtime.engine
         else:
             return await _on_default_runtime(
-                lambda: self._call_async(args, kwargs, return_state=return_state)
+                functools.partial(self._call_async, args, kwargs, return_state=return_state)
             )
         options = self.options
         parameters = bind_parameters(
             options.name, self.fn, args, kwargs, validate=options.validate_parameters
         )
-        run = engine.new_flow_run(options, parameters, summarize(parameters))
+        run = engine.new_flow_run(options, parameters)
         return await engine.run_flow(self, self.fn, options, run, return_state=return_state)
 
     def __repr__(self) -> str:
@@ -182,8 +172,6 @@ class Task(Generic[P, R]):
             if _is_async_context():
                 return coroutine  # for `await`
             # An async task called in a sync flow's body (a worker thread): run it to the end.
-            import anyio.from_thread
-
             return anyio.from_thread.run(lambda: coroutine)
         return engine.run_task_inline(
             self, self.fn, self.options, run, context, return_state=return_state
@@ -209,8 +197,6 @@ class Task(Generic[P, R]):
         if _is_async_context():
             return self._submit(args, kwargs, wait_for)
         # A sync flow's body, in a worker thread: submit on the event loop's thread.
-        import anyio.from_thread
-
         try:
             return anyio.from_thread.run_sync(self._submit, args, kwargs, wait_for)
         except anyio.NoEventLoopError:
@@ -315,8 +301,6 @@ def _whole(value: object) -> object:
 
 async def _on_default_runtime(call: Callable[[], Coroutine[object, object, object]]) -> object:
     """Run `call` on the process-wide default runtime, from async code with no runtime."""
-    import anyio.to_thread
-
     return await anyio.to_thread.run_sync(run_sync_on_default_runtime, call)
 
 
