@@ -19,7 +19,6 @@ from ._harness import (
     format_table,
     progress,
     run_scenario,
-    skipped,
     write_json,
 )
 
@@ -94,18 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     path: Path = args.json or RESULTS / (f"{suite}-quick.json" if quick else f"{suite}.json")
 
     scenarios = [s for s in _all_scenarios(quick=quick, suite=suite) if s.name in only]
-    tcp_names = {scenario.name for scenario in tcp.scenarios(quick=quick)}
     results: list[Result] = []
     began = time.perf_counter()
     for backend in backends:
         progress(f"== {backend}: {repeats} runs per figure, baseline and repertory alternating")
-        for scenario in scenarios:
-            reason = tcp.unavailable() if scenario.name in tcp_names else ""
-            if reason:
-                progress(f"  {scenario.name:<18} {backend:<8} skipped: {reason}")
-                results.append(skipped(scenario, backend, reason))
-                continue
-            results.append(run_scenario(scenario, backend, repeats))
+        results.extend(run_scenario(scenario, backend, repeats) for scenario in scenarios)
         if "memory" in only:
             results.append(memory.measure(backend, quick=quick))
     progress(f"== done in {time.perf_counter() - began:.0f} s\n")

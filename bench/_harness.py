@@ -81,7 +81,6 @@ class Result:
     actor_samples: tuple[float, ...]
     baseline_samples: tuple[float, ...]
     target: Target | None = None
-    skipped: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -98,8 +97,6 @@ class Result:
 
     @property
     def verdict(self) -> str:
-        if self.skipped:
-            return "SKIP"
         if self.target is None:
             return ""
         return "PASS" if self.target.is_met(self.ratio, self.actor) else "MISS"
@@ -112,9 +109,6 @@ class Result:
             "n": self.n,
             "unit": self.unit,
         }
-        if self.skipped:
-            data["skipped"] = self.skipped
-            return data
         data.update(
             repertory=self.actor,
             baseline=self.baseline,
@@ -163,21 +157,6 @@ def run_scenario(scenario: Scenario, backend: str, repeats: int) -> Result:
     )
 
 
-def skipped(scenario: Scenario, backend: str, reason: str) -> Result:
-    """A result that records why a scenario did not run."""
-    return Result(
-        name=scenario.name,
-        title=scenario.title,
-        backend=backend,
-        n=scenario.n,
-        unit=scenario.unit,
-        actor_samples=(),
-        baseline_samples=(),
-        target=scenario.target,
-        skipped=reason,
-    )
-
-
 def format_value(value: float, unit: str) -> str:
     if value != value:  # NaN
         return "-"
@@ -208,10 +187,6 @@ def format_table(results: Sequence[Result], statistic: str) -> str:
     rows: list[tuple[str, ...]] = []
     for result in results:
         target = result.target.describe(result.unit) if result.target else ""
-        if result.skipped:
-            rows.append((result.title, result.backend, f"{result.n:,}", "0", "-", "-", "-", target))
-            rows[-1] += ("SKIP",)
-            continue
         rows.append(
             (
                 result.title,
@@ -241,11 +216,6 @@ def format_table(results: Sequence[Result], statistic: str) -> str:
         line(["-" * width for width in widths]),
         *(line(row) for row in rows),
     ]
-    reasons: dict[str, list[str]] = {}
-    for result in results:
-        if result.skipped and result.title not in reasons.setdefault(result.skipped, []):
-            reasons[result.skipped].append(result.title)
-    out += [f"\nskipped: {reason}: {'; '.join(titles)}" for reason, titles in reasons.items()]
     return "\n".join(out)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from repertory.actors import Actor, open_actor_system
+from repertory.actors.transport import Codec, open_node
 
 from ._harness import Scenario, Target
 from ._messages import WIRE_TAGS, Echo, GetCount, Ping, pings
@@ -28,15 +29,6 @@ if TYPE_CHECKING:
 SECRET = b"bench-secret-of-32-bytes-long..."
 #: How many tasks ask at once in the pipelined scenario.
 ASKERS = 100
-
-
-def unavailable() -> str:
-    """Why the TCP scenarios cannot run, or "" when they can."""
-    try:
-        from repertory.actors.transport import Codec, open_node  # noqa: F401
-    except ImportError as exc:
-        return f"transport not available ({exc})"
-    return ""
 
 
 class CounterActor(Actor):
@@ -57,9 +49,6 @@ class CounterActor(Actor):
 @contextlib.asynccontextmanager
 async def remote_ref(name: str, actor: type[Actor]) -> AsyncIterator[ActorRef]:
     """Spawn `actor` as `name` in a server system and yield a client system's ref to it."""
-    # Imported here, so that the other scenarios run while the transport is missing.
-    from repertory.actors.transport import Codec, open_node
-
     codec = Codec(WIRE_TAGS)
     async with (
         open_actor_system(name="bench-server") as server,
@@ -70,9 +59,7 @@ async def remote_ref(name: str, actor: type[Actor]) -> AsyncIterator[ActorRef]:
             open_node(server, codec=codec, secret=SECRET, host="127.0.0.1", port=0) as server_node,
             open_node(client, codec=codec, secret=SECRET, port=None) as client_node,
         ):
-            port = server_node.port
-            assert port is not None, "a node opened with port=0 listens"
-            connection = await client_node.connect("127.0.0.1", port)
+            connection = await client_node.connect("127.0.0.1", server_node.port)
             yield connection.ref(name)
 
 

@@ -174,7 +174,7 @@ class Codec:
         ValueError: a tag is empty.
     """
 
-    __slots__ = ("_by_tag", "_by_type", "_local", "types")
+    __slots__ = ("_by_tag", "_by_type", "_decode_frame", "_local", "types")
 
     def __init__(self, types: Mapping[str, type]) -> None:
         by_type: dict[type, _MessageType] = {}
@@ -189,6 +189,7 @@ class Codec:
         self._by_type = by_type
         self._by_tag = {message_type.tag: message_type for message_type in by_type.values()}
         self._local = threading.local()
+        self._decode_frame = self._new_frame_decoder()  # one set of unpacking options
 
     def encode(self, value: object) -> bytes:
         """Encode a message, or any value built from registered messages and msgpack types.
@@ -211,9 +212,7 @@ class Codec:
             CodecError: the bytes are malformed, or name an unknown tag or ext type.
         """
         try:
-            return msgpack.unpackb(
-                data, ext_hook=self._ext_hook, use_list=False, timestamp=3, strict_map_key=False
-            )
+            return self._decode_frame(data)
         except CodecError:
             raise
         except UNPACK_ERRORS as exc:
@@ -251,11 +250,14 @@ class Codec:
         `decode_frame` raises `CodecError`, and also what msgpack raises for malformed data
         (`UNPACK_ERRORS`).
         """
+        return self._decode_frame
+
+    def _new_frame_decoder(self) -> Callable[[bytes | bytearray | memoryview], object]:
         unpackb = msgpack.unpackb
         ext_hook = self._ext_hook
 
         # A closure, not functools.partial: a partial with keywords costs 60% more per call.
-        def decode_frame(data: bytes | memoryview) -> object:
+        def decode_frame(data: bytes | bytearray | memoryview) -> object:
             return unpackb(
                 data, ext_hook=ext_hook, use_list=False, timestamp=3, strict_map_key=False
             )
@@ -304,9 +306,7 @@ class Codec:
     def _ext_hook(self, code: int, payload: bytes) -> object:
         if code != MESSAGE_EXT_CODE:
             raise CodecError(f"unknown msgpack ext type {code}")
-        fields = msgpack.unpackb(
-            payload, ext_hook=self._ext_hook, use_list=False, timestamp=3, strict_map_key=False
-        )
+        fields = self._decode_frame(payload)
         if type(fields) is not tuple or not fields or type(fields[0]) is not str:
             raise CodecError("malformed message: expected an array [tag, *fields]")
         return self._build(fields[0], fields, 1)

@@ -16,6 +16,7 @@ from .._errors import (
     RemoteActorError,
     UnhandledMessageError,
 )
+from ._frames import FAIL
 
 # Error kinds in FAIL frames.
 REMOTE: Final = 0  # any other exception: RemoteActorError(type name, text)
@@ -26,9 +27,6 @@ UNHANDLED: Final = 3  # UnhandledMessageError(name, request)
 # Longer texts and names are cut (and cut further to fit the peer's frame size limit).
 MAX_TEXT: Final = 4096
 MAX_NAME: Final = 256
-
-#: The kind of a FAIL frame (see `_frames`); repeated here to keep this module below frames.
-_FAIL: Final = 3
 
 
 def describe_failure(error: BaseException) -> tuple[int, str, str]:
@@ -60,7 +58,7 @@ def encode_failure(ask_id: int, error: BaseException, max_frame_size: int) -> by
     # Lone surrogates cannot be sent as UTF-8: replace them rather than fail to answer.
     name = name.encode("utf-8", "replace").decode("utf-8")
     text = text.encode("utf-8", "replace").decode("utf-8")
-    payload: bytes = msgpack.packb((_FAIL, ask_id, kind, name, text))
+    payload: bytes = msgpack.packb((FAIL, ask_id, kind, name, text))
     while len(payload) > max_frame_size:
         # Cutting `excess` characters cuts at least `excess` bytes of UTF-8.
         excess = len(payload) - max_frame_size
@@ -69,7 +67,7 @@ def encode_failure(ask_id: int, error: BaseException, max_frame_size: int) -> by
         else:
             assert name, "an empty FAIL frame fits the smallest frame size limit"
             name = name[: max(0, len(name) - excess)]
-        payload = msgpack.packb((_FAIL, ask_id, kind, name, text))
+        payload = msgpack.packb((FAIL, ask_id, kind, name, text))
     return payload
 
 

@@ -6,7 +6,7 @@ It splits and sizes frames and knows the frame kinds; it knows nothing of actors
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, NoReturn, final
 
 import anyio
 import msgpack
@@ -110,9 +110,7 @@ class FrameReader:
         while size - position >= 4:
             (length,) = unpack_header(chunk, position)
             if length > max_frame_size:
-                raise ProtocolError(
-                    f"a frame of {length} bytes exceeds the limit of {max_frame_size}"
-                )
+                self._refuse(length)
             end = position + 4 + length
             if end > size:
                 break
@@ -123,6 +121,9 @@ class FrameReader:
             self._pending.append(rest)
             self._pending_size = len(rest)
         return frames
+
+    def _refuse(self, length: int) -> NoReturn:
+        raise ProtocolError(f"a frame of {length} bytes exceeds the limit of {self.max_frame_size}")
 
     def _needed(self) -> int:
         """How many bytes the incomplete frame needs in all (4 until its header is complete).
@@ -138,9 +139,7 @@ class FrameReader:
             head = b"".join(self._pending[:4])  # non-empty chunks: four hold the header
         (length,) = HEADER.unpack_from(head)
         if length > self.max_frame_size:
-            raise ProtocolError(
-                f"a frame of {length} bytes exceeds the limit of {self.max_frame_size}"
-            )
+            self._refuse(length)
         self._pending_needed = 4 + int(length)
         return self._pending_needed
 
