@@ -12,6 +12,7 @@ from ._clock import Clock as Clock
 from ._clock import SystemClock as SystemClock
 from ._dead_letters import DeadLetter as DeadLetter
 from ._dead_letters import DeadLetterOffice as DeadLetterOffice
+from ._envelope import DeferredReply as DeferredReply
 from ._envelope import Reply as Reply
 from ._envelope import Request as Request
 from ._errors import ActorError as ActorError
@@ -48,6 +49,7 @@ __all__ = [
     "ConnectionLostError",
     "DeadLetter",
     "DeadLetterOffice",
+    "DeferredReply",
     "ExponentialBackoff",
     "HandshakeError",
     "MailboxFullError",

@@ -62,6 +62,16 @@ class Actor:
     async def on_stop(self) -> None:
         """Run once the actor stops for any reason (stop, crash or shutdown)."""
 
+    async def background(self) -> None:
+        """Override to do work beside the messages, in a task that the actor owns.
+
+        It starts once `on_start` is done and runs while the actor handles its messages (one
+        at a time, as ever; both run in the same event loop, so no lock is needed between
+        awaits). When it returns, the actor stops as with `stop()`; when it raises, the actor
+        crashes with that error and its supervisor decides. Stopping the actor cancels it,
+        before `on_stop` runs. Actors that do not override it pay nothing for it.
+        """
+
     def unhandled(self, message: object) -> NoReturn:
         """Declare `message` unhandled: it becomes a dead letter, an asker gets
         `UnhandledMessageError`, and the actor goes on (it does not crash)."""

@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, final
 import anyio
 from anyio.lowlevel import checkpoint
 
-from ._actor import Unhandled
-from ._envelope import Ask
+from ._actor import Actor, Unhandled
+from ._envelope import Ask, DeferredReply
 from ._errors import ActorStoppedError, UnhandledMessageError
 from ._ref import LocalActorRef
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._actor import Actor
     from ._slot import ChildSlot
     from ._supervisor import Supervisor
     from ._system import ActorSystem
@@ -31,6 +30,8 @@ YIELD_EVERY = 256
 _WAKE = object()
 # What the loop holds when the mailbox was empty; never sent.
 _NOTHING = object()
+# Stands in for the task group of background work, for the many actors that have none.
+_NO_GROUP: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 @final
@@ -43,6 +44,8 @@ class ActorCell:
 
     __slots__ = (
         "_actor",
+        "_background_error",
+        "_deferred",
         "_factory",
         "_is_stop_requested",
         "_receive",
@@ -75,6 +78,8 @@ class ActorCell:
         self._is_stop_requested = False  # for this run, even before its actor exists
         self._start_scope: anyio.CancelScope | None = None  # only while on_start runs
         self.supervisor: Supervisor | None = None  # set by the supervisor that adopts it
+        self._background_error: Exception | None = None
+        self._deferred: set[DeferredReply] | None = None  # answers owed, made when first needed
         self.slot: ChildSlot | None = None
 
     def request_stop(self, *, is_final: bool = False) -> None:
@@ -114,6 +119,8 @@ class ActorCell:
                 if is_start_cancelled:
                     raise ActorStoppedError(self.name)  # stopped before it finished starting
                 slot.started()
+                # Only an actor with background work gets a task group to hold it.
+                has_work = type(actor).background is not Actor.background
                 # The two calls of the hot path are bound once. (Each bound method costs every
                 # idle actor 64 bytes, and module globals are as quick to load as locals.)
                 receive_nowait = self._receive.receive_nowait
@@ -123,48 +130,69 @@ class ActorCell:
                 # a frame gives it a frame object for good (~0.35 KiB), and an actor that
                 # never gets a message should cost no more than its task and mailbox.
                 item = _WAKE if actor._stop_requested else _NOTHING  # stopped while starting?
+                error: Exception | None = None
                 try:
-                    while True:
-                        if item is _NOTHING:
-                            # Awaited outside the handler: a task parked in `except` keeps the
-                            # exception and its traceback alive, and idle actors are many.
-                            budget = YIELD_EVERY
-                            item = await self._receive.receive()
-                        if type(item) is Ask:
-                            reply = item.reply
-                            replied = False
-                            try:
-                                result = await handle(item.message)
-                                replied = True
-                                reply.set_result(result)
-                            except Unhandled:
-                                replied = True
-                                reply.set_exception(UnhandledMessageError(self.name, item.message))
-                                self._system.dead_letters.record(
-                                    self.name, item.message, "unhandled"
-                                )
-                            except Exception as exc:
-                                replied = True
-                                reply.set_exception(exc)
-                                raise
-                            finally:
-                                if not replied:  # cancelled mid-handler: the asker must not hang
-                                    reply.set_exception(ActorStoppedError(self.name))
-                        elif item is not _WAKE:
-                            try:
-                                await handle(item)
-                            except Unhandled:
-                                self._system.dead_letters.record(self.name, item, "unhandled")
-                        if actor._stop_requested:
-                            break  # before taking the next message, which would be lost
-                        if not budget:
-                            budget = YIELD_EVERY
-                            await checkpoint()
+                    async with anyio.create_task_group() if has_work else _NO_GROUP as group:
+                        if group is not None:
+                            group.start_soon(self._run_background, actor)
                         try:
-                            item = receive_nowait()
-                            budget -= 1
-                        except anyio.WouldBlock:
-                            item = _NOTHING
+                            while True:
+                                if item is _NOTHING:
+                                    # Awaited outside the handler: a task parked in `except`
+                                    # keeps the exception and its traceback alive, and idle
+                                    # actors are many.
+                                    budget = YIELD_EVERY
+                                    item = await self._receive.receive()
+                                if type(item) is Ask:
+                                    reply = item.reply
+                                    replied = False
+                                    try:
+                                        result = await handle(item.message)
+                                        replied = True
+                                        if type(result) is DeferredReply:
+                                            result.bind(reply, self._owed_replies())
+                                        else:
+                                            reply.set_result(result)
+                                    except Unhandled:
+                                        replied = True
+                                        reply.set_exception(
+                                            UnhandledMessageError(self.name, item.message)
+                                        )
+                                        self._system.dead_letters.record(
+                                            self.name, item.message, "unhandled"
+                                        )
+                                    except Exception as exc:
+                                        replied = True
+                                        reply.set_exception(exc)
+                                        raise
+                                    finally:
+                                        if not replied:  # cancelled mid-handler: never hang
+                                            reply.set_exception(ActorStoppedError(self.name))
+                                elif item is not _WAKE:
+                                    try:
+                                        await handle(item)
+                                    except Unhandled:
+                                        self._system.dead_letters.record(
+                                            self.name, item, "unhandled"
+                                        )
+                                if actor._stop_requested:
+                                    break  # before taking the next message, which would be lost
+                                if not budget:
+                                    budget = YIELD_EVERY
+                                    await checkpoint()
+                                try:
+                                    item = receive_nowait()
+                                    budget -= 1
+                                except anyio.WouldBlock:
+                                    item = _NOTHING
+                        except Exception as exc:
+                            error = exc  # raised below: a task group would wrap it in a group
+                        finally:
+                            if group is not None:
+                                group.cancel_scope.cancel()  # the background work ends first
+                    error = error or self._background_error
+                    if error is not None:
+                        raise error
                 finally:
                     # on_stop runs even when the run is being cancelled, but bounded.
                     with (
@@ -172,10 +200,26 @@ class ActorCell:
                         anyio.move_on_after(slot.shutdown_timeout),
                     ):
                         await actor.on_stop()
+                    for owed in list(self._deferred or ()):  # answers the actor never gave
+                        owed.set_exception(ActorStoppedError(self.name))
             finally:
                 self._actor = None
                 self._start_scope = None
+                self._background_error = None
                 self._is_stop_requested = False
+
+    def _owed_replies(self) -> set[DeferredReply]:
+        if self._deferred is None:
+            self._deferred = set()
+        return self._deferred
+
+    async def _run_background(self, actor: Actor) -> None:
+        """Run the actor's background work; when it ends, the actor stops (or crashes)."""
+        try:
+            await actor.background()
+        except Exception as exc:
+            self._background_error = exc  # raised by the message loop, once it has stopped
+        self.request_stop()
 
     def close(self) -> None:
         """Retire the mailbox for good: fail queued asks, record queued tells as dead letters.

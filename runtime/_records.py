@@ -151,6 +151,13 @@ class FlowRun:
             created=self.created,
         )
 
+    def as_stored(self) -> FlowRun:
+        """This run as the database holds it: its state without an outcome."""
+        state = self.state.without_outcome()
+        if state is self.state:
+            return self
+        return self.evolve(state, self.run_count, self.start_time, self.end_time)
+
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,8 @@
 """`Runtime`: the whole workflow runtime embedded in the caller's event loop.
 
-It owns an actor system with the store actor, the engine that runs flows and tasks, and the
-runs it was asked to create (each in a task of its own, cancellable by id). Reads and writes
-on it are what the gateway will translate REST calls into.
+It owns an actor system with the store actor, the engine that runs flows and tasks, and a
+supervisor of the runs it was asked to create (one `FlowRunActor` each). Reads and writes on
+it are what the gateway will translate REST calls into.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import contextlib
 import contextvars
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol, TypeVar, final
+from typing import TYPE_CHECKING, Final, TypeVar, final
 
 import anyio
 from anyio.lowlevel import current_token
 
-from repertory.actors import open_actor_system
+from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, open_actor_system
 
 from ._asyncio_thread import AsyncioRunner
 from ._engine import Engine
@@ -25,6 +25,14 @@ from ._errors import (
     RunNotFoundError,
     RuntimeNotRunningError,
     StorageError,
+)
+from ._flow_run import (
+    CancelFlowRun,
+    FlowDefinition,
+    FlowRunActor,
+    GetFlowRun,
+    WaitForFlowRun,
+    flow_run_actor_name,
 )
 from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters
@@ -35,9 +43,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
     from types import TracebackType
 
-    from repertory.actors import ActorRef
+    from repertory.actors import ActorRef, ActorSystem, Supervisor
 
-    from ._options import FlowOptions
     from ._records import FlowRun, LogRecord, State, TaskRun
     from ._sql import SqlDatabase as _Db
     from ._states import StateType
@@ -55,16 +62,6 @@ def default_database_url() -> str:
     """`sqlite:///$REPERTORY_HOME/repertory.db`, where REPERTORY_HOME defaults to ~/.repertory."""
     home = Path(os.environ.get("REPERTORY_HOME") or Path.home() / ".repertory")
     return f"sqlite:///{home / 'repertory.db'}"
-
-
-class FlowDefinition(Protocol):
-    """What the runtime needs of a flow (the SDK's `Flow` is one)."""
-
-    @property
-    def fn(self) -> Callable[..., object]: ...
-
-    @property
-    def options(self) -> FlowOptions: ...
 
 
 @final
@@ -106,8 +103,8 @@ class Runtime:
         self._stack: contextlib.AsyncExitStack | None = None
         self._engine: Engine | None = None
         self._store: ActorRef | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
-        self._live: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
+        self._system: ActorSystem | None = None
+        self._flow_runs: Supervisor | None = None
         self._context_token: contextvars.Token[Runtime | None] | None = None
 
     # -- lifetime --------------------------------------------------------------------------
@@ -142,8 +139,12 @@ class Runtime:
             name="store",
             mailbox_size=1_000_000,
         )
+        # The runs created through `create_flow_run`: FlowRunActors, stopped (their runs end
+        # Cancelled) before the store, which the system stops last as it started it first.
+        self._flow_runs = await system.spawn_supervisor(name="flow-runs")
         committer = Committer(store)
         journal.attach(committer.wake, current_token())
+        self._system = system
         self._store = store
         self._engine = Engine(
             journal=journal,
@@ -151,12 +152,10 @@ class Runtime:
             workspace=self.workspace,
             thread_limiter=anyio.CapacityLimiter(self._worker_threads),
         )
-        # The committer and the runs created through `create_flow_run` live here; at exit
-        # they are cancelled (the runs end Cancelled), before the system stops the store.
+        # At exit the committer is cancelled; what it had not sent, the store's stop commits.
         task_group = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(task_group.cancel_scope.cancel)
         task_group.start_soon(committer.serve, name="repertory committer")
-        self._task_group = task_group
 
     async def __aexit__(
         self,
@@ -169,7 +168,7 @@ class Runtime:
             with contextlib.suppress(ValueError):  # exited in another context
                 current_runtime.reset(self._context_token)
             self._context_token = None
-        self._engine = None
+        self._engine = self._system = self._flow_runs = None
         if stack is not None:
             # Closed without the body's exception, so that it reaches the caller as it was
             # (never wrapped in an exception group by the task groups in the stack). Each
@@ -196,6 +195,10 @@ class Runtime:
         Raises:
             RunNotFoundError: no such run in the workspace.
         """
+        live = self._live_run(run_id, workspace)
+        if live is not None:  # the authority on a live run, fresher than the database
+            with contextlib.suppress(ActorStoppedError):
+                return await live.ask(GetFlowRun())
         ws = workspace or self.workspace
         run = await self._query(lambda db: db.read_flow_run(ws, run_id))
         if run is None:
@@ -268,47 +271,42 @@ class Runtime:
     ) -> FlowRun:
         """Create a run of `flow` owned by this runtime, start it, and return it (Pending).
 
-        The run goes on in a task of the runtime; see `wait_for_flow_run`.
+        The run goes on in its own `FlowRunActor`; see `wait_for_flow_run` (blocks until the
+        run has been created).
 
         Raises:
             ParameterValidationError: bad parameters; no run was created.
         """
         engine = self.engine
-        task_group = self._task_group
-        assert task_group is not None
+        supervisor = self._flow_runs
+        assert supervisor is not None
         options = flow.options
         values = bind_parameters(
             options.name, flow.fn, (), dict(parameters or {}), validate=options.validate_parameters
         )
         run = engine.new_flow_run(options, values)
-        scope = anyio.CancelScope()
-        done = anyio.Event()
-        self._live[run.record.id] = (scope, done)
+        await supervisor.spawn(
+            lambda: FlowRunActor(engine, flow, run),
+            name=flow_run_actor_name(run.record.id),
+            restart=Restart.TEMPORARY,
+        )
+        return run.record.as_stored()
 
-        async def run_it() -> None:
-            try:
-                with scope:
-                    await engine.run_flow(flow, flow.fn, options, run, return_state=True)
-            finally:
-                self._live.pop(run.record.id, None)
-                done.set()
-
-        task_group.start_soon(run_it, name=f"flow run {run.record.name}")
-        return run.record
-
-    def _live_run(
-        self, run_id: str, workspace: str | None
-    ) -> tuple[anyio.CancelScope, anyio.Event] | None:
-        """A run this runtime is running, if it is in the workspace asked about."""
-        if (workspace or self.workspace) != self.workspace:
+    def _live_run(self, run_id: str, workspace: str | None) -> ActorRef | None:
+        """The actor of a run this runtime is running, if it is in the workspace asked about."""
+        if (workspace or self.workspace) != self.workspace or self._system is None:
             return None  # runs of other workspaces are not this one's to touch
-        return self._live.get(run_id)
+        try:
+            return self._system.lookup(flow_run_actor_name(run_id))
+        except ActorNotFoundError:
+            return None
 
     async def wait_for_flow_run(self, run_id: str, *, workspace: str | None = None) -> FlowRun:
         """Wait until the run ends (if this runtime runs it) and return it as stored (blocks)."""
         live = self._live_run(run_id, workspace)
         if live is not None:
-            await live[1].wait()
+            with contextlib.suppress(ActorStoppedError):  # it ended meanwhile: read it back
+                return await live.ask(WaitForFlowRun())
         return await self.read_flow_run(run_id, workspace=workspace)
 
     async def cancel_flow_run(self, run_id: str, *, workspace: str | None = None) -> FlowRun:
@@ -320,9 +318,8 @@ class Runtime:
         """
         live = self._live_run(run_id, workspace)
         if live is not None:
-            live[0].cancel()
-            await live[1].wait()
-            return await self.read_flow_run(run_id, workspace=workspace)
+            with contextlib.suppress(ActorStoppedError):  # it ended meanwhile: see below
+                return await live.ask(CancelFlowRun())
         run = await self.read_flow_run(run_id, workspace=workspace)
         raise InvalidTransitionError(run.state.name, "Cancelling", "the run is not live here")
 

@@ -64,6 +64,57 @@ async def test_cancelling_a_created_run(make_runtime: Callable[[], Runtime]) -> 
             await rt.cancel_flow_run(created.id)
 
 
+async def test_a_live_run_is_read_from_its_actor_and_waited_for_by_many(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    started = anyio.Event()
+    release = anyio.Event()
+
+    @flow
+    async def gated() -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    async with make_runtime() as rt:
+        created = await rt.create_flow_run(gated)
+        await started.wait()
+        # The run's actor answers at once, before the store has committed the Running state.
+        live = await rt.read_flow_run(created.id)
+        assert (live.state.name, live.run_count) == ("Running", 1)
+        finished: list[str] = []
+        async with anyio.create_task_group() as tg:
+
+            async def wait() -> None:
+                finished.append((await rt.wait_for_flow_run(created.id)).state.name)
+
+            for _ in range(3):
+                tg.start_soon(wait)
+            await anyio.wait_all_tasks_blocked()
+            assert finished == []
+            release.set()
+        assert finished == ["Completed"] * 3
+        # Once it has ended, the same reads come from the database.
+        assert (await rt.wait_for_flow_run(created.id)).state.name == "Completed"
+        assert (await rt.read_flow_run(created.id)).end_time is not None
+
+
+async def test_a_run_cancelled_right_after_it_was_created_ends_cancelled(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    @flow
+    async def forever() -> None:
+        await anyio.sleep_forever()
+
+    async with make_runtime() as rt:
+        created = await rt.create_flow_run(forever)
+        cancelled = await rt.cancel_flow_run(created.id)
+        assert cancelled.state.name == "Cancelled"
+        history = [s.name for s in await rt.read_state_history(created.id)]
+        assert history[0] == "Pending"
+        assert history[-1] == "Cancelled"
+
+
 async def test_runs_still_running_at_exit_end_cancelled(database_url: str) -> None:
     started = anyio.Event()
 

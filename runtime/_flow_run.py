@@ -1,0 +1,94 @@
+"""`FlowRunActor`: the authority on one flow run created through the runtime, while it is live.
+
+It runs the flow in a task it owns (its background work), answers queries about the run,
+and cancel and wait requests; when the run has ended and is durable, the actor stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, final
+
+import anyio
+
+from repertory.actors import Actor, DeferredReply, Request
+
+from ._records import FlowRun
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._engine import Engine, LiveRun
+    from ._options import FlowOptions
+
+
+class FlowDefinition(Protocol):
+    """What the runtime needs of a flow (the SDK's `Flow` is one)."""
+
+    @property
+    def fn(self) -> Callable[..., object]: ...
+
+    @property
+    def options(self) -> FlowOptions: ...
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetFlowRun(Request[FlowRun]):
+    """The run as it is now."""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitForFlowRun(Request[FlowRun]):
+    """The run once it has ended, answered when its final state is durable."""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelFlowRun(Request[FlowRun]):
+    """Cancel the run; answered once it has ended (Cancelled, unless it ended just before)."""
+
+
+def flow_run_actor_name(run_id: str) -> str:
+    return f"flow-run:{run_id}"
+
+
+@final
+class FlowRunActor(Actor):
+    """Runs one flow run in a task of its own; answers `GetFlowRun`, `WaitForFlowRun` and
+    `CancelFlowRun`. Spawn it temporary: a run is never started twice."""
+
+    def __init__(self, engine: Engine, flow: FlowDefinition, run: LiveRun[FlowRun]) -> None:
+        self._engine = engine
+        self._flow = flow
+        self._run = run
+        self._scope = anyio.CancelScope()
+        self._waiters: list[DeferredReply] = []
+
+    async def background(self) -> None:
+        flow = self._flow
+        with self._scope:  # a cancelled run ends Cancelled; the cancellation stops here
+            await self._engine.run_flow(flow, flow.fn, flow.options, self._run, return_state=True)
+        if self._run.record.parent_flow_run_id is not None:
+            await self._engine.flush()  # run_flow makes only top-level runs durable itself
+        record = self._run.record.as_stored()
+        for waiter in self._waiters:
+            waiter.set_result(record)
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case GetFlowRun():
+                return self._run.record.as_stored()
+            case WaitForFlowRun():
+                return self._wait()
+            case CancelFlowRun():
+                self._scope.cancel()
+                return self._wait()
+            case _:
+                self.unhandled(message)
+
+    def _wait(self) -> DeferredReply:
+        waiter = DeferredReply()
+        self._waiters.append(waiter)
+        return waiter
