@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
-from ._records import LogRecord, utc_now
+from ._records import LogRecord, quick_constructor, utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
@@ -36,26 +36,22 @@ class RunContext:
 
     @property
     def flow_run_id(self) -> str:
-        record: FlowRun = self.flow_run.record
-        return record.id
+        return self.flow_run.id
 
     @property
     def flow_run_name(self) -> str:
-        record: FlowRun = self.flow_run.record
+        record: FlowRun = self.flow_run.base
         return record.name
 
     @property
     def task_run_id(self) -> str | None:
-        if self.task_run is None:
-            return None
-        record: TaskRun = self.task_run.record
-        return record.id
+        return None if self.task_run is None else self.task_run.id
 
     @property
     def task_run_name(self) -> str | None:
         if self.task_run is None:
             return None
-        record: TaskRun = self.task_run.record
+        record: TaskRun = self.task_run.base
         return record.name
 
     @property
@@ -66,11 +62,12 @@ class RunContext:
     @property
     def attempt(self) -> int:
         """Which attempt this is, from 1."""
-        record: FlowRun | TaskRun = (
-            self.task_run.record if self.task_run is not None else self.flow_run.record
-        )
-        return record.run_count
+        run = self.task_run if self.task_run is not None else self.flow_run
+        return run.run_count
 
+
+#: `RunContext(engine, flow_run, task_run, task_group, log_prints)`, built quickly (one per run).
+build_run_context: Final = quick_constructor(RunContext)
 
 current_run: Final[contextvars.ContextVar[RunContext | None]] = contextvars.ContextVar(
     "repertory_run", default=None
@@ -107,7 +104,7 @@ class RunLogger(logging.LoggerAdapter[logging.Logger]):
             text = f"{msg} {args}"
         context.engine.journal.log(
             LogRecord(
-                workspace=context.flow_run.record.workspace,
+                workspace=context.flow_run.base.workspace,
                 flow_run_id=context.flow_run_id,
                 task_run_id=context.task_run_id,
                 level=level,

@@ -8,7 +8,6 @@ without waiting; a top-level call waits for durability once, before it returns.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import logging
@@ -18,11 +17,12 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar, cast, final
 
 import anyio
 
-from ._context import RunContext, current_run
+from ._context import RunContext, build_run_context, current_run
 from ._options import jittered
 from ._parameters import call_arguments, summarize
 from ._prints import capture_prints
 from ._records import NO_RESULT, FlowRun, State, TaskRun, new_id
+from ._rows import progress_of
 from ._states import StateType, check_transition
 from ._store import Flush
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from repertory.actors import ActorRef
 
     from ._options import FlowOptions, TaskOptions
+    from ._rows import Progress
     from ._store import Journal
 
 R = TypeVar("R", FlowRun, TaskRun)
@@ -43,47 +44,68 @@ _STARTS: Final = frozenset({"Running", "Retrying"})
 
 @final
 class LiveRun(Generic[R]):
-    """A run while it is live: its record, kept current, and every transition journalled."""
+    """A run while it is live: its progress, kept current, and every transition journalled.
 
-    __slots__ = ("_write", "parameters", "record")
+    Its record is built only when someone reads it: a run moves through several states, and
+    records are frozen, so building one per transition would cost every run for nothing.
+    """
+
+    __slots__ = ("_now", "_record", "_write", "base", "id", "parameters")
 
     def __init__(
         self,
         record: R,
         parameters: Mapping[str, object],
-        write: Callable[[R, State], None],
+        write: Callable[[R, State, Progress], None],
     ) -> None:
-        self.record: R = record
+        self.id = record.id
         self.parameters = parameters  # the values themselves; the record holds their JSON
-        self._write: Callable[[R, State], None] = write
-        write(record, record.state)
+        #: The record as created: read what never changes (names, ids) here, for free.
+        self.base: R = record
+        # One tuple, replaced whole: a reader in another thread never sees half a transition.
+        self._now: Progress = progress_of(record)
+        self._record: R | None = record
+        self._write: Callable[[R, State, Progress], None] = write
+        write(record, record.state, self._now)
+
+    @property
+    def record(self) -> R:
+        """The run as it is now."""
+        record = self._record
+        if record is None:
+            state, run_count, start_time, end_time = self._now
+            record = self._record = self.base.evolve(state, run_count, start_time, end_time)
+        return record
 
     @property
     def state(self) -> State:
-        state: State = self.record.state
-        return state
+        return self._now[0]
+
+    @property
+    def run_count(self) -> int:
+        return self._now[1]
 
     def transition(
         self, name: str, *, message: str | None = None, outcome: object = NO_RESULT
     ) -> State:
         """Move to the named state `name` (raises InvalidTransitionError, changing nothing)."""
-        return self.apply(State.named(name, self.record.id, message=message, outcome=outcome))
+        return self.apply(State.named(name, self.id, message=message, outcome=outcome))
 
     def apply(self, state: State) -> State:
         """Move to `state` (raises InvalidTransitionError, changing nothing) and return it.
 
         The live record keeps the state's outcome; what is stored never includes it.
         """
-        record = self.record
-        check_transition(record.state.name, state.name)
-        run_count, start_time, end_time = record.run_count, record.start_time, record.end_time
+        current, run_count, start_time, end_time = self._now
+        check_transition(current.name, state.name)
         if state.name in _STARTS:
             run_count += 1
             start_time = start_time or state.timestamp
         elif state.is_final:
             end_time = state.timestamp
-        self.record = record.evolve(state, run_count, start_time, end_time)
-        self._write(self.record, state)
+        self._now = now = (state, run_count, start_time, end_time)
+        self._record = None
+        self._write(self.base, state, now)
         return state
 
 
@@ -157,7 +179,7 @@ class Engine:
         Raises the body's own exception when it fails (unless `return_state`), and the
         cancellation when the caller's scope cancels it (the run ends Cancelled).
         """
-        is_top_level = run.record.parent_flow_run_id is None
+        is_top_level = run.base.parent_flow_run_id is None
         if options.log_prints:
             capture_prints()
         try:
@@ -193,8 +215,8 @@ class Engine:
         retry = 0
         while True:
             running = run.transition("Running" if retry == 0 else "Retrying")
-            await _run_hooks(options.on_running, definition, run.record, running)
-            context = RunContext(engine=self, flow_run=run, log_prints=options.log_prints)
+            await _run_hooks(options.on_running, definition, run, running)
+            context = build_run_context(self, run, None, None, options.log_prints)
             state = await self._attempt(fn, run, context, options.timeout_seconds)
             if state.name in {"Failed", "TimedOut"} and retry < options.retries:
                 delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0
@@ -204,7 +226,7 @@ class Engine:
                 continue
             final = run.apply(state)
             hooks = options.on_completion if final.name == "Completed" else options.on_failure
-            await _run_hooks(hooks, definition, run.record, final)
+            await _run_hooks(hooks, definition, run, final)
             return final
 
     async def _attempt(
@@ -222,7 +244,11 @@ class Engine:
         outcome: object = NO_RESULT
         timed_out = False
         async with anyio.create_task_group() as task_group:
-            token = current_run.set(dataclasses.replace(context, task_group=task_group))
+            token = current_run.set(
+                build_run_context(
+                    context.engine, context.flow_run, None, task_group, context.log_prints
+                )
+            )
             try:
                 outcome, timed_out = await self._call_within(
                     fn, run.parameters, time_limit, self.flow_limiter
@@ -351,7 +377,7 @@ class Engine:
             retry += 1
             await anyio.sleep(delay)
         final = run.apply(state)
-        await _run_hooks(_task_hooks(options, final), definition, run.record, final)
+        await _run_hooks(_task_hooks(options, final), definition, run, final)
         return final
 
     def run_task_inline(
@@ -375,12 +401,12 @@ class Engine:
                 args, kwargs = call_arguments(fn, run.parameters)
                 value = fn(*args, **kwargs)
             except Exception as exc:
-                state = State.named("Failed", run.record.id, message=_message(exc), outcome=exc)
+                state = State.named("Failed", run.id, message=_message(exc), outcome=exc)
             except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
                 run.transition("Crashed", message=_message(exc))
                 raise
             else:
-                state = State.named("Completed", run.record.id, outcome=value)
+                state = State.named("Completed", run.id, outcome=value)
             finally:
                 current_run.reset(token)
             limit = options.timeout_seconds
@@ -439,7 +465,7 @@ async def _end_abruptly(
     message = "cancelled by its caller" if error is None else _message(error)
     state = run.transition(name, message=message)
     with anyio.CancelScope(shield=True):
-        await _run_hooks(hooks, definition, run.record, state)
+        await _run_hooks(hooks, definition, run, state)
 
 
 def _attempt_state(
@@ -450,24 +476,22 @@ def _attempt_state(
 ) -> State:
     if timed_out:
         message = f"timed out after {time_limit} s"
-        return State.named(
-            "TimedOut", run.record.id, message=message, outcome=TimeoutError(message)
-        )
+        return State.named("TimedOut", run.id, message=message, outcome=TimeoutError(message))
     if isinstance(outcome, Exception):
-        return State.named("Failed", run.record.id, message=_message(outcome), outcome=outcome)
-    return State.named("Completed", run.record.id, outcome=outcome)
+        return State.named("Failed", run.id, message=_message(outcome), outcome=outcome)
+    return State.named("Completed", run.id, outcome=outcome)
 
 
 def _task_context(
     flow_context: RunContext, run: LiveRun[TaskRun], options: TaskOptions
 ) -> RunContext:
     """The context a task's body runs in, within its flow's."""
-    return RunContext(
-        engine=flow_context.engine,
-        flow_run=flow_context.flow_run,
-        task_run=run,
-        task_group=flow_context.task_group,
-        log_prints=options.log_prints or flow_context.log_prints,
+    return build_run_context(
+        flow_context.engine,
+        flow_context.flow_run,
+        run,
+        flow_context.task_group,
+        options.log_prints or flow_context.log_prints,
     )
 
 
@@ -482,12 +506,15 @@ def _task_hooks(
 
 
 async def _run_hooks(
-    hooks: tuple[Callable[..., object], ...], definition: object, record: object, state: State
+    hooks: tuple[Callable[..., object], ...],
+    definition: object,
+    run: LiveRun[FlowRun] | LiveRun[TaskRun],
+    state: State,
 ) -> None:
     """Run hooks in order; a failing hook is logged, not fatal."""
     for hook in hooks:
         try:
-            result = hook(definition, record, state)
+            result = hook(definition, run.record, state)
             if inspect.isawaitable(result):
                 await result
         except Exception:

@@ -70,7 +70,7 @@ class FlowRunActor(Actor):
         flow = self._flow
         with self._scope:  # a cancelled run ends Cancelled; the cancellation stops here
             await self._engine.run_flow(flow, flow.fn, flow.options, self._run, return_state=True)
-        if self._run.record.parent_flow_run_id is not None:
+        if self._run.base.parent_flow_run_id is not None:
             await self._engine.flush()  # run_flow makes only top-level runs durable itself
         record = self._run.record.as_stored()
         for waiter in self._waiters:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import pydantic
 
@@ -159,8 +159,12 @@ def summarize(parameters: Mapping[str, object]) -> dict[str, object]:
     return {name: _jsonable(value) for name, value in parameters.items()}
 
 
+# Checked by exact type first: most parameters are plain scalars, and `isinstance` is slower.
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: object, depth: int = 0) -> object:
-    if value is None or isinstance(value, bool | int | float | str):
+    if type(value) in _SCALARS or isinstance(value, bool | int | float | str):
         return value
     if depth < 8 and isinstance(value, list | tuple):
         return [_jsonable(item, depth + 1) for item in value]

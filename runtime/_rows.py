@@ -16,6 +16,14 @@ from ._states import StateType
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+#: What changes as a run goes on: its state, run count, start and end times. A live run keeps
+#: these apart from the rest of its record, which is built only when someone reads it.
+Progress = tuple[State, int, datetime | None, datetime | None]
+
+
+def progress_of(run: FlowRun | TaskRun) -> Progress:
+    return (run.state, run.run_count, run.start_time, run.end_time)
+
 
 def format_time(value: datetime | None) -> int | None:
     """Microseconds since the Unix epoch: cheap to write, and sorts and compares as numbers."""
@@ -32,8 +40,8 @@ def parse_time(value: object) -> datetime | None:
 class WriteBatch:
     """Everything one group commit writes: latest run rows, and history and log rows in order."""
 
-    flow_runs: dict[str, FlowRun] = field(default_factory=dict)
-    task_runs: dict[str, TaskRun] = field(default_factory=dict)
+    flow_runs: dict[str, tuple[FlowRun, Progress]] = field(default_factory=dict)
+    task_runs: dict[str, tuple[TaskRun, Progress]] = field(default_factory=dict)
     states: list[tuple[str, State]] = field(default_factory=list)  # (workspace, state)
     logs: list[LogRecord] = field(default_factory=list)
 
@@ -51,8 +59,8 @@ class WriteBatch:
         return len(self.flow_runs) + len(self.task_runs) + len(self.states) + len(self.logs)
 
 
-def flow_run_row(run: FlowRun, owner: str) -> tuple[object, ...]:
-    state = run.state
+def flow_run_row(run: FlowRun, progress: Progress, owner: str) -> tuple[object, ...]:
+    state, run_count, start_time, end_time = progress
     return (
         run.id,
         run.workspace,
@@ -64,9 +72,9 @@ def flow_run_row(run: FlowRun, owner: str) -> tuple[object, ...]:
         state.name,
         text(state.message),
         format_time(state.timestamp),
-        run.run_count,
-        format_time(run.start_time),
-        format_time(run.end_time),
+        run_count,
+        format_time(start_time),
+        format_time(end_time),
         run.parent_flow_run_id,
         run.parent_task_run_id,
         owner,
@@ -103,8 +111,8 @@ def upsert(table: str, columns: str) -> str:
     )
 
 
-def task_run_row(run: TaskRun) -> tuple[object, ...]:
-    state = run.state
+def task_run_row(run: TaskRun, progress: Progress) -> tuple[object, ...]:
+    state, run_count, start_time, end_time = progress
     return (
         run.id,
         run.workspace,
@@ -117,9 +125,9 @@ def task_run_row(run: TaskRun) -> tuple[object, ...]:
         state.name,
         text(state.message),
         format_time(state.timestamp),
-        run.run_count,
-        format_time(run.start_time),
-        format_time(run.end_time),
+        run_count,
+        format_time(start_time),
+        format_time(end_time),
         format_time(run.created),
     )
 

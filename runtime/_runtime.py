@@ -287,7 +287,7 @@ class Runtime:
         run = engine.new_flow_run(options, values)
         await supervisor.spawn(
             lambda: FlowRunActor(engine, flow, run),
-            name=flow_run_actor_name(run.record.id),
+            name=flow_run_actor_name(run.id),
             restart=Restart.TEMPORARY,
         )
         return run.record.as_stored()

@@ -284,11 +284,11 @@ class SqlDatabase:
             (
                 (
                     upsert("flow_runs", FLOW_RUN_COLUMNS),
-                    [flow_run_row(run, owner) for run in batch.flow_runs.values()],
+                    [flow_run_row(run, now, owner) for run, now in batch.flow_runs.values()],
                 ),
                 (
                     upsert("task_runs", TASK_RUN_COLUMNS),
-                    [task_run_row(run) for run in batch.task_runs.values()],
+                    [task_run_row(run, now) for run, now in batch.task_runs.values()],
                 ),
                 (
                     "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "

@@ -20,7 +20,7 @@ from repertory.actors import Actor, Request
 
 from ._liveness import is_sqlite_owner_alive
 from ._records import LogRecord, utc_now
-from ._rows import WriteBatch
+from ._rows import WriteBatch, progress_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from ._asyncio_thread import AsyncioRunner
     from ._records import FlowRun, State, TaskRun
+    from ._rows import Progress
     from ._sql import SqlDatabase
 
 T = TypeVar("T")
@@ -103,20 +104,26 @@ class Journal:
         if is_waiting:
             self._wake()
 
-    def flow_run(self, run: FlowRun, state: State | None = None) -> None:
-        """Record `run` as it now is and, if given, `state` as a new row of its history."""
+    def flow_run(
+        self, run: FlowRun, state: State | None = None, progress: Progress | None = None
+    ) -> None:
+        """Record `run` as it now is (its `progress`, if given, overriding the record's own)
+        and, if given, `state` as a new row of its history."""
         with self._lock:
-            self._batch.flow_runs[run.id] = run
+            self._batch.flow_runs[run.id] = (run, progress or progress_of(run))
             if state is not None:
                 self._batch.states.append((run.workspace, state))
             wake = self._arm()
         if wake:
             self._wake()
 
-    def task_run(self, run: TaskRun, state: State | None = None) -> None:
-        """Record `run` as it now is and, if given, `state` as a new row of its history."""
+    def task_run(
+        self, run: TaskRun, state: State | None = None, progress: Progress | None = None
+    ) -> None:
+        """Record `run` as it now is (its `progress`, if given, overriding the record's own)
+        and, if given, `state` as a new row of its history."""
         with self._lock:
-            self._batch.task_runs[run.id] = run
+            self._batch.task_runs[run.id] = (run, progress or progress_of(run))
             if state is not None:
                 self._batch.states.append((run.workspace, state))
             wake = self._arm()

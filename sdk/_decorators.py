@@ -274,11 +274,11 @@ class Task(Generic[P, R]):
                 if state is None:  # cancelled before it could end: say so, wake its waiters
                     if not run.state.is_final:
                         run.transition("Cancelled", message="cancelled with its flow")
-                    error = TaskCancelledError(run.record.id)
+                    error = TaskCancelledError(run.id)
                     state = dataclasses.replace(run.state, _outcome=error)
                 future.finish(state)
 
-        context.task_group.start_soon(run_when_ready, name=f"task run {run.record.name}")
+        context.task_group.start_soon(run_when_ready, name=f"task run {run.base.name}")
         return future
 
     def __repr__(self) -> str:

@@ -19,7 +19,7 @@ def get_run_logger() -> RunLogger:
     if context is None:
         raise UsageError("get_run_logger() called outside a flow run")
     if context.task_run is not None:
-        name = f"task_runs.{context.task_run.record.task_name}"
+        name = f"task_runs.{context.task_run.base.task_name}"
     else:
-        name = f"flow_runs.{context.flow_run.record.flow_name}"
+        name = f"flow_runs.{context.flow_run.base.flow_name}"
     return RunLogger(logging.getLogger(f"repertory.{name}"), context)

@@ -13,7 +13,7 @@ from databases import DatabaseURL
 
 from repertory.runtime._errors import SchemaVersionError, StorageError
 from repertory.runtime._records import FlowRun, LogRecord, State, TaskRun
-from repertory.runtime._rows import WriteBatch
+from repertory.runtime._rows import WriteBatch, progress_of
 from repertory.runtime._schema import LATEST_VERSION
 from repertory.runtime._sql import SqlDatabase, sqlite_path
 from repertory.runtime._states import StateType
@@ -87,9 +87,9 @@ def batch(*items: FlowRun | TaskRun | State | LogRecord, workspace: str = "defau
     out = WriteBatch()
     for item in items:
         if isinstance(item, FlowRun):
-            out.flow_runs[item.id] = item
+            out.flow_runs[item.id] = (item, progress_of(item))
         elif isinstance(item, TaskRun):
-            out.task_runs[item.id] = item
+            out.task_runs[item.id] = (item, progress_of(item))
         elif isinstance(item, State):
             out.states.append((workspace, item))
         else:

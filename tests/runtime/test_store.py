@@ -18,6 +18,7 @@ from repertory.actors.testing import NO_BACKOFF
 from repertory.runtime._errors import StorageError
 from repertory.runtime._liveness import SqliteOwnerLock
 from repertory.runtime._records import FlowRun, LogRecord, State, TaskRun
+from repertory.runtime._rows import progress_of
 from repertory.runtime._sql import SqlDatabase
 from repertory.runtime._states import StateType
 from repertory.runtime._store import Committer, Flush, Journal, Query, StoreActor
@@ -93,8 +94,8 @@ def test_the_journal_keeps_each_runs_latest_record_and_every_state_and_log_in_or
 
     batch = journal.take()
 
-    assert batch.flow_runs == {"f1": running}
-    assert batch.task_runs == {"t1": task}
+    assert batch.flow_runs == {"f1": (running, progress_of(running))}
+    assert batch.task_runs == {"t1": (task, progress_of(task))}
     assert batch.states == [("a", pending.state), ("default", task.state), ("a", running.state)]
     assert batch.logs == [log("f1", "one"), log("f1", "two")]
     assert not journal.take()
@@ -113,7 +114,8 @@ def test_put_back_puts_a_failed_batch_ahead_of_newer_writes() -> None:
     journal.put_back(failed)
     batch = journal.take()
 
-    assert batch.flow_runs == {"f1": new, "f2": other}  # the newer record wins
+    # the newer record wins
+    assert batch.flow_runs == {"f1": (new, progress_of(new)), "f2": (other, progress_of(other))}
     assert batch.states == [("default", s) for s in (old.state, new.state, other.state)]
     assert batch.logs == [log("f1", "old"), log("f1", "new")]
 
