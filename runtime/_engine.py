@@ -21,7 +21,7 @@ from ._context import RunContext, build_run_context, current_run
 from ._options import jittered
 from ._parameters import call_arguments, summarize
 from ._prints import capture_prints
-from ._records import NO_RESULT, FlowRun, State, TaskRun, new_id
+from ._records import NO_RESULT, FlowRun, State, TaskRun, build_task_run, new_id
 from ._rows import progress_of
 from ._states import StateType, check_transition
 from ._store import Flush
@@ -110,6 +110,17 @@ class LiveRun(Generic[R]):
 
 
 _is_async: Final = functools.cache(inspect.iscoroutinefunction)
+
+
+def _start(
+    fn: Callable[..., object], parameters: Mapping[str, object], limiter: anyio.CapacityLimiter
+) -> Awaitable[object]:
+    """The body's call, to await: its own coroutine (no frame of ours around it, on the hot
+    path), or a sync body's call in a worker thread (the context variables go with it)."""
+    args, kwargs = call_arguments(fn, parameters)
+    if _is_async(fn):
+        return cast("Callable[..., Awaitable[object]]", fn)(*args, **kwargs)
+    return anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=limiter)
 
 
 def _message(exc: BaseException) -> str:
@@ -294,27 +305,15 @@ class Engine:
         """
         try:
             if time_limit is None:  # the common case, without a cancel scope's cost
-                return await self._call(fn, parameters, limiter), False
+                return await _start(fn, parameters, limiter), False
             with anyio.move_on_after(time_limit) as scope:
-                value = await self._call(fn, parameters, limiter)
+                value = await _start(fn, parameters, limiter)
             # A body in a worker thread cannot be interrupted: it may return after its time.
             if scope.cancel_called:
                 return None, True
             return value, False
         except (Exception, KeyboardInterrupt, SystemExit) as exc:  # the body's outcome
             return exc, False
-
-    async def _call(
-        self,
-        fn: Callable[..., object],
-        parameters: Mapping[str, object],
-        limiter: anyio.CapacityLimiter,
-    ) -> object:
-        args, kwargs = call_arguments(fn, parameters)
-        if _is_async(fn):
-            return await cast("Callable[..., Awaitable[object]]", fn)(*args, **kwargs)
-        # A sync body runs in a worker thread (the context variables go with it).
-        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=limiter)
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -324,15 +323,20 @@ class Engine:
         if options.log_prints:
             capture_prints()
         run_id = new_id()
-        record = TaskRun(
-            id=run_id,
-            name=_run_name(options.task_run_name, options.name, run_id, parameters),
-            task_name=options.name,
-            flow_run_id=context.flow_run_id,
-            state=State.named("Pending", run_id),
-            parameters=summarize(parameters),
-            tags=options.tags,
-            workspace=self.workspace,
+        pending = State.named("Pending", run_id)
+        record = build_task_run(
+            run_id,
+            _run_name(options.task_run_name, options.name, run_id, parameters),
+            options.name,
+            context.flow_run_id,
+            pending,
+            summarize(parameters),
+            0,
+            None,
+            None,
+            options.tags,
+            self.workspace,
+            pending.timestamp,
         )
         return LiveRun(record, parameters, self.journal.task_run)
 

@@ -136,7 +136,7 @@ class FlowRun:
         end_time: datetime | None,
     ) -> FlowRun:
         """This run in a new state (quicker than `dataclasses.replace`, on the hot path)."""
-        return _build_flow_run(
+        return build_flow_run(
             self.id,
             self.name,
             self.flow_name,
@@ -186,7 +186,7 @@ class TaskRun:
         end_time: datetime | None,
     ) -> TaskRun:
         """This run in a new state (quicker than `dataclasses.replace`, on the hot path)."""
-        return _build_task_run(
+        return build_task_run(
             self.id,
             self.name,
             self.task_name,
@@ -233,5 +233,5 @@ def quick_constructor(cls: type[T]) -> Callable[..., T]:
 
 
 _build_state: Final = quick_constructor(State)
-_build_flow_run: Final = quick_constructor(FlowRun)
-_build_task_run: Final = quick_constructor(TaskRun)
+build_flow_run: Final = quick_constructor(FlowRun)
+build_task_run: Final = quick_constructor(TaskRun)

@@ -226,19 +226,33 @@ class Task(Generic[P, R]):
         if len(lengths) > 1:
             raise ValueError(f"{self.name}.map() got iterables of different lengths: {lengths}")
         count = lengths.pop() if lengths else 0
+        calls = [
+            (
+                tuple(
+                    mapped[position][index] if position in mapped else _whole(value)
+                    for position, value in enumerate(args)
+                ),
+                {
+                    key: mapped[key][index] if key in mapped else _whole(value)
+                    for key, value in kwargs.items()
+                },
+            )
+            for index in range(count)
+        ]
+        if _is_async_context():
+            return self._submit_all(calls, wait_for)
+        # A sync flow's body, in a worker thread: submit them all on the event loop's thread.
+        try:
+            return anyio.from_thread.run_sync(self._submit_all, calls, wait_for)
+        except anyio.NoEventLoopError:
+            raise UsageError(f"{self.name}.map() called outside a flow") from None
+
+    def _submit_all(
+        self, calls: list[tuple[tuple[object, ...], dict[str, object]]], wait_for: object
+    ) -> TaskFutureList[object]:
         futures: TaskFutureList[object] = TaskFutureList()
-        for index in range(count):
-            call_args = [
-                mapped[position][index] if position in mapped else _whole(value)
-                for position, value in enumerate(args)
-            ]
-            call_kwargs = {
-                key: mapped[key][index] if key in mapped else _whole(value)
-                for key, value in kwargs.items()
-            }
-            if wait_for is not None:
-                call_kwargs["wait_for"] = wait_for
-            futures.append(self.submit(*call_args, **call_kwargs))  # type: ignore[arg-type]
+        for args, kwargs in calls:
+            futures.append(self._submit(args, kwargs, wait_for))
         return futures
 
     def _submit(
@@ -256,7 +270,8 @@ class Task(Generic[P, R]):
             state: State | None = None
             try:
                 try:
-                    await wait_all(wait_for)
+                    if wait_for is not None:
+                        await wait_all(wait_for)
                     if needs_resolving(parameters.values()):
                         run.parameters = {
                             name: await resolve(value) for name, value in parameters.items()

@@ -126,7 +126,11 @@ class TaskFutureList(list[TaskFuture[T]]):
     """The futures of `Task.map`: `await` it for every value, or call `.result()` in sync code."""
 
     async def _values(self) -> list[T]:
-        return [await future for future in self]
+        # A run that has ended is read at once, without a coroutine per future.
+        return [
+            cast("T", future._final.result()) if future._final is not None else await future
+            for future in self
+        ]
 
     def __await__(self) -> Generator[object, None, list[T]]:
         return self._values().__await__()
