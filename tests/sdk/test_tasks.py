@@ -291,6 +291,13 @@ async def test_future_result_on_the_event_loop_thread_is_refused(
 async def test_submit_outside_a_flow_is_refused() -> None:
     with pytest.raises(UsageError, match="outside a flow"):
         double.submit(1)
+    with pytest.raises(UsageError, match="outside a flow"):
+        double.map([1, 2])
+
+
+def test_map_in_plain_sync_code_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"map\(\) called outside a flow"):
+        inc.map([1, 2])
 
 
 async def test_a_task_outside_a_flow_just_runs() -> None:
