@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import kernel, memory, runtime, tcp
+from . import footprint, kernel, memory, runtime, tcp
 from ._harness import (
     BACKENDS,
     Result,
@@ -23,6 +23,8 @@ from ._harness import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The runtime's figures measured apart from the throughput scenarios (see bench/footprint.py).
+FOOTPRINT = ("latency", "startup", "rss", "import")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         metavar="NAMES",
         help="comma-separated scenarios to run, out of: "
-        + ", ".join([*_names(quick=True), "memory"]),
+        + ", ".join([*_names(quick=True), "memory", *FOOTPRINT]),
     )
     parser.add_argument(
         "--repeats", type=int, default=0, help="runs per figure (default: 5, or 3 with --quick)"
@@ -86,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     repeats: int = args.repeats or (3 if quick else 5)
     statistic = "median of its runs (memory: one run in a fresh process)"
     suite: str = args.suite
-    known = {*_names(quick=quick, suite=suite)} | ({"memory"} if suite != "runtime" else set())
+    known = {*_names(quick=quick, suite=suite)}
+    known |= {"memory"} if suite != "runtime" else set()
+    known |= set(FOOTPRINT) if suite != "kernel" else set()
     only = {name.strip() for name in args.only.split(",") if name.strip()} or known
     if only - known:
         parser.error(f"unknown scenarios: {', '.join(sorted(only - known))}")
@@ -100,10 +104,19 @@ def main(argv: list[str] | None = None) -> int:
         results.extend(run_scenario(scenario, backend, repeats) for scenario in scenarios)
         if "memory" in only:
             results.append(memory.measure(backend, quick=quick))
+        if "latency" in only:
+            results.extend(footprint.measure_latency(backend, quick=quick))
+        if "startup" in only:
+            results.extend(footprint.measure_startup(backend, quick=quick))
+        if "rss" in only:
+            results.append(footprint.measure_rss(backend, quick=quick))
+    if "import" in only:
+        results.extend(footprint.measure_imports(quick=quick))
     progress(f"== done in {time.perf_counter() - began:.0f} s\n")
 
-    order = [*(scenario.name for scenario in scenarios), "memory"]
-    results.sort(key=lambda result: (order.index(result.name), BACKENDS.index(result.backend)))
+    order = [*(scenario.name for scenario in scenarios), "memory", *FOOTPRINT]
+    backend_order = [*BACKENDS, "-"]
+    results.sort(key=lambda result: (order.index(result.name), backend_order.index(result.backend)))
     print(format_table(results, statistic))
     meta = environment(statistic, quick)
     meta["repeats"] = repeats

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Final, Generic, TypeVar, cast, final
 
 import anyio
+from anyio.lowlevel import checkpoint
 
 from ._context import RunContext, build_run_context, current_run
 from ._options import jittered
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", FlowRun, TaskRun)
 logger = logging.getLogger("repertory.engine")
+
+#: Task runs between two deliberate yields to the event loop (or, when the journal is backlogged,
+#: waits for the store): a flow that awaits tasks which never block would otherwise keep the
+#: loop from everything else, the committer included, and its runs' states would wait in
+#: memory, not durable, until the flow returned.
+YIELD_EVERY: Final = 100
 
 #: States that begin an attempt.
 _STARTS: Final = frozenset({"Running", "Retrying"})
@@ -147,6 +154,7 @@ class Engine:
         # Sync flow bodies block on their tasks and child flows: they must never wait for
         # the tokens those need, so they draw on a limiter of their own, without a bound.
         self.flow_limiter = anyio.CapacityLimiter(math.inf)
+        self._budget = YIELD_EVERY
 
     async def flush(self) -> None:
         """Wait until everything journalled so far is durable."""
@@ -353,6 +361,13 @@ class Engine:
         """Run a task to its final state in this task; return its value (or its `State`)."""
         context = _task_context(flow_context, run, options)
         try:
+            self._budget -= 1
+            if not self._budget:
+                self._budget = YIELD_EVERY
+                if self.journal.is_backlogged:
+                    await self.store.ask(Flush())  # the loop idles while the store catches up
+                else:
+                    await checkpoint()
             final = await self._task_attempts(definition, fn, options, run, context)
         except anyio.get_cancelled_exc_class():
             await _end_abruptly(run, "Cancelled", (), definition)

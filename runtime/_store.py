@@ -41,6 +41,9 @@ logger = logging.getLogger("repertory.store")
 COMMIT_DELAY = 0.02
 #: Log lines that may wait for a commit; beyond that they are dropped, counted and noted.
 DEFAULT_MAX_PENDING_LOGS = 10_000
+#: Rows (runs, states, logs) waiting for a commit beyond which runs wait for the store (see
+#: `Journal.is_backlogged`).
+BACKLOG = 5_000
 
 
 @final
@@ -141,6 +144,21 @@ class Journal:
             wake = self._arm()
         if wake:
             self._wake()
+
+    @property
+    def is_backlogged(self) -> bool:
+        """Whether writes come faster than the store commits them.
+
+        A flow whose tasks never block keeps the event loop busy, and a commit in a worker
+        thread then crawls (it must win the GIL back after every statement); runs that wait
+        for the store when this is true keep memory and the durability lag bounded.
+        """
+        return len(self._batch) >= BACKLOG
+
+    @property
+    def pending(self) -> int:
+        """How many rows (runs, states, log lines) wait for the next commit."""
+        return len(self._batch)
 
     def take(self) -> WriteBatch:
         """Everything written so far; the journal starts afresh."""

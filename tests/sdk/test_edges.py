@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import namedtuple
 from typing import TYPE_CHECKING
@@ -188,3 +189,42 @@ async def test_async_tasks_and_mapping_log_arguments_in_sync_flows(
         assert [log.message for log in await rt.read_logs(flow_run_id=run.id)] == ["user bob"]
         [task_run] = await rt.read_task_runs(flow_run_id=run.id)
         assert task_run.state.name == "Completed"
+
+
+async def test_a_flow_of_tasks_that_never_block_lets_the_loop_and_the_store_keep_up(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    from repertory import get_run_context
+    from repertory.runtime._engine import YIELD_EVERY
+    from repertory.runtime._store import BACKLOG
+
+    ticks = 0
+    most_pending = 0
+    send, receive = anyio.create_memory_object_stream[None](math.inf)
+
+    async def other_task() -> None:  # runs only when the loop gets back control
+        nonlocal ticks
+        async for _ in receive:
+            ticks += 1
+
+    @task
+    async def nothing() -> None:
+        nonlocal most_pending
+        most_pending = max(most_pending, get_run_context().engine.journal.pending)
+        send.send_nowait(None)
+
+    @flow
+    async def busy(count: int) -> int:
+        for _ in range(count):
+            await nothing()  # never suspends by itself
+        return ticks
+
+    count = 3 * BACKLOG // 4  # three rows and more per task run: past the backlog
+    with send, receive:
+        async with make_runtime(), anyio.create_task_group() as tg:
+            tg.start_soon(other_task)
+            others_ran = await busy(count)
+            tg.cancel_scope.cancel()
+    assert others_ran > 0  # the flow yielded to the loop now and then
+    # It waited for the store whenever the journal was backlogged: memory stays bounded.
+    assert most_pending <= BACKLOG + 5 * YIELD_EVERY
