@@ -102,13 +102,17 @@ _MUTABLE: Final = (
 )
 
 
-def upsert(table: str, columns: str) -> str:
+def _upsert(table: str, columns: str) -> str:
     count = columns.count(",") + 1
     updates = ", ".join(f"{column} = excluded.{column}" for column in _MUTABLE)
     marks = ", ".join("?" * count)
     return (
         f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}"
     )
+
+
+UPSERT_FLOW_RUN: Final = _upsert("flow_runs", FLOW_RUN_COLUMNS)
+UPSERT_TASK_RUN: Final = _upsert("task_runs", TASK_RUN_COLUMNS)
 
 
 def task_run_row(run: TaskRun, progress: Progress) -> tuple[object, ...]:

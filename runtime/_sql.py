@@ -8,6 +8,7 @@ out, since `databases`' own `execute_many` runs one statement per row.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import sqlite3
@@ -18,8 +19,8 @@ import anyio
 from ._errors import SchemaVersionError, StorageError
 from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
 from ._rows import (
-    FLOW_RUN_COLUMNS,
-    TASK_RUN_COLUMNS,
+    UPSERT_FLOW_RUN,
+    UPSERT_TASK_RUN,
     WriteBatch,
     flow_run_from,
     flow_run_row,
@@ -29,9 +30,9 @@ from ._rows import (
     task_run_row,
     text,
     time_from,
-    upsert,
 )
 from ._schema import LATEST_VERSION, MIGRATIONS, SERIAL
+from ._sqlite_writer import SqliteWriter
 from ._states import TERMINAL_TYPES, StateType
 
 if TYPE_CHECKING:
@@ -92,8 +93,13 @@ class SqlDatabase:
         self._connection: databases.core.Connection | None = None
         # SQLite files: group commits go through a connection of the driver's own in a worker
         # thread, so that a whole transaction costs one hop to a thread, not one per statement.
-        self._writer: sqlite3.Connection | None = None
-        self._writer_limiter: anyio.CapacityLimiter | None = None
+        self._writer: SqliteWriter | None = None
+
+    @property
+    def writes_on_any_backend(self) -> bool:
+        """Whether `write` may be awaited on any backend (SQLite files: it hands the work to
+        the writer's thread), rather than only on asyncio, as the drivers of `databases` need."""
+        return self._writer is not None
 
     @property
     def safe_url(self) -> str:
@@ -132,23 +138,20 @@ class SqlDatabase:
             await self._migrate()
             path = sqlite_path(self.url) if self.dialect == "sqlite" else None
             if path is not None:
-                self._writer = await anyio.to_thread.run_sync(self._open_writer, path)
-                self._writer_limiter = anyio.CapacityLimiter(1)
+                writer = SqliteWriter(
+                    path, (f"PRAGMA synchronous={self._synchronous}", "PRAGMA busy_timeout=5000")
+                )
+                await writer.open()
+                self._writer = writer
         except BaseException:
             await self.close()
             raise
-
-    def _open_writer(self, path: str) -> sqlite3.Connection:
-        writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in (f"PRAGMA synchronous={self._synchronous}", "PRAGMA busy_timeout=5000"):
-            writer.execute(pragma)
-        return writer
 
     async def close(self) -> None:
         connection, database, writer = self._connection, self._database, self._writer
         self._connection = self._database = self._writer = None
         if writer is not None:
-            await anyio.to_thread.run_sync(writer.close)
+            await writer.close()
         if connection is not None:
             await connection.__aexit__(None, None, None)
         if database is not None:
@@ -208,9 +211,7 @@ class SqlDatabase:
     async def _transaction(self, work: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
         """Run statements (each with its rows) in one transaction."""
         if self._writer is not None:
-            await anyio.to_thread.run_sync(
-                self._write_in_thread, self._writer, work, limiter=self._writer_limiter
-            )
+            await self._writer.run(functools.partial(self._write_in_thread, work=work))
             return
         async with self._atomically("write to"):
             for statement, rows in work:
@@ -218,7 +219,7 @@ class SqlDatabase:
                     await self._raw_execute_many(statement, rows)
 
     def _write_in_thread(
-        self, writer: sqlite3.Connection, work: Sequence[tuple[str, Sequence[Sequence[object]]]]
+        self, writer: sqlite3.Connection, *, work: Sequence[tuple[str, Sequence[Sequence[object]]]]
     ) -> None:
         try:
             writer.execute("BEGIN IMMEDIATE")
@@ -283,11 +284,11 @@ class SqlDatabase:
         await self._transaction(
             (
                 (
-                    upsert("flow_runs", FLOW_RUN_COLUMNS),
+                    UPSERT_FLOW_RUN,
                     [flow_run_row(run, now, owner) for run, now in batch.flow_runs.values()],
                 ),
                 (
-                    upsert("task_runs", TASK_RUN_COLUMNS),
+                    UPSERT_TASK_RUN,
                     [task_run_row(run, now) for run, now in batch.task_runs.values()],
                 ),
                 (

@@ -281,8 +281,13 @@ class StoreActor(Actor):
         batch = self._journal.take()
         if not batch:
             return
+        database = self._database
         try:
-            await self._runner.call(lambda: self._database.write(batch, owner=self._owner))
+            if database.writes_on_any_backend:  # no hop through the asyncio thread on trio
+                with anyio.CancelScope(shield=True):  # as the runner's calls: never half done
+                    await database.write(batch, owner=self._owner)
+            else:
+                await self._runner.call(lambda: database.write(batch, owner=self._owner))
         except BaseException:
             self._journal.put_back(batch)  # nothing is lost: the next commit retries it
             raise
