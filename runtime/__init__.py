@@ -5,11 +5,13 @@ Built on the actor kernel; knows nothing of the SDK or the gateway.
 
 from __future__ import annotations
 
+from ._api_keys import ApiKey as ApiKey
 from ._context import RunContext as RunContext
 from ._context import RunLogger as RunLogger
 from ._context import current_run as current_run
 from ._engine import Engine as Engine
 from ._engine import LiveRun as LiveRun
+from ._errors import ApiKeyNotFoundError as ApiKeyNotFoundError
 from ._errors import InvalidTransitionError as InvalidTransitionError
 from ._errors import NoResultError as NoResultError
 from ._errors import ParameterValidationError as ParameterValidationError
@@ -18,6 +20,7 @@ from ._errors import RuntimeNotRunningError as RuntimeNotRunningError
 from ._errors import SchemaVersionError as SchemaVersionError
 from ._errors import StorageError as StorageError
 from ._errors import WorkflowError as WorkflowError
+from ._flow_run import FlowDefinition as FlowDefinition
 from ._options import FlowOptions as FlowOptions
 from ._options import RetryDelay as RetryDelay
 from ._options import TaskOptions as TaskOptions
@@ -37,7 +40,10 @@ from ._states import StateType as StateType
 from ._states import check_transition as check_transition
 
 __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.py checks
+    "ApiKey",
+    "ApiKeyNotFoundError",
     "Engine",
+    "FlowDefinition",
     "FlowOptions",
     "FlowRun",
     "InvalidTransitionError",

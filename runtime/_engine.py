@@ -167,9 +167,16 @@ class Engine:
         self,
         options: FlowOptions,
         parameters: Mapping[str, object],
+        *,
+        workspace: str | None = None,
     ) -> LiveRun[FlowRun]:
-        """Create a flow run in state Pending, linked to the run that calls it, if any."""
+        """Create a flow run in state Pending, linked to the run that calls it, if any.
+
+        It belongs to `workspace` if given, else to its parent's, else to the engine's.
+        """
         parent = current_run.get()
+        if workspace is None:
+            workspace = self.workspace if parent is None else parent.flow_run.base.workspace
         run_id = new_id()
         record = FlowRun(
             id=run_id,
@@ -178,7 +185,7 @@ class Engine:
             flow_version=options.version,
             state=State.named("Pending", run_id),
             parameters=summarize(parameters),
-            workspace=self.workspace,
+            workspace=workspace,
             parent_flow_run_id=None if parent is None else parent.flow_run_id,
             parent_task_run_id=None if parent is None else parent.task_run_id,
         )
@@ -343,7 +350,7 @@ class Engine:
             None,
             None,
             options.tags,
-            self.workspace,
+            context.flow_run.base.workspace,  # a task run belongs where its flow run does
             pending.timestamp,
         )
         return LiveRun(record, parameters, self.journal.task_run)

@@ -5,6 +5,7 @@ WorkflowError
 ├── ParameterValidationError (ValueError)    flow parameters that do not fit the signature
 ├── NoResultError                            a state that holds no outcome was asked for one
 ├── RunNotFoundError (LookupError)           no run with that id in that workspace
+├── ApiKeyNotFoundError (LookupError)        no API key with that id in that workspace
 ├── RuntimeNotRunningError                   a runtime used outside its `async with`
 └── StorageError                             the database cannot be opened, read or written
     └── SchemaVersionError                   the database was written by a newer repertory
@@ -69,6 +70,15 @@ class RunNotFoundError(WorkflowError, LookupError):
     def __init__(self, run_id: str, workspace: str) -> None:
         super().__init__(f"no run {run_id!r} in workspace {workspace!r}")
         self.run_id = run_id
+        self.workspace = workspace
+
+
+class ApiKeyNotFoundError(WorkflowError, LookupError):
+    """No API key with that id in the workspace asked about."""
+
+    def __init__(self, key_id: str, workspace: str) -> None:
+        super().__init__(f"no API key {key_id!r} in workspace {workspace!r}")
+        self.key_id = key_id
         self.workspace = workspace
 
 

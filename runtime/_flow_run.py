@@ -50,8 +50,10 @@ class CancelFlowRun(Request[FlowRun]):
     """Cancel the run; answered once it has ended (Cancelled, unless it ended just before)."""
 
 
-def flow_run_actor_name(run_id: str) -> str:
-    return f"flow-run:{run_id}"
+def flow_run_actor_name(workspace: str, run_id: str) -> str:
+    """The name of a run's actor: looked up with the workspace asked about, so a run of
+    another workspace is not found."""
+    return f"flow-run:{workspace}:{run_id}"
 
 
 @final

@@ -18,9 +18,11 @@ from anyio.lowlevel import current_token
 
 from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, open_actor_system
 
+from ._api_keys import ROLES, ApiKey, new_key, secret_matches, split_key
 from ._asyncio_thread import AsyncioRunner
 from ._engine import Engine
 from ._errors import (
+    ApiKeyNotFoundError,
     InvalidTransitionError,
     RunNotFoundError,
     RuntimeNotRunningError,
@@ -36,11 +38,13 @@ from ._flow_run import (
 )
 from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters
+from ._records import utc_now
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
+    from datetime import datetime
     from types import TracebackType
 
     from repertory.actors import ActorRef, ActorSystem, Supervisor
@@ -105,6 +109,9 @@ class Runtime:
         self._store: ActorRef | None = None
         self._system: ActorSystem | None = None
         self._flow_runs: Supervisor | None = None
+        # API keys looked up so far, with their secrets' hashes: a key is read once, and a
+        # revocation through this runtime drops it here at once.
+        self._keys: dict[str, tuple[ApiKey, str]] = {}
         self._context_token: contextvars.Token[Runtime | None] | None = None
 
     # -- lifetime --------------------------------------------------------------------------
@@ -267,7 +274,11 @@ class Runtime:
     # -- writes ----------------------------------------------------------------------------
 
     async def create_flow_run(
-        self, flow: FlowDefinition, parameters: Mapping[str, object] | None = None
+        self,
+        flow: FlowDefinition,
+        parameters: Mapping[str, object] | None = None,
+        *,
+        workspace: str | None = None,
     ) -> FlowRun:
         """Create a run of `flow` owned by this runtime, start it, and return it (Pending).
 
@@ -284,20 +295,20 @@ class Runtime:
         values = bind_parameters(
             options.name, flow.fn, (), dict(parameters or {}), validate=options.validate_parameters
         )
-        run = engine.new_flow_run(options, values)
+        run = engine.new_flow_run(options, values, workspace=workspace or self.workspace)
         await supervisor.spawn(
             lambda: FlowRunActor(engine, flow, run),
-            name=flow_run_actor_name(run.id),
+            name=flow_run_actor_name(run.base.workspace, run.id),
             restart=Restart.TEMPORARY,
         )
         return run.record.as_stored()
 
     def _live_run(self, run_id: str, workspace: str | None) -> ActorRef | None:
         """The actor of a run this runtime is running, if it is in the workspace asked about."""
-        if (workspace or self.workspace) != self.workspace or self._system is None:
-            return None  # runs of other workspaces are not this one's to touch
+        if self._system is None:
+            return None
         try:
-            return self._system.lookup(flow_run_actor_name(run_id))
+            return self._system.lookup(flow_run_actor_name(workspace or self.workspace, run_id))
         except ActorNotFoundError:
             return None
 
@@ -322,6 +333,78 @@ class Runtime:
                 return await live.ask(CancelFlowRun())
         run = await self.read_flow_run(run_id, workspace=workspace)
         raise InvalidTransitionError(run.state.name, "Cancelling", "the run is not live here")
+
+    # -- API keys --------------------------------------------------------------------------
+
+    async def create_api_key(
+        self,
+        name: str,
+        *,
+        role: str = "owner",
+        expires: datetime | None = None,
+        workspace: str | None = None,
+    ) -> tuple[ApiKey, str]:
+        """Create an API key and return it with the whole key, which is shown this once only:
+        what is stored is a hash of its secret (blocks).
+
+        Raises:
+            ValueError: an unknown role, or an empty or overlong name.
+        """
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}: one of {', '.join(sorted(ROLES))}")
+        if not name or len(name) > 200:
+            raise ValueError("an API key's name must have 1 to 200 characters")
+        key_id, whole, secret_hash = new_key()
+        key = ApiKey(
+            id=key_id,
+            workspace=workspace or self.workspace,
+            name=name,
+            role=role,
+            created=utc_now(),
+            expires=expires,
+        )
+        await self._query(lambda db: db.insert_api_key(key, secret_hash))
+        return key, whole
+
+    async def authenticate(self, presented: str) -> ApiKey | None:
+        """The key that `presented` is, if it is one and may be used now; else None (blocks).
+
+        Malformed, unknown, wrong, revoked and expired keys all give None, after the same
+        constant-time comparison of hashes.
+        """
+        parts = split_key(presented)
+        if parts is None:
+            secret_matches(presented, None)  # as long as for a key in the right format
+            return None
+        key_id, secret = parts
+        found = self._keys.get(key_id)
+        if found is None:
+            found = await self._query(lambda db: db.read_api_key(key_id))
+            if found is not None:
+                self._keys[key_id] = found
+        key, stored_hash = found if found is not None else (None, None)
+        if not secret_matches(secret, stored_hash) or key is None:
+            return None
+        return key if key.is_valid_at(utc_now()) else None
+
+    async def read_api_keys(self, *, workspace: str | None = None) -> list[ApiKey]:
+        """The workspace's API keys, oldest first, revoked ones included (blocks)."""
+        ws = workspace or self.workspace
+        return await self._query(lambda db: db.read_api_keys(ws))
+
+    async def revoke_api_key(self, key_id: str, *, workspace: str | None = None) -> ApiKey:
+        """Revoke an API key: it stops working at once (blocks).
+
+        Raises:
+            ApiKeyNotFoundError: no such key in the workspace.
+        """
+        ws = workspace or self.workspace
+        await self._query(lambda db: db.revoke_api_key(ws, key_id))
+        self._keys.pop(key_id, None)
+        for key in await self.read_api_keys(workspace=ws):
+            if key.id == key_id:
+                return key
+        raise ApiKeyNotFoundError(key_id, ws)
 
 
 async def _shielded(release: Callable[[], None]) -> None:

@@ -81,6 +81,23 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             )""",
         ),
     ),
+    (
+        2,
+        (
+            # API keys of the gateway: the hash of each secret, never the secret.
+            """CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                workspace TEXT NOT NULL,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created BIGINT NOT NULL,
+                expires BIGINT,
+                revoked BIGINT
+            )""",
+            "CREATE INDEX api_keys_by_workspace ON api_keys (workspace, created)",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

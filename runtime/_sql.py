@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
+from ._api_keys import ApiKey
 from ._errors import SchemaVersionError, StorageError
 from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
 from ._rows import (
@@ -26,6 +27,7 @@ from ._rows import (
     flow_run_row,
     format_time,
     opt_str,
+    parse_time,
     task_run_from,
     task_run_row,
     text,
@@ -505,6 +507,54 @@ class SqlDatabase:
             for row in await self._fetch(query, values)
         ]
 
+    # -- API keys --------------------------------------------------------------------------
+
+    async def insert_api_key(self, key: ApiKey, secret_hash: str) -> None:
+        await self._transaction(
+            (
+                (
+                    "INSERT INTO api_keys (id, workspace, name, role, secret_hash, created, "
+                    "expires, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            key.id,
+                            key.workspace,
+                            text(key.name),
+                            key.role,
+                            secret_hash,
+                            format_time(key.created),
+                            format_time(key.expires),
+                            format_time(key.revoked),
+                        )
+                    ],
+                ),
+            )
+        )
+
+    async def read_api_key(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """The key `key_id` in any workspace, with its secret's hash (to authenticate)."""
+        rows = await self._fetch("SELECT * FROM api_keys WHERE id = :id", {"id": key_id})
+        return (_api_key_from(rows[0]), str(rows[0]["secret_hash"])) if rows else None
+
+    async def read_api_keys(self, workspace: str) -> list[ApiKey]:
+        rows = await self._fetch(
+            "SELECT * FROM api_keys WHERE workspace = :workspace ORDER BY created, id",
+            {"workspace": workspace},
+        )
+        return [_api_key_from(row) for row in rows]
+
+    async def revoke_api_key(self, workspace: str, key_id: str) -> None:
+        """Revoke the key, if it is in `workspace` and not revoked yet."""
+        await self._transaction(
+            (
+                (
+                    "UPDATE api_keys SET revoked = ? "
+                    "WHERE workspace = ? AND id = ? AND revoked IS NULL",
+                    [(format_time(utc_now()), workspace, key_id)],
+                ),
+            )
+        )
+
     def _page(self, limit: int | None, offset: int, values: dict[str, object]) -> str:
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
@@ -516,3 +566,15 @@ class SqlDatabase:
             return " LIMIT :limit OFFSET :offset"
         # No implicit cap: SQLite reads LIMIT -1 as none; PostgreSQL says ALL.
         return (" LIMIT -1" if self.dialect == "sqlite" else " LIMIT ALL") + " OFFSET :offset"
+
+
+def _api_key_from(row: Mapping[str, object]) -> ApiKey:
+    return ApiKey(
+        id=str(row["id"]),
+        workspace=str(row["workspace"]),
+        name=str(row["name"]),
+        role=str(row["role"]),
+        created=time_from(row["created"]),
+        expires=parse_time(row["expires"]),
+        revoked=parse_time(row["revoked"]),
+    )

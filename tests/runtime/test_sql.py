@@ -14,7 +14,7 @@ from databases import DatabaseURL
 from repertory.runtime._errors import SchemaVersionError, StorageError
 from repertory.runtime._records import FlowRun, LogRecord, State, TaskRun
 from repertory.runtime._rows import WriteBatch, progress_of
-from repertory.runtime._schema import LATEST_VERSION
+from repertory.runtime._schema import LATEST_VERSION, MIGRATIONS, SERIAL
 from repertory.runtime._sql import SqlDatabase, sqlite_path
 from repertory.runtime._states import StateType
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
-TABLES = {"flow_runs", "task_runs", "states", "logs", "owners", "schema_version"}
+TABLES = {"flow_runs", "task_runs", "states", "logs", "owners", "api_keys", "schema_version"}
 
 
 def at(seconds: float) -> datetime:
@@ -164,6 +164,34 @@ async def test_open_creates_the_schema_and_reopening_migrates_nothing(
     assert versions == list(range(1, LATEST_VERSION + 1))
     if database_url.startswith("sqlite"):
         assert await on_raw_database(runner, database_url, "PRAGMA journal_mode") == ["wal"]
+
+
+async def test_a_database_of_version_1_is_migrated_forward_keeping_its_runs(
+    database_url: str, runner: AsyncioRunner
+) -> None:
+    dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    [(_, version_1)] = [m for m in MIGRATIONS if m[0] == 1]
+    await on_raw_database(
+        runner,
+        database_url,
+        *(statement.replace("{serial}", SERIAL[dialect]) for statement in version_1),
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        "INSERT INTO schema_version (version) VALUES (1)",
+        "INSERT INTO flow_runs (id, workspace, flow_name, name, parameters, state_type, "
+        "state_name, state_timestamp, run_count, created) "
+        "VALUES ('old', 'default', 'f', 'f-old', '{}', 'COMPLETED', 'Completed', 0, 1, 0)",
+        "SELECT version FROM schema_version",
+    )
+    database = SqlDatabase(database_url)
+    await runner.call(database.open)
+    try:
+        assert await runner.call(database.schema_version) == LATEST_VERSION
+        old = await runner.call(lambda: database.read_flow_run("default", "old"))
+        assert old is not None
+        assert old.state.name == "Completed"
+    finally:
+        await runner.call(database.close)
+    assert set(await on_raw_database(runner, database_url, list_tables(database_url))) == TABLES
 
 
 async def test_a_newer_schema_is_refused_and_left_untouched(

@@ -145,6 +145,36 @@ async def test_created_runs_are_invisible_from_other_workspaces(
         await rt.cancel_flow_run(created.id)
 
 
+async def test_a_run_created_in_another_workspace_lives_there_with_its_tasks_and_children(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    @task
+    async def inner(x: int) -> int:
+        return x
+
+    @flow
+    async def child() -> int:
+        return await inner(2)
+
+    @flow
+    async def parent() -> int:
+        return await inner(1) + await child()
+
+    async with make_runtime() as rt:
+        other = f"{rt.workspace}-b"
+        created = await rt.create_flow_run(parent, workspace=other)
+        assert created.workspace == other
+        with pytest.raises(RunNotFoundError):
+            await rt.wait_for_flow_run(created.id)  # not in the runtime's own workspace
+        finished = await rt.wait_for_flow_run(created.id, workspace=other)
+        assert finished.state.name == "Completed"
+        assert await rt.read_flow_runs() == []
+        runs = await rt.read_flow_runs(workspace=other)
+        assert {run.flow_name for run in runs} == {"parent", "child"}
+        for run in runs:
+            assert len(await rt.read_task_runs(flow_run_id=run.id, workspace=other)) == 1
+
+
 async def test_a_cancelled_exit_still_releases_the_liveness_token(tmp_path: Path) -> None:
     with anyio.CancelScope() as scope:
         async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}"):
