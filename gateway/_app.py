@@ -1,0 +1,179 @@
+"""`create_app`: the Starlette app of the REST API, over a running `Runtime`.
+
+Every request gets an id (answered in `X-Request-Id`, and in every error body); a request to
+an `/api` route other than health, version and the schema needs an API key; bodies and query
+strings are validated by the operation's models before its handler runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import secrets
+from typing import TYPE_CHECKING, Final
+
+import pydantic
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ._auth import authenticate, workspace_of
+from ._errors import ApiError, BodyTooLargeError, exception_handlers
+from ._openapi import build_openapi
+from ._rest import OPERATIONS, Call, Operation
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pydantic import BaseModel
+    from starlette.requests import Request
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from repertory.runtime import FlowDefinition, Runtime
+
+#: The largest request body accepted, in bytes.
+MAX_BODY: Final = 1 << 20
+
+
+def create_app(
+    runtime: Runtime, *, flows: Iterable[FlowDefinition] = (), max_body: int = MAX_BODY
+) -> Starlette:
+    """The REST API of `runtime`, which must be running (and outlive the app).
+
+    Args:
+        runtime: the runtime every request is answered by.
+        flows: the flows that runs may be created of, by name.
+        max_body: the largest request body accepted, in bytes (413 beyond).
+    """
+    served = {flow.options.name: flow for flow in flows}
+    routes = [
+        Route(
+            operation.path,
+            functools.partial(_endpoint, operation, runtime, served, max_body),
+            methods=[operation.method],
+            name=operation.name,
+        )
+        for operation in OPERATIONS
+    ]
+    schema = build_openapi(OPERATIONS)
+    routes += [
+        Route("/api/openapi.json", lambda request: JSONResponse(schema), methods=["GET"]),
+        Route("/api/docs", lambda request: HTMLResponse(_docs_page(schema)), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers=exception_handlers)
+    app.add_middleware(_RequestIds)
+    return app
+
+
+async def _endpoint(
+    operation: Operation,
+    runtime: Runtime,
+    flows: dict[str, FlowDefinition],
+    max_body: int,
+    request: Request,
+) -> Response:
+    key = None
+    workspace = ""
+    if operation.scope is not None:
+        key = await authenticate(runtime, request)
+        workspace = workspace_of(key, request)
+    query = None
+    if operation.query is not None:
+        query = _validate(operation.query, dict(request.query_params), "query")
+    body = None
+    if operation.body is not None:
+        body = _validate(operation.body, await _json_body(request, max_body), "body")
+    call = Call(
+        runtime=runtime,
+        flows=flows,
+        request=request,
+        key=key,
+        workspace=workspace,
+        query=query,
+        body=body,
+    )
+    result = await operation.handler(call)
+    if isinstance(result, list):
+        content: object = [item.model_dump(mode="json") for item in result]
+    else:
+        content = result.model_dump(mode="json")
+    return JSONResponse(content, status_code=operation.status)
+
+
+def _validate(model: type[BaseModel], data: object, where: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = [
+            {"at": ".".join(str(part) for part in error["loc"]), "problem": error["msg"]}
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ApiError(
+            422, "invalid_request", f"the {where} does not validate", {"errors": problems}
+        ) from None
+
+
+async def _json_body(request: Request, limit: int) -> object:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(limit)
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "the body is not JSON") from None
+
+
+class _RequestIds:
+    """Gives every request an id, kept in `scope["state"]` and answered in `X-Request-Id`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _docs_page(schema: dict[str, object]) -> str:
+    """A page listing every operation, from the schema, that needs nothing from the internet."""
+    rows = []
+    paths = schema["paths"]
+    assert isinstance(paths, dict)
+    for path, methods in paths.items():
+        for method, spec in methods.items():
+            scope = spec.get("x-scope", "none (public)")
+            statuses = ", ".join(spec["responses"])
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td>{html.escape(spec['summary'])}</td><td><code>{html.escape(scope)}"
+                f"</code></td><td>{statuses}</td></tr>"
+            )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>repertory API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 8px;"
+        "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+        "<h1>repertory REST API</h1><p>Send <code>Authorization: Bearer &lt;key&gt;</code>. "
+        "Errors are <code>{code, message, details, request_id}</code>. The full schema: "
+        "<a href='/api/openapi.json'>/api/openapi.json</a>.</p><table><tr><th>method</th>"
+        "<th>path</th><th>what</th><th>scope</th><th>answers</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )

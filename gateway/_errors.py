@@ -1,0 +1,133 @@
+"""Errors as the API answers them: one JSON shape (`ErrorOut`), each status mapped here only.
+
+Exception tree:
+
+    ApiError                   an answer other than 2xx, with its status and code
+    ├── NotAuthenticatedError  401: no key, or a key that does not work
+    ├── BodyTooLargeError      413: the body is over the limit
+    └── (ApiError itself)      400, 404, 409, 422 ... raised with their code
+
+Errors of the runtime are translated in `exception_handlers`; anything else is a 500 whose
+body says nothing but the request id (the traceback goes to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Final
+
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from repertory.runtime import (
+    ApiKeyNotFoundError,
+    InvalidTransitionError,
+    ParameterValidationError,
+    RunNotFoundError,
+    RuntimeNotRunningError,
+)
+
+from ._models import ErrorOut
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+logger = logging.getLogger("repertory.gateway")
+
+
+class ApiError(Exception):
+    """An error answer: `status`, a stable `code`, a message and details."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: Mapping[str, object] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+
+
+class NotAuthenticatedError(ApiError):
+    def __init__(self) -> None:
+        super().__init__(401, "not_authenticated", "a valid API key is needed: Bearer <key>")
+
+
+class BodyTooLargeError(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, "body_too_large", f"the body is over {limit} bytes")
+
+
+def request_id(request: Request) -> str:
+    value: str = request.scope.get("state", {}).get("request_id", "-")
+    return value
+
+
+def error_response(request: Request, error: ApiError) -> JSONResponse:
+    body = ErrorOut(
+        code=error.code,
+        message=error.message,
+        details=error.details,
+        request_id=request_id(request),
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse(body.model_dump(mode="json"), status_code=error.status, headers=headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own: no such route (404), wrong method (405)."""
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    error = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+    return error_response(request, error)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(request, ApiError(404, "not_found", str(exc)))
+
+
+async def _bad_parameters(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ParameterValidationError)
+    error = ApiError(422, "invalid_parameters", str(exc), {"parameters": dict(exc.errors)})
+    return error_response(request, error)
+
+
+async def _conflict(request: Request, exc: Exception) -> Response:
+    return error_response(request, ApiError(409, "conflict", str(exc)))
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return error_response(request, ApiError(503, "unavailable", "the runtime is not running"))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.error(
+        "request %s failed: %s %s",
+        request_id(request),
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    error = ApiError(500, "internal_error", "the server failed; the request id finds it in its log")
+    return error_response(request, error)
+
+
+#: Every error the API answers, by exception class (Starlette picks the closest in the MRO).
+exception_handlers: Final = {
+    ApiError: _api_error,
+    HTTPException: _http_error,
+    RunNotFoundError: _not_found,
+    ApiKeyNotFoundError: _not_found,
+    ParameterValidationError: _bad_parameters,
+    InvalidTransitionError: _conflict,
+    RuntimeNotRunningError: _unavailable,
+    Exception: _unexpected,
+}

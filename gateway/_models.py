@@ -1,0 +1,187 @@
+"""The REST API's bodies: pydantic models that validate requests and document responses.
+
+The OpenAPI schema is generated from these same models, so what is validated is what is
+documented. They stop at the gateway: handlers turn them into runtime calls and back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from repertory.runtime import ApiKey, FlowRun, LogRecord, State, StateType, TaskRun
+
+#: Names of flows, workspaces and keys in paths and bodies.
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: The most items one page may hold.
+MAX_PAGE: int = 200
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StateOut(_Model):
+    type: StateType
+    name: str
+    message: str | None
+    timestamp: datetime
+
+    @classmethod
+    def of(cls, state: State) -> StateOut:
+        return cls(
+            type=state.type, name=state.name, message=state.message, timestamp=state.timestamp
+        )
+
+
+class FlowRunOut(_Model):
+    id: str
+    name: str
+    flow_name: str
+    flow_version: str | None
+    state: StateOut
+    parameters: dict[str, Any]
+    run_count: int
+    start_time: datetime | None
+    end_time: datetime | None
+    parent_flow_run_id: str | None
+    parent_task_run_id: str | None
+    created: datetime
+
+    @classmethod
+    def of(cls, run: FlowRun) -> FlowRunOut:
+        return cls(
+            id=run.id,
+            name=run.name,
+            flow_name=run.flow_name,
+            flow_version=run.flow_version,
+            state=StateOut.of(run.state),
+            parameters=dict(run.parameters),
+            run_count=run.run_count,
+            start_time=run.start_time,
+            end_time=run.end_time,
+            parent_flow_run_id=run.parent_flow_run_id,
+            parent_task_run_id=run.parent_task_run_id,
+            created=run.created,
+        )
+
+
+class TaskRunOut(_Model):
+    id: str
+    name: str
+    task_name: str
+    flow_run_id: str
+    state: StateOut
+    parameters: dict[str, Any]
+    tags: list[str]
+    run_count: int
+    start_time: datetime | None
+    end_time: datetime | None
+    created: datetime
+
+    @classmethod
+    def of(cls, run: TaskRun) -> TaskRunOut:
+        return cls(
+            id=run.id,
+            name=run.name,
+            task_name=run.task_name,
+            flow_run_id=run.flow_run_id,
+            state=StateOut.of(run.state),
+            parameters=dict(run.parameters),
+            tags=list(run.tags),
+            run_count=run.run_count,
+            start_time=run.start_time,
+            end_time=run.end_time,
+            created=run.created,
+        )
+
+
+class LogOut(_Model):
+    flow_run_id: str
+    task_run_id: str | None
+    level: int
+    logger: str
+    message: str
+    timestamp: datetime
+
+    @classmethod
+    def of(cls, record: LogRecord) -> LogOut:
+        return cls(
+            flow_run_id=record.flow_run_id,
+            task_run_id=record.task_run_id,
+            level=record.level,
+            logger=record.logger,
+            message=record.message,
+            timestamp=record.timestamp,
+        )
+
+
+class FlowOut(_Model):
+    name: str
+    version: str | None
+    description: str | None
+    parameters: dict[str, Any] = Field(description="JSON Schema of the flow's parameters")
+
+
+class ApiKeyOut(_Model):
+    """An API key as listed: never its secret."""
+
+    id: str
+    name: str
+    role: str
+    created: datetime
+    expires: datetime | None
+    revoked: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(
+            id=key.id,
+            name=key.name,
+            role=key.role,
+            created=key.created,
+            expires=key.expires,
+            revoked=key.revoked,
+        )
+
+
+class CreateFlowRun(_Model):
+    """A request to run a flow the server serves."""
+
+    flow_name: Name
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class FlowRunPage(_Model):
+    items: list[FlowRunOut]
+    next_offset: int | None = Field(description="offset of the next page; null on the last")
+
+
+class TaskRunPage(_Model):
+    items: list[TaskRunOut]
+    next_offset: int | None
+
+
+class LogPage(_Model):
+    items: list[LogOut]
+    next_offset: int | None
+
+
+class Health(_Model):
+    status: Literal["ok"] = "ok"
+
+
+class Version(_Model):
+    version: str
+    api: str = "v1"
+
+
+class ErrorOut(_Model):
+    """Every error the API answers, whatever its status."""
+
+    code: str = Field(description="stable, machine-readable: not_found, invalid_request, ...")
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    request_id: str

@@ -1,0 +1,349 @@
+"""The REST operations: each one a handler that turns a request into runtime calls and back.
+
+Every operation is declared once, in `OPERATIONS`, with what it needs (its scope, query and
+body models) and what it answers; the app's routes and its OpenAPI schema are both built from
+that list. No handler touches the database: the runtime's methods are messages to its actors.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Final, final
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from repertory.runtime import StateType
+
+from ._errors import ApiError
+from ._models import (
+    MAX_PAGE,
+    ApiKeyOut,
+    CreateFlowRun,
+    FlowOut,
+    FlowRunOut,
+    FlowRunPage,
+    Health,
+    LogOut,
+    LogPage,
+    StateOut,
+    TaskRunOut,
+    TaskRunPage,
+    Version,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from starlette.requests import Request
+
+    from repertory.runtime import ApiKey, FlowDefinition, Runtime
+
+logger = logging.getLogger("repertory.gateway")
+#: Read once, at import: finding a package's metadata reads files.
+SERVER_VERSION: Final = metadata.version("repertory")
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """What a handler gets: the runtime, the request, and what was checked before it."""
+
+    runtime: Runtime
+    flows: Mapping[str, FlowDefinition]
+    request: Request
+    key: ApiKey | None
+    workspace: str
+    query: BaseModel | None
+    body: BaseModel | None
+
+    def path(self, name: str) -> str:
+        value: str = self.request.path_params[name]
+        return value
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """One REST operation, as routed and as documented."""
+
+    method: str
+    path: str
+    name: str
+    summary: str
+    handler: Callable[[Call], Awaitable[BaseModel | list[BaseModel]]]
+    answers: type[BaseModel] | tuple[type[BaseModel]]  # a tuple of one: a list of them
+    status: int = 200
+    #: What the key must be allowed to do (issue 6 checks roles against it); None: no key.
+    scope: str | None = None
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    tags: tuple[str, ...] = field(default=())
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PageQuery(_Query):
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class FlowRunQuery(PageQuery):
+    flow_name: str | None = Field(default=None, max_length=200)
+    state_type: StateType | None = None
+
+
+def _next_offset(query: PageQuery, count: int) -> int | None:
+    """Pages are read one item long: the extra item says whether another page follows."""
+    return query.offset + query.limit if count > query.limit else None
+
+
+def _page_query(call: Call) -> PageQuery:
+    assert isinstance(call.query, PageQuery)
+    return call.query
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+async def health(call: Call) -> Health:
+    return Health()
+
+
+async def version(call: Call) -> Version:
+    return Version(version=SERVER_VERSION)
+
+
+async def list_flows(call: Call) -> list[BaseModel]:
+    return [_flow_out(flow) for flow in call.flows.values()]
+
+
+def _flow_out(flow: FlowDefinition) -> FlowOut:
+    options = flow.options
+    try:
+        schema = _parameters_schema(flow)
+    except Exception:  # hints or defaults pydantic cannot describe: left undocumented
+        logger.warning("cannot describe the parameters of flow %s", options.name, exc_info=True)
+        schema = {}
+    return FlowOut(
+        name=options.name,
+        version=options.version,
+        description=options.description,
+        parameters=schema,
+    )
+
+
+def _parameters_schema(flow: FlowDefinition) -> dict[str, object]:
+    signature = inspect.signature(flow.fn)
+    fields: dict[str, object] = {}
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in {parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD}:
+            continue
+        hint = object if parameter.annotation is parameter.empty else parameter.annotation
+        default = ... if parameter.default is parameter.empty else parameter.default
+        fields[name] = (hint, default)
+    model = pydantic.create_model(f"{flow.options.name}_parameters", **fields)  # type: ignore[call-overload]  # field tuples built above
+    schema: dict[str, object] = model.model_json_schema()
+    return schema
+
+
+async def create_flow_run(call: Call) -> FlowRunOut:
+    body = call.body
+    assert isinstance(body, CreateFlowRun)
+    flow = call.flows.get(body.flow_name)
+    if flow is None:
+        raise ApiError(
+            422,
+            "unknown_flow",
+            f"this server runs no flow {body.flow_name!r}",
+            {"flows": sorted(call.flows)},
+        )
+    run = await call.runtime.create_flow_run(flow, body.parameters, workspace=call.workspace)
+    return FlowRunOut.of(run)
+
+
+async def list_flow_runs(call: Call) -> FlowRunPage:
+    query = call.query
+    assert isinstance(query, FlowRunQuery)
+    runs = await call.runtime.read_flow_runs(
+        flow_name=query.flow_name,
+        state_type=query.state_type,
+        limit=query.limit + 1,
+        offset=query.offset,
+        workspace=call.workspace,
+    )
+    return FlowRunPage(
+        items=[FlowRunOut.of(run) for run in runs[: query.limit]],
+        next_offset=_next_offset(query, len(runs)),
+    )
+
+
+async def read_flow_run(call: Call) -> FlowRunOut:
+    run = await call.runtime.read_flow_run(call.path("id"), workspace=call.workspace)
+    return FlowRunOut.of(run)
+
+
+async def cancel_flow_run(call: Call) -> FlowRunOut:
+    run = await call.runtime.cancel_flow_run(call.path("id"), workspace=call.workspace)
+    return FlowRunOut.of(run)
+
+
+async def list_task_runs(call: Call) -> TaskRunPage:
+    query = _page_query(call)
+    run_id = call.path("id")
+    await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
+    runs = await call.runtime.read_task_runs(
+        flow_run_id=run_id, limit=query.limit + 1, offset=query.offset, workspace=call.workspace
+    )
+    return TaskRunPage(
+        items=[TaskRunOut.of(run) for run in runs[: query.limit]],
+        next_offset=_next_offset(query, len(runs)),
+    )
+
+
+async def read_flow_run_states(call: Call) -> list[BaseModel]:
+    run_id = call.path("id")
+    await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
+    states = await call.runtime.read_state_history(run_id, workspace=call.workspace)
+    return [StateOut.of(state) for state in states]
+
+
+async def read_logs(call: Call) -> LogPage:
+    query = _page_query(call)
+    run_id = call.path("id")
+    await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
+    logs = await call.runtime.read_logs(
+        flow_run_id=run_id, limit=query.limit + 1, offset=query.offset, workspace=call.workspace
+    )
+    return LogPage(
+        items=[LogOut.of(log) for log in logs[: query.limit]],
+        next_offset=_next_offset(query, len(logs)),
+    )
+
+
+async def list_api_keys(call: Call) -> list[BaseModel]:
+    return [ApiKeyOut.of(key) for key in await call.runtime.read_api_keys(workspace=call.workspace)]
+
+
+_WS: Final = "/api/workspaces/{workspace}"
+
+OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation(
+        method="GET",
+        path="/api/health",
+        name="health",
+        summary="Whether the server is up (no key needed)",
+        handler=health,
+        answers=Health,
+        tags=("server",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/version",
+        name="version",
+        summary="The server's version (no key needed)",
+        handler=version,
+        answers=Version,
+        tags=("server",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/flows",
+        name="list_flows",
+        summary="The flows this server can run, with their parameters' JSON Schema",
+        handler=list_flows,
+        answers=(FlowOut,),
+        scope="flows:read",
+        tags=("flows",),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_WS}/flow_runs",
+        name="create_flow_run",
+        summary="Start a run of a flow; bad parameters are a 422 naming them, and create nothing",
+        handler=create_flow_run,
+        answers=FlowRunOut,
+        status=201,
+        scope="flow_runs:write",
+        body=CreateFlowRun,
+        tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/flow_runs",
+        name="list_flow_runs",
+        summary="Flow runs, oldest first, filtered by flow and state type, a page at a time",
+        handler=list_flow_runs,
+        answers=FlowRunPage,
+        scope="flow_runs:read",
+        query=FlowRunQuery,
+        tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/flow_runs/{{id}}",
+        name="read_flow_run",
+        summary="One flow run",
+        handler=read_flow_run,
+        answers=FlowRunOut,
+        scope="flow_runs:read",
+        tags=("flow runs",),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_WS}/flow_runs/{{id}}/cancel",
+        name="cancel_flow_run",
+        summary="Cancel a live flow run; answers once it has ended (409 if it already had)",
+        handler=cancel_flow_run,
+        answers=FlowRunOut,
+        scope="flow_runs:write",
+        tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/flow_runs/{{id}}/task_runs",
+        name="list_task_runs",
+        summary="The task runs of a flow run, oldest first, a page at a time",
+        handler=list_task_runs,
+        answers=TaskRunPage,
+        scope="flow_runs:read",
+        query=PageQuery,
+        tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/flow_runs/{{id}}/states",
+        name="read_flow_run_states",
+        summary="Every state of a flow run, oldest first",
+        handler=read_flow_run_states,
+        answers=(StateOut,),
+        scope="flow_runs:read",
+        tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/flow_runs/{{id}}/logs",
+        name="read_logs",
+        summary="The stored log lines of a flow run, oldest first, a page at a time",
+        handler=read_logs,
+        answers=LogPage,
+        scope="flow_runs:read",
+        query=PageQuery,
+        tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/api_keys",
+        name="list_api_keys",
+        summary="The workspace's API keys (never their secrets)",
+        handler=list_api_keys,
+        answers=(ApiKeyOut,),
+        scope="keys:admin",
+        tags=("api keys",),
+    ),
+)

@@ -1,0 +1,86 @@
+"""The REST API in-process (httpx's ASGI transport) over a real runtime: SQLite always,
+PostgreSQL when REPERTORY_TEST_DATABASE_URL is set; a fresh workspace and key per test."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+import pytest
+
+from repertory import Runtime, flow, get_run_logger, task
+from repertory.gateway import create_app
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterable
+    from contextlib import AbstractAsyncContextManager
+    from pathlib import Path
+
+    from repertory.runtime import FlowDefinition
+
+DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("REPERTORY_TEST_DATABASE_URL") else [])
+
+
+@task
+async def double(x: int) -> int:
+    return 2 * x
+
+
+@flow
+async def add(x: int, y: int = 1) -> int:
+    """Adds, through a task, and logs."""
+    get_run_logger().info("adding %d and %d", x, y)
+    return await double(x) // 2 + y
+
+
+@flow
+async def gated() -> None:
+    await anyio.sleep_forever()
+
+
+FLOWS: tuple[FlowDefinition, ...] = (add, gated)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Api:
+    client: httpx.AsyncClient
+    runtime: Runtime
+    key: str
+    workspace: str
+
+    def url(self, suffix: str = "", *, workspace: str | None = None) -> str:
+        return f"/api/workspaces/{workspace or self.workspace}{suffix}"
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    return os.environ["REPERTORY_TEST_DATABASE_URL"]
+
+
+@pytest.fixture
+def open_api(database_url: str) -> Callable[..., AbstractAsyncContextManager[Api]]:
+    """`async with open_api() as api:` a runtime, a key of its workspace, and a client."""
+
+    @contextlib.asynccontextmanager
+    async def open_it(flows: Iterable[FlowDefinition] = FLOWS) -> AsyncIterator[Api]:
+        workspace = f"test-{uuid.uuid4().hex[:12]}"
+        async with Runtime(database_url, workspace=workspace) as runtime:
+            _, key = await runtime.create_api_key("tests")
+            transport = httpx.ASGITransport(
+                app=create_app(runtime, flows=flows), raise_app_exceptions=False
+            )
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://127.0.0.1",
+                headers={"Authorization": f"Bearer {key}"},
+            ) as client:
+                yield Api(client=client, runtime=runtime, key=key, workspace=workspace)
+
+    return open_it

@@ -1,0 +1,229 @@
+"""The REST API: keys, workspaces, runs, paging, validation, the error shape and the schema."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from repertory.gateway import MAX_BODY
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
+
+    import httpx
+
+    from .conftest import Api
+
+    OpenApi = Callable[..., AbstractAsyncContextManager[Api]]
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body: dict[str, object] = response.json()
+    assert set(body) == {"code", "message", "details", "request_id"}
+    assert body["code"] == code
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+    return body
+
+
+async def test_health_and_version_need_no_key(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        for path in ("/api/health", "/api/version", "/api/openapi.json", "/api/docs"):
+            response = await api.client.get(path, headers={"Authorization": ""})
+            assert response.status_code == 200, path
+            assert len(response.headers["x-request-id"]) == 16
+        assert (await api.client.get("/api/health")).json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Basic abc", "Bearer rpk_nope", "Bearer rpk_0000000a_" + "0" * 64],
+)
+async def test_a_request_without_a_working_key_is_401(
+    open_api: OpenApi, authorization: str | None
+) -> None:
+    async with open_api() as api:
+        headers = {} if authorization is None else {"Authorization": authorization}
+        api.client.headers.pop("Authorization")
+        response = await api.client.get(api.url("/flow_runs"), headers=headers)
+        assert_error(response, 401, "not_authenticated")
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_revoked_key_stops_working_at_once(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        assert (await api.client.get(api.url("/flow_runs"))).status_code == 200
+        [key] = await api.runtime.read_api_keys()
+        await api.runtime.revoke_api_key(key.id)
+        assert_error(await api.client.get(api.url("/flow_runs")), 401, "not_authenticated")
+        listed = await api.runtime.read_api_keys()
+        assert listed[0].revoked is not None
+
+
+async def test_another_workspace_looks_like_nothing(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        created = (
+            await api.client.post(
+                api.url("/flow_runs"), json={"flow_name": "add", "parameters": {"x": 1}}
+            )
+        ).json()
+        foreign = await api.client.get(api.url(f"/flow_runs/{created['id']}", workspace="other"))
+        missing = await api.client.get(api.url("/flow_runs/no-such-run"))
+        foreign_body = assert_error(foreign, 404, "not_found")
+        missing_body = assert_error(missing, 404, "not_found")
+        assert foreign_body["details"] == missing_body["details"] == {}
+        assert_error(
+            await api.client.get(api.url("/flow_runs", workspace="other")), 404, "not_found"
+        )
+
+
+async def test_a_created_run_runs_and_is_read_back_with_its_states_tasks_and_logs(
+    open_api: OpenApi,
+) -> None:
+    async with open_api() as api:
+        response = await api.client.post(
+            api.url("/flow_runs"), json={"flow_name": "add", "parameters": {"x": "20", "y": 2}}
+        )
+        assert response.status_code == 201, response.text
+        created = response.json()
+        assert created["flow_name"] == "add"
+        assert created["parameters"] == {"x": 20, "y": 2}  # coerced by the flow's hints
+        await api.runtime.wait_for_flow_run(created["id"])
+
+        run = (await api.client.get(api.url(f"/flow_runs/{created['id']}"))).json()
+        assert run["state"]["type"] == "COMPLETED"
+        assert run["run_count"] == 1
+        states = (await api.client.get(api.url(f"/flow_runs/{created['id']}/states"))).json()
+        assert [state["name"] for state in states] == ["Pending", "Running", "Completed"]
+        tasks = (await api.client.get(api.url(f"/flow_runs/{created['id']}/task_runs"))).json()
+        assert [t["task_name"] for t in tasks["items"]] == ["double"]
+        assert tasks["next_offset"] is None
+        logs = (await api.client.get(api.url(f"/flow_runs/{created['id']}/logs"))).json()
+        assert [log["message"] for log in logs["items"]] == ["adding 20 and 2"]
+
+
+async def test_bad_parameters_are_a_422_naming_them_and_create_nothing(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        response = await api.client.post(
+            api.url("/flow_runs"), json={"flow_name": "add", "parameters": {"x": "many"}}
+        )
+        body = assert_error(response, 422, "invalid_parameters")
+        assert set(body["details"]["parameters"]) == {"x"}  # type: ignore[index]
+        unknown = await api.client.post(api.url("/flow_runs"), json={"flow_name": "nope"})
+        assert assert_error(unknown, 422, "unknown_flow")["details"] == {"flows": ["add", "gated"]}
+        assert (await api.client.get(api.url("/flow_runs"))).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{", 400, "malformed_json"),
+        (b'{"flow_name": "add", "surprise": 1}', 422, "invalid_request"),
+        (b'{"parameters": {}}', 422, "invalid_request"),
+        (b'{"flow_name": "bad name!"}', 422, "invalid_request"),
+        (b"[]", 422, "invalid_request"),
+        (b'{"flow_name": "' + b"x" * MAX_BODY + b'"}', 413, "body_too_large"),
+    ],
+)
+async def test_bad_bodies_get_clear_errors(
+    open_api: OpenApi, body: bytes, status: int, code: str
+) -> None:
+    async with open_api() as api:
+        response = await api.client.post(
+            api.url("/flow_runs"), content=body, headers={"Content-Type": "application/json"}
+        )
+        assert_error(response, status, code)
+        assert (await api.client.get(api.url("/flow_runs"))).json()["items"] == []
+
+
+async def test_flow_runs_are_listed_a_page_at_a_time_and_filtered(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        ids = []
+        for x in range(3):
+            created = await api.client.post(
+                api.url("/flow_runs"), json={"flow_name": "add", "parameters": {"x": x}}
+            )
+            ids.append(created.json()["id"])
+        for run_id in ids:
+            await api.runtime.wait_for_flow_run(run_id)
+        first = (await api.client.get(api.url("/flow_runs"), params={"limit": 2})).json()
+        assert [run["id"] for run in first["items"]] == ids[:2]
+        assert first["next_offset"] == 2
+        rest = (await api.client.get(api.url("/flow_runs"), params={"offset": 2})).json()
+        assert [run["id"] for run in rest["items"]] == ids[2:]
+        assert rest["next_offset"] is None
+        completed = await api.client.get(
+            api.url("/flow_runs"), params={"state_type": "COMPLETED", "flow_name": "add"}
+        )
+        assert len(completed.json()["items"]) == 3
+        failed = await api.client.get(api.url("/flow_runs"), params={"state_type": "FAILED"})
+        assert failed.json()["items"] == []
+        for params in (
+            {"limit": 0},
+            {"limit": 201},
+            {"offset": -1},
+            {"state_type": "DONE"},
+            {"x": 1},
+        ):
+            assert_error(
+                await api.client.get(api.url("/flow_runs"), params=params), 422, "invalid_request"
+            )
+
+
+async def test_cancelling_a_live_run_and_then_an_ended_one(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        created = (await api.client.post(api.url("/flow_runs"), json={"flow_name": "gated"})).json()
+        cancelled = await api.client.post(api.url(f"/flow_runs/{created['id']}/cancel"))
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["state"]["name"] == "Cancelled"
+        again = await api.client.post(api.url(f"/flow_runs/{created['id']}/cancel"))
+        assert_error(again, 409, "conflict")
+
+
+async def test_flows_are_listed_with_their_parameters_schema(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        flows = (await api.client.get(api.url("/flows"))).json()
+        add = next(flow for flow in flows if flow["name"] == "add")
+        assert add["description"] == "Adds, through a task, and logs."
+        assert add["parameters"]["required"] == ["x"]
+        assert add["parameters"]["properties"]["x"]["type"] == "integer"
+
+
+async def test_keys_are_listed_without_their_secrets(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        keys = (await api.client.get(api.url("/api_keys"))).json()
+        assert [key["name"] for key in keys] == ["tests"]
+        assert api.key.split("_")[2] not in str(keys)
+        assert set(keys[0]) == {"id", "name", "role", "created", "expires", "revoked"}
+
+
+async def test_unknown_routes_and_methods_answer_in_the_same_shape(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        assert_error(await api.client.get("/api/nothing-here"), 404, "not_found")
+        assert_error(await api.client.delete("/api/health"), 405, "method_not_allowed")
+
+
+async def test_a_stopped_runtime_is_a_503_without_a_traceback(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        await api.runtime.__aexit__(None, None, None)
+        response = await api.client.get(api.url("/flow_runs"))
+        assert_error(response, 503, "unavailable")
+
+
+async def test_the_schema_documents_every_operation(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        schema = (await api.client.get("/api/openapi.json")).json()
+        assert schema["openapi"] == "3.1.0"
+        operations = {
+            spec["operationId"] for methods in schema["paths"].values() for spec in methods.values()
+        }
+        assert {"health", "create_flow_run", "list_flow_runs", "cancel_flow_run"} <= operations
+        create = schema["paths"]["/api/workspaces/{workspace}/flow_runs"]["post"]
+        assert create["x-scope"] == "flow_runs:write"
+        assert set(create["responses"]) >= {"201", "401", "404", "413", "422"}
+        assert "ErrorOut" in schema["components"]["schemas"]
+        docs = (await api.client.get("/api/docs")).text
+        assert "/api/workspaces/{workspace}/flow_runs" in docs
