@@ -9,7 +9,6 @@ of repertory before it measures) that prints one JSON object.
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import sqlite3
 import statistics
@@ -37,7 +36,13 @@ def _emit(report: dict[str, float]) -> None:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's peak RSS since it started its program: `VmHWM`, which `exec` resets
+    (`ru_maxrss` is kept across `exec`, so a child forked from a big parent reports the
+    parent's size)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 # -- the raw baseline: what one durable flow run writes, by the driver, off the loop ---------
