@@ -6,9 +6,14 @@ BIN := $(VENV)/bin
 # must be rebuilt when a module is added or removed: the list of modules is part of the stamp.
 MODULES := $(sort $(shell find sdk actors runtime gateway -name '*.py' -o -name py.typed))
 
-.PHONY: run test lint format bench clean FORCE
+.PHONY: run demo test lint format bench clean FORCE
 
+# The server on the default SQLite database, serving the example flows.
 run: $(VENV)/.installed
+	$(BIN)/repertory server start --flows repertory._examples
+
+# A short tour of the actor kernel.
+demo: $(VENV)/.installed
 	$(BIN)/python -m repertory._demo
 
 test: lint

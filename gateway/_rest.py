@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Final, final
 
+import anyio
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,6 +92,15 @@ class _Query(BaseModel):
 class PageQuery(_Query):
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class ReadFlowRunQuery(_Query):
+    wait_seconds: float = Field(
+        default=0,
+        ge=0,
+        le=60,
+        description="wait up to this long for the run to end before answering (a long poll)",
+    )
 
 
 class FlowRunQuery(PageQuery):
@@ -184,8 +194,15 @@ async def list_flow_runs(call: Call) -> FlowRunPage:
 
 
 async def read_flow_run(call: Call) -> FlowRunOut:
-    run = await call.runtime.read_flow_run(call.path("id"), workspace=call.workspace)
-    return FlowRunOut.of(run)
+    query = call.query
+    assert isinstance(query, ReadFlowRunQuery)
+    run_id = call.path("id")
+    if query.wait_seconds:
+        with anyio.move_on_after(query.wait_seconds):
+            return FlowRunOut.of(
+                await call.runtime.wait_for_flow_run(run_id, workspace=call.workspace)
+            )
+    return FlowRunOut.of(await call.runtime.read_flow_run(run_id, workspace=call.workspace))
 
 
 async def cancel_flow_run(call: Call) -> FlowRunOut:
@@ -288,10 +305,11 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         method="GET",
         path=f"{_WS}/flow_runs/{{id}}",
         name="read_flow_run",
-        summary="One flow run",
+        summary="One flow run; with wait_seconds, once it has ended (or that time is up)",
         handler=read_flow_run,
         answers=FlowRunOut,
         scope="flow_runs:read",
+        query=ReadFlowRunQuery,
         tags=("flow runs",),
     ),
     Operation(

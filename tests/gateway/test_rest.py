@@ -183,6 +183,30 @@ async def test_cancelling_a_live_run_and_then_an_ended_one(open_api: OpenApi) ->
         assert_error(again, 409, "conflict")
 
 
+async def test_reading_a_run_can_wait_for_its_end_a_bounded_time(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        done = (
+            await api.client.post(
+                api.url("/flow_runs"), json={"flow_name": "add", "parameters": {"x": 1}}
+            )
+        ).json()
+        waited = await api.client.get(
+            api.url(f"/flow_runs/{done['id']}"), params={"wait_seconds": 30}
+        )
+        assert waited.json()["state"]["name"] == "Completed"
+        live = (await api.client.post(api.url("/flow_runs"), json={"flow_name": "gated"})).json()
+        still = await api.client.get(
+            api.url(f"/flow_runs/{live['id']}"), params={"wait_seconds": 0.05}
+        )
+        assert still.status_code == 200
+        assert still.json()["end_time"] is None  # the time was up first
+        too_long = await api.client.get(
+            api.url(f"/flow_runs/{live['id']}"), params={"wait_seconds": 61}
+        )
+        assert_error(too_long, 422, "invalid_request")
+        await api.runtime.cancel_flow_run(live["id"])
+
+
 async def test_flows_are_listed_with_their_parameters_schema(open_api: OpenApi) -> None:
     async with open_api() as api:
         flows = (await api.client.get(api.url("/flows"))).json()

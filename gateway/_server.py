@@ -1,0 +1,157 @@
+"""The server: a runtime, the REST app over it, and uvicorn, in one process.
+
+Flows that the server can run are found by scanning a module's attributes (no registry):
+`--flows my_package.flows` or `--flows path/to/flows.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, final
+
+import anyio
+import uvicorn
+
+from repertory.runtime import FlowOptions, Runtime
+
+from ._app import create_app
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from repertory.runtime import FlowDefinition
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 4200
+BOOTSTRAP_WORKSPACE: Final = "default"
+
+
+class FlowsNotFoundError(Exception):
+    """The `--flows` module or file cannot be imported, or holds no flow."""
+
+
+def load_flows(spec: str) -> list[FlowDefinition]:
+    """The flows among the attributes of a module (`pkg.mod`) or a Python file (`path.py`).
+
+    Raises:
+        FlowsNotFoundError: nothing to import there, it failed to import, or it has no flow.
+    """
+    try:
+        if spec.endswith(".py") or "/" in spec:
+            path = Path(spec).resolve()
+            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            if module_spec is None or module_spec.loader is None or not path.is_file():
+                raise FlowsNotFoundError(f"no Python file at {spec}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_spec.name] = module  # for pickling and dataclasses in it
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(spec)
+    except FlowsNotFoundError:
+        raise
+    except Exception as exc:
+        raise FlowsNotFoundError(f"cannot import {spec}: {type(exc).__name__}: {exc}") from exc
+    flows = [
+        value
+        for value in vars(module).values()
+        if isinstance(getattr(value, "options", None), FlowOptions) and callable(value)
+    ]
+    if not flows:
+        raise FlowsNotFoundError(f"{spec} holds no @flow")
+    return flows
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerStarted:
+    """What a starting server tells whoever started it."""
+
+    url: str
+    database_url: str
+    flows: tuple[str, ...]
+    #: The workspace's first owner key, on the first start only (shown this once).
+    bootstrap_key: str | None
+
+
+async def serve(
+    *,
+    database_url: str | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    flows: list[FlowDefinition] | None = None,
+    on_started: Callable[[ServerStarted], None] = lambda started: None,
+) -> None:
+    """Run the server until SIGINT or SIGTERM (blocks; asyncio only, as uvicorn is).
+
+    The socket listens before `on_started` is called, so a client may connect at once. On the
+    first start of a database, an owner key for the `default` workspace is made and passed to
+    `on_started`, once.
+
+    Raises:
+        OSError: the address cannot be listened on.
+    """
+    served = list(flows or [])
+    listener = socket.create_server((host, port), reuse_port=False)
+    try:
+        async with Runtime(database_url, workspace=BOOTSTRAP_WORKSPACE) as runtime:
+            bootstrap_key = None
+            if not await runtime.read_api_keys():
+                _, bootstrap_key = await runtime.create_api_key("bootstrap owner", role="owner")
+            address = listener.getsockname()
+            config = uvicorn.Config(
+                create_app(runtime, flows=served),
+                lifespan="off",
+                log_level="warning",
+                access_log=False,
+                server_header=False,
+            )
+            server = _Server(config)
+            on_started(
+                ServerStarted(
+                    url=f"http://{_host_for_url(address[0])}:{address[1]}",
+                    database_url=runtime.database_url,
+                    flows=tuple(flow.options.name for flow in served),
+                    bootstrap_key=bootstrap_key,
+                )
+            )
+            async with anyio.create_task_group() as task_group:
+                if threading.current_thread() is threading.main_thread():
+                    task_group.start_soon(_stop_on_signals, server)
+                await server.serve(sockets=[listener])
+                task_group.cancel_scope.cancel()
+    finally:
+        listener.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus its own signal handling.
+
+    uvicorn re-raises a SIGINT or SIGTERM once it has shut down, which would kill the process
+    before the runtime stops (its runs' last states unwritten, its liveness token kept until
+    the kernel drops it); `_stop_on_signals` asks it to stop instead.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _stop_on_signals(server: uvicorn.Server) -> None:
+    """The first SIGINT or SIGTERM stops the server gracefully; a second one, at once."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if server.should_exit:
+                server.force_exit = True
+            server.should_exit = True
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

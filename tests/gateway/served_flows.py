@@ -1,0 +1,18 @@
+"""Flows that the end-to-end test's server serves (`--flows tests/gateway/served_flows.py`)."""
+
+from __future__ import annotations
+
+from repertory import flow, task
+
+
+@task
+async def double(x: int) -> int:
+    return 2 * x
+
+
+@flow
+async def add(x: int, y: int = 1) -> int:
+    return await double(x) // 2 + y
+
+
+not_a_flow = double  # tasks and other attributes are not served

@@ -1,0 +1,122 @@
+"""`repertory server start` as a real process on 127.0.0.1, driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+import pytest
+from anyio.streams.text import TextReceiveStream
+
+if TYPE_CHECKING:
+    from anyio.abc import Process
+
+COMMAND = str(Path(sys.executable).with_name("repertory"))  # the installed entry point
+FLOWS = str(Path(__file__).with_name("served_flows.py"))
+
+
+async def start_server(database_url: str) -> tuple[Process, str, str | None]:
+    """Start a server on a free port; return it, its URL and the key it printed, if any."""
+    process = await anyio.open_process(
+        [
+            COMMAND,
+            "server",
+            "start",
+            "--port",
+            "0",
+            "--database-url",
+            database_url,
+            "--flows",
+            FLOWS,
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    key = None
+    seen = ""
+    with anyio.fail_after(60):
+        async for chunk in TextReceiveStream(process.stdout):
+            seen += chunk
+            if "repertory serving" in seen and seen.endswith("\n"):
+                break
+    for line in seen.splitlines():
+        if "owner API key" in line:
+            key = line.rsplit(" ", 1)[1]
+        if line.startswith("repertory serving "):
+            url = line.split()[2]
+    return process, url, key
+
+
+async def stop_server(process: Process) -> int:
+    process.send_signal(signal.SIGTERM)
+    with anyio.fail_after(30):
+        return await process.wait()
+
+
+async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts(
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'server.db'}"
+    process, url, key = await start_server(database_url)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert key is not None
+        assert key.startswith("rpk_")
+        runs = f"{url}/api/workspaces/default/flow_runs"
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as client:
+            assert (await client.get(f"{url}/api/health")).json() == {"status": "ok"}
+            assert (await client.get(runs, headers={"Authorization": ""})).status_code == 401
+            created = await client.post(runs, json={"flow_name": "add", "parameters": {"x": 4}})
+            assert created.status_code == 201, created.text
+            run_id = created.json()["id"]
+            done = await client.get(f"{runs}/{run_id}", params={"wait_seconds": 30})
+            assert done.json()["state"]["name"] == "Completed"
+            flows = (await client.get(f"{url}/api/workspaces/default/flows")).json()
+            assert [flow["name"] for flow in flows] == ["add"]
+    finally:
+        assert await stop_server(process) == 0
+
+    process, url, again = await start_server(database_url)
+    try:
+        assert again is None  # the bootstrap key is shown on the first start only
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as client:
+            run = await client.get(f"{url}/api/workspaces/default/flow_runs/{run_id}")
+            assert run.json()["state"]["name"] == "Completed"
+    finally:
+        assert await stop_server(process) == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--flows", "no_such_module_here"], "cannot import no_such_module_here"),
+        (["--flows", "tests/gateway/conftest_missing.py"], "no Python file"),
+        (["--database-url", "mysql://x"], "unsupported database URL"),
+        (["--flows", "json"], "json holds no @flow"),
+    ],
+)
+async def test_a_bad_start_is_one_clear_line_and_exit_code_1(
+    arguments: list[str], message: str
+) -> None:
+    result = await anyio.run_process(
+        [COMMAND, "server", "start", "--port", "0", *arguments], check=False
+    )
+    assert result.returncode == 1
+    error = result.stderr.decode()
+    assert error.startswith("error: ")
+    assert message in error
+    assert "Traceback" not in error
+
+
+def test_the_example_flows_are_found_by_module_name() -> None:
+    from repertory.gateway import load_flows
+
+    assert sorted(flow.options.name for flow in load_flows("repertory._examples")) == [
+        "greet",
+        "sum_of_squares",
+    ]
