@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 
 from repertory.runtime import (
     ApiKeyNotFoundError,
+    IdempotencyKeyReusedError,
     InvalidTransitionError,
     ParameterValidationError,
     RunNotFoundError,
@@ -128,6 +129,7 @@ exception_handlers: Final = {
     ApiKeyNotFoundError: _not_found,
     ParameterValidationError: _bad_parameters,
     InvalidTransitionError: _conflict,
+    IdempotencyKeyReusedError: _conflict,
     RuntimeNotRunningError: _unavailable,
     Exception: _unexpected,
 }

@@ -96,6 +96,8 @@ def _operation(operation: Operation) -> dict[str, object]:
         errors.pop("400")
     if "cancel" in operation.name:
         errors["409"] = "The run has already ended"
+    if operation.headers:
+        errors["409"] = "The idempotency key was used for another request"
     for status, description in sorted(errors.items()):
         responses[status] = {
             "description": description,
@@ -124,6 +126,16 @@ def _parameters(operation: Operation) -> list[dict[str, object]]:
         {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS[name]}
         for name in _PATH_PARAMETER.findall(operation.path)
     ]
+    for name, description in operation.headers:
+        parameters.append(
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": description,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            }
+        )
     if operation.query is not None:
         schema = operation.query.model_json_schema(ref_template=_REF)
         required = set(schema.get("required", []))

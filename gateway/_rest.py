@@ -17,7 +17,7 @@ import anyio
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from repertory.runtime import StateType
+from repertory.runtime import MAX_IDEMPOTENCY_KEY, StateType
 
 from ._errors import ApiError
 from ._models import (
@@ -82,6 +82,8 @@ class Operation:
     scope: str | None = None
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
+    #: Optional request headers it reads: (name, description).
+    headers: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = field(default=())
 
 
@@ -173,7 +175,14 @@ async def create_flow_run(call: Call) -> FlowRunOut:
             f"this server runs no flow {body.flow_name!r}",
             {"flows": sorted(call.flows)},
         )
-    run = await call.runtime.create_flow_run(flow, body.parameters, workspace=call.workspace)
+    key = call.request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ApiError(
+            422, "invalid_request", f"Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )
+    run = await call.runtime.create_flow_run(
+        flow, body.parameters, workspace=call.workspace, idempotency_key=key
+    )
     return FlowRunOut.of(run)
 
 
@@ -288,6 +297,13 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         status=201,
         scope="flow_runs:write",
         body=CreateFlowRun,
+        headers=(
+            (
+                "Idempotency-Key",
+                "Makes retries safe: the same request with the same key returns the run the "
+                "first one made (409 if the key was used for another request)",
+            ),
+        ),
         tags=("flow runs",),
     ),
     Operation(

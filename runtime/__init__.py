@@ -12,6 +12,7 @@ from ._context import current_run as current_run
 from ._engine import Engine as Engine
 from ._engine import LiveRun as LiveRun
 from ._errors import ApiKeyNotFoundError as ApiKeyNotFoundError
+from ._errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from ._errors import InvalidTransitionError as InvalidTransitionError
 from ._errors import NoResultError as NoResultError
 from ._errors import ParameterValidationError as ParameterValidationError
@@ -31,6 +32,7 @@ from ._records import FlowRun as FlowRun
 from ._records import LogRecord as LogRecord
 from ._records import State as State
 from ._records import TaskRun as TaskRun
+from ._runtime import MAX_IDEMPOTENCY_KEY as MAX_IDEMPOTENCY_KEY
 from ._runtime import Runtime as Runtime
 from ._runtime import current_runtime as current_runtime
 from ._runtime import default_database_url as default_database_url
@@ -46,9 +48,11 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "FlowDefinition",
     "FlowOptions",
     "FlowRun",
+    "IdempotencyKeyReusedError",
     "InvalidTransitionError",
     "LiveRun",
     "LogRecord",
+    "MAX_IDEMPOTENCY_KEY",
     "NoResultError",
     "ParameterValidationError",
     "RetryDelay",

@@ -51,6 +51,11 @@ class _Job(Generic[T]):
         finally:
             _soon(self._host, self._done.set)
 
+    def fail(self, error: BaseException) -> None:
+        """End the job with `error`, without running it (from the asyncio thread)."""
+        self._error = error
+        _soon(self._host, self._done.set)
+
     async def wait(self) -> T:
         # The call finishes even if the caller is cancelled: calls must not overlap.
         with anyio.CancelScope(shield=True):
@@ -125,5 +130,12 @@ class AsyncioRunner:
             raise RuntimeError("AsyncioRunner used outside `async with`")
         job = _Job(fn)
         jobs = self._jobs
-        _soon(self._token, lambda: jobs.send_nowait(job))  # type: ignore[arg-type]  # any T
+
+        def deliver() -> None:
+            try:
+                jobs.send_nowait(job)  # type: ignore[arg-type]  # any T
+            except Exception as exc:  # closed: the loop would only log it, and the caller hang
+                job.fail(exc)
+
+        _soon(self._token, deliver)
         return await job.wait()

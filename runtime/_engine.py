@@ -169,15 +169,17 @@ class Engine:
         parameters: Mapping[str, object],
         *,
         workspace: str | None = None,
+        run_id: str | None = None,
     ) -> LiveRun[FlowRun]:
         """Create a flow run in state Pending, linked to the run that calls it, if any.
 
-        It belongs to `workspace` if given, else to its parent's, else to the engine's.
+        It belongs to `workspace` if given, else to its parent's, else to the engine's; its id
+        is `run_id` if given (one claimed beforehand), else a new one.
         """
         parent = current_run.get()
         if workspace is None:
             workspace = self.workspace if parent is None else parent.flow_run.base.workspace
-        run_id = new_id()
+        run_id = run_id or new_id()
         record = FlowRun(
             id=run_id,
             name=_run_name(options.flow_run_name, options.name, run_id, parameters),

@@ -6,6 +6,7 @@ WorkflowError
 ├── NoResultError                            a state that holds no outcome was asked for one
 ├── RunNotFoundError (LookupError)           no run with that id in that workspace
 ├── ApiKeyNotFoundError (LookupError)        no API key with that id in that workspace
+├── IdempotencyKeyReusedError (ValueError)   a key already used for another request
 ├── RuntimeNotRunningError                   a runtime used outside its `async with`
 └── StorageError                             the database cannot be opened, read or written
     └── SchemaVersionError                   the database was written by a newer repertory
@@ -80,6 +81,18 @@ class ApiKeyNotFoundError(WorkflowError, LookupError):
         super().__init__(f"no API key {key_id!r} in workspace {workspace!r}")
         self.key_id = key_id
         self.workspace = workspace
+
+
+class IdempotencyKeyReusedError(WorkflowError, ValueError):
+    """Raised when an idempotency key comes back with another flow or other parameters than
+    the run it made: a key names one request, and its replays must be that request."""
+
+    def __init__(self, key: str, flow_run_id: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was used for another request (flow run {flow_run_id})"
+        )
+        self.key = key
+        self.flow_run_id = flow_run_id
 
 
 class RuntimeNotRunningError(WorkflowError):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar, final
@@ -23,6 +25,7 @@ from ._asyncio_thread import AsyncioRunner
 from ._engine import Engine
 from ._errors import (
     ApiKeyNotFoundError,
+    IdempotencyKeyReusedError,
     InvalidTransitionError,
     RunNotFoundError,
     RuntimeNotRunningError,
@@ -37,8 +40,8 @@ from ._flow_run import (
     flow_run_actor_name,
 )
 from ._liveness import SqliteOwnerLock, new_owner_id
-from ._parameters import bind_parameters
-from ._records import utc_now
+from ._parameters import bind_parameters, summarize
+from ._records import new_id, utc_now
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 
@@ -59,6 +62,7 @@ current_runtime: Final[contextvars.ContextVar[Runtime | None]] = contextvars.Con
 )
 
 DEFAULT_WORKER_THREADS: Final = 16
+MAX_IDEMPOTENCY_KEY: Final = 200
 T = TypeVar("T")
 
 
@@ -279,14 +283,19 @@ class Runtime:
         parameters: Mapping[str, object] | None = None,
         *,
         workspace: str | None = None,
+        idempotency_key: str | None = None,
     ) -> FlowRun:
         """Create a run of `flow` owned by this runtime, start it, and return it (Pending).
 
         The run goes on in its own `FlowRunActor`; see `wait_for_flow_run` (blocks until the
-        run has been created).
+        run has been created). With an `idempotency_key`, the same request made again (the
+        same flow and parameters, by any runtime on the database) returns the run the first
+        one made instead of making another.
 
         Raises:
             ParameterValidationError: bad parameters; no run was created.
+            IdempotencyKeyReusedError: the key was used for another flow or parameters.
+            ValueError: an empty idempotency key, or one over 200 characters.
         """
         engine = self.engine
         supervisor = self._flow_runs
@@ -295,7 +304,21 @@ class Runtime:
         values = bind_parameters(
             options.name, flow.fn, (), dict(parameters or {}), validate=options.validate_parameters
         )
-        run = engine.new_flow_run(options, values, workspace=workspace or self.workspace)
+        ws = workspace or self.workspace
+        run_id = None
+        if idempotency_key is not None:
+            if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+                raise ValueError(f"an idempotency key has 1 to {MAX_IDEMPOTENCY_KEY} characters")
+            run_id = new_id()
+            request = _request_hash(options.name, values)
+            holder, holder_request = await self._query(
+                lambda db: db.claim_idempotency_key(ws, idempotency_key, request, run_id)
+            )
+            if holder != run_id:
+                if holder_request != request:
+                    raise IdempotencyKeyReusedError(idempotency_key, holder)
+                return await self.read_flow_run(holder, workspace=ws)
+        run = engine.new_flow_run(options, values, workspace=ws, run_id=run_id)
         await supervisor.spawn(
             lambda: FlowRunActor(engine, flow, run),
             name=flow_run_actor_name(run.base.workspace, run.id),
@@ -405,6 +428,12 @@ class Runtime:
             if key.id == key_id:
                 return key
         raise ApiKeyNotFoundError(key_id, ws)
+
+
+def _request_hash(flow_name: str, parameters: Mapping[str, object]) -> str:
+    """What an idempotency key's replays must match: the flow and its stored parameters."""
+    request = json.dumps([flow_name, summarize(parameters)], sort_keys=True)
+    return hashlib.sha256(request.encode()).hexdigest()
 
 
 async def _shielded(release: Callable[[], None]) -> None:

@@ -98,6 +98,20 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             "CREATE INDEX api_keys_by_workspace ON api_keys (workspace, created)",
         ),
     ),
+    (
+        3,
+        (
+            # Who holds each idempotency key of run creation, and for which request.
+            """CREATE TABLE idempotency_keys (
+                workspace TEXT NOT NULL,
+                key TEXT NOT NULL,
+                request_hash TEXT NOT NULL,
+                flow_run_id TEXT NOT NULL,
+                created BIGINT NOT NULL,
+                PRIMARY KEY (workspace, key)
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -507,6 +507,26 @@ class SqlDatabase:
             for row in await self._fetch(query, values)
         ]
 
+    # -- idempotency keys ------------------------------------------------------------------
+
+    async def claim_idempotency_key(
+        self, workspace: str, key: str, request_hash: str, flow_run_id: str
+    ) -> tuple[str, str]:
+        """Give `key` to `flow_run_id` unless a run holds it already, atomically; return the
+        holder's run id and request hash (this run's own when the key was free)."""
+        async with self._atomically("claim an idempotency key in"):
+            await self._raw_execute(
+                "INSERT INTO idempotency_keys (workspace, key, request_hash, flow_run_id, "
+                "created) VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace, key) DO NOTHING",
+                (workspace, text(key), request_hash, flow_run_id, format_time(utc_now())),
+            )
+            rows = await self._raw_fetch(
+                "SELECT flow_run_id, request_hash FROM idempotency_keys "
+                "WHERE workspace = ? AND key = ?",
+                (workspace, text(key)),
+            )
+        return str(rows[0][0]), str(rows[0][1])
+
     # -- API keys --------------------------------------------------------------------------
 
     async def insert_api_key(self, key: ApiKey, secret_hash: str) -> None:

@@ -1,10 +1,20 @@
 """Errors of the SDK, one root for the package.
 
 SdkError
-└── UsageError (TypeError)   the SDK was called in a way it does not support
+├── UsageError (TypeError)          the SDK was called in a way it does not support
+└── ClientError                     the server answered an error, or could not be reached
+    ├── AuthError                   401 or 403: no key, a key that does not work or may not
+    ├── NotFoundError (LookupError) 404: no such object (in this workspace)
+    ├── ValidationError (ValueError) 400 or 422: the request does not validate
+    ├── ConflictError               409: the state of things forbids it (an ended run...)
+    └── ServerError                 5xx or 429 after the retries, or the server unreachable
 """
 
 from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class SdkError(Exception):
@@ -13,3 +23,43 @@ class SdkError(Exception):
 
 class UsageError(SdkError, TypeError):
     """Raised when the SDK is called in a way it does not support; the message says how."""
+
+
+class ClientError(SdkError):
+    """An error answer of the server (`status` 0: no answer at all), with its body's fields."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Mapping[str, object] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{message} ({status} {code})" if status else message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+        self.request_id = request_id
+
+
+class AuthError(ClientError):
+    """401 or 403: no API key, one that does not work, or one that may not do this."""
+
+
+class NotFoundError(ClientError, LookupError):
+    """404: no such object, or not in this workspace."""
+
+
+class ValidationError(ClientError, ValueError):
+    """400 or 422: the request does not validate; `details` says what is wrong."""
+
+
+class ConflictError(ClientError):
+    """409: the request conflicts with the state of things (a run that already ended, an
+    idempotency key used for another request)."""
+
+
+class ServerError(ClientError):
+    """The server failed (5xx), kept refusing (429) after the retries, or was unreachable."""

@@ -105,6 +105,25 @@ async def test_a_created_run_runs_and_is_read_back_with_its_states_tasks_and_log
         assert [log["message"] for log in logs["items"]] == ["adding 20 and 2"]
 
 
+async def test_a_retried_create_with_an_idempotency_key_makes_one_run(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        body = {"flow_name": "add", "parameters": {"x": 1}}
+        headers = {"Idempotency-Key": "retry-me"}
+        first = await api.client.post(api.url("/flow_runs"), json=body, headers=headers)
+        again = await api.client.post(api.url("/flow_runs"), json=body, headers=headers)
+        assert first.status_code == again.status_code == 201
+        assert first.json()["id"] == again.json()["id"]
+        other = {"flow_name": "add", "parameters": {"x": 2}}
+        reused = await api.client.post(api.url("/flow_runs"), json=other, headers=headers)
+        assert_error(reused, 409, "conflict")
+        too_long = await api.client.post(
+            api.url("/flow_runs"), json=body, headers={"Idempotency-Key": "k" * 201}
+        )
+        assert_error(too_long, 422, "invalid_request")
+        await api.runtime.wait_for_flow_run(first.json()["id"])
+        assert len((await api.client.get(api.url("/flow_runs"))).json()["items"]) == 1
+
+
 async def test_bad_parameters_are_a_422_naming_them_and_create_nothing(open_api: OpenApi) -> None:
     async with open_api() as api:
         response = await api.client.post(

@@ -25,7 +25,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
-TABLES = {"flow_runs", "task_runs", "states", "logs", "owners", "api_keys", "schema_version"}
+TABLES = {
+    "flow_runs",
+    "task_runs",
+    "states",
+    "logs",
+    "owners",
+    "api_keys",
+    "idempotency_keys",
+    "schema_version",
+}
 
 
 def at(seconds: float) -> datetime:

@@ -9,6 +9,7 @@ import pytest
 
 from repertory import ParameterValidationError, Runtime, StateType, flow
 from repertory.runtime import (
+    IdempotencyKeyReusedError,
     InvalidTransitionError,
     RunNotFoundError,
     RuntimeNotRunningError,
@@ -38,6 +39,37 @@ async def test_created_runs_run_in_the_runtime(make_runtime: Callable[[], Runtim
             "Running",
             "Completed",
         ]
+
+
+async def test_an_idempotency_key_makes_one_run_however_often_it_is_sent(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with make_runtime() as rt:
+        first = await rt.create_flow_run(square, {"x": 3}, idempotency_key="order-17")
+        again = await rt.create_flow_run(square, {"x": "3"}, idempotency_key="order-17")
+        assert again.id == first.id  # the same request, once coerced
+        results: list[str] = []
+        async with anyio.create_task_group() as tg:
+
+            async def create() -> None:
+                run = await rt.create_flow_run(square, {"x": 4}, idempotency_key="order-18")
+                results.append(run.id)
+
+            for _ in range(5):
+                tg.start_soon(create)
+        assert len(set(results)) == 1  # five at once, one run
+        with pytest.raises(IdempotencyKeyReusedError, match="order-17"):
+            await rt.create_flow_run(square, {"x": 5}, idempotency_key="order-17")
+        other = await rt.create_flow_run(
+            square, {"x": 3}, idempotency_key="order-17", workspace=f"{rt.workspace}-b"
+        )
+        assert other.id != first.id  # keys are per workspace
+        for bad in ("", "k" * 201):
+            with pytest.raises(ValueError, match="idempotency key"):
+                await rt.create_flow_run(square, {"x": 3}, idempotency_key=bad)
+        await rt.wait_for_flow_run(first.id)
+        await rt.wait_for_flow_run(results[0])
+        assert len(await rt.read_flow_runs()) == 2
 
 
 async def test_bad_parameters_create_nothing(make_runtime: Callable[[], Runtime]) -> None:
