@@ -20,13 +20,23 @@ if TYPE_CHECKING:
     from repertory.runtime import TaskRun as TaskRun
     from repertory.runtime import exponential_backoff as exponential_backoff
 
+    from ._client import Client as Client
+    from ._client import SyncClient as SyncClient
+    from ._client import get_client as get_client
+    from ._client import get_sync_client as get_sync_client
     from ._decorators import Flow as Flow
     from ._decorators import Task as Task
     from ._decorators import flow as flow
     from ._decorators import get_run_context as get_run_context
     from ._decorators import task as task
+    from ._errors import AuthError as AuthError
+    from ._errors import ClientError as ClientError
+    from ._errors import ConflictError as ConflictError
+    from ._errors import NotFoundError as NotFoundError
     from ._errors import SdkError as SdkError
+    from ._errors import ServerError as ServerError
     from ._errors import UsageError as UsageError
+    from ._errors import ValidationError as ValidationError
     from ._futures import TaskFuture as TaskFuture
     from ._futures import TaskFutureList as TaskFutureList
     from ._futures import UpstreamFailedError as UpstreamFailedError
@@ -38,6 +48,16 @@ __version__ = "0.1.0"
 
 # Each public name and the module it lives in, imported on first use.
 _LAZY = {
+    "AuthError": "repertory._errors",
+    "Client": "repertory._client",
+    "ClientError": "repertory._errors",
+    "ConflictError": "repertory._errors",
+    "NotFoundError": "repertory._errors",
+    "ServerError": "repertory._errors",
+    "SyncClient": "repertory._client",
+    "ValidationError": "repertory._errors",
+    "get_client": "repertory._client",
+    "get_sync_client": "repertory._client",
     "Flow": "repertory._decorators",
     "FlowRun": "repertory.runtime",
     "ParameterValidationError": "repertory.runtime",
@@ -71,25 +91,35 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "AuthError",
+    "Client",
+    "ClientError",
+    "ConflictError",
     "Flow",
     "FlowRun",
+    "NotFoundError",
     "ParameterValidationError",
     "Runtime",
     "SdkError",
+    "ServerError",
     "State",
     "StateType",
+    "SyncClient",
     "Task",
     "TaskFuture",
     "TaskFutureList",
     "TaskRun",
     "UpstreamFailedError",
     "UsageError",
+    "ValidationError",
     "__version__",
     "allow_failure",
     "exponential_backoff",
     "flow",
+    "get_client",
     "get_run_context",
     "get_run_logger",
+    "get_sync_client",
     "task",
     "unmapped",
 ]

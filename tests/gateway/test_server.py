@@ -13,6 +13,8 @@ import httpx
 import pytest
 from anyio.streams.text import TextReceiveStream
 
+from repertory import get_sync_client
+
 if TYPE_CHECKING:
     from anyio.abc import Process
 
@@ -78,6 +80,14 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
             assert done.json()["state"]["name"] == "Completed"
             flows = (await client.get(f"{url}/api/workspaces/default/flows")).json()
             assert [flow["name"] for flow in flows] == ["add"]
+
+        def use_the_sync_client() -> tuple[str, int]:
+            with get_sync_client(url, key) as sync_client:
+                run = sync_client.create_flow_run("add", {"x": 5})
+                done = sync_client.wait_for_flow_run(run.id, timeout=30)
+                return done.state.name, len(sync_client.read_task_runs(run.id))
+
+        assert await anyio.to_thread.run_sync(use_the_sync_client) == ("Completed", 1)
     finally:
         assert await stop_server(process) == 0
 

@@ -1,0 +1,441 @@
+"""The Python client of the REST API: `get_client()` (async) and `get_sync_client()`.
+
+It speaks only HTTP to the gateway, through one pooled httpx client, and returns the same
+records as the runtime (`FlowRun`, `TaskRun`, `State`, `LogRecord`). Requests are retried
+with the kernel's exponential backoff (with jitter) when the server was unreachable, busy
+(429) or unavailable (503, honouring `Retry-After`); other failures are retried only where a
+retry cannot do a thing twice. Every run creation carries an idempotency key, so that a
+retried POST never makes two runs. The sync client is a thin adapter over the async one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
+
+import anyio
+import anyio.from_thread
+import httpx
+
+from repertory.actors import ExponentialBackoff
+from repertory.runtime import FlowRun, LogRecord, State, StateType, TaskRun
+
+from ._errors import (
+    AuthError,
+    ClientError,
+    ConflictError,
+    NotFoundError,
+    ServerError,
+    UsageError,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+    from types import TracebackType
+
+T = TypeVar("T")
+#: A JSON object of the API's own shapes, as parsed.
+Json = dict[str, Any]
+Query = dict[str, str | int | float | bool | None]
+
+DEFAULT_URL: Final = "http://127.0.0.1:4200"
+#: Pauses between attempts: 0.2 s, 0.4 s, ... up to 5 s, each give or take 20%.
+DEFAULT_BACKOFF: Final = ExponentialBackoff(initial=0.2, maximum=5.0, jitter=0.2)
+_TERMINAL: Final = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+_ERRORS: Final[dict[int, type[ClientError]]] = {
+    400: ValidationError,
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: ValidationError,
+}
+_UNSENT: Final = (httpx.ConnectError, httpx.ConnectTimeout)  # the request never left
+
+
+@final
+class Client:
+    """An async client of one server and workspace; use it with `async with`.
+
+    Args:
+        url: the server, like `http://127.0.0.1:4200`.
+        api_key: an API key of the workspace.
+        workspace: the workspace the calls are about.
+        retries: attempts after the first, for the failures worth retrying.
+        backoff: the pauses between attempts.
+        transport: an httpx transport (tests pass `httpx.ASGITransport(app)`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        workspace: str = "default",
+        retries: int = 4,
+        backoff: ExponentialBackoff = DEFAULT_BACKOFF,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.workspace = workspace
+        self._api_key = api_key
+        self._retries = retries
+        self._backoff = backoff
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Client:
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self._api_key}"},
+            transport=self._transport,
+            timeout=httpx.Timeout(30.0, connect=5.0),
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+
+    # -- flow runs -------------------------------------------------------------------------
+
+    async def create_flow_run(
+        self,
+        flow_name: str,
+        parameters: Mapping[str, object] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> FlowRun:
+        """Start a run of a flow the server serves (blocks until it is created).
+
+        A key is made up when none is given, so that retries never make a second run; give
+        your own to make a request idempotent across your own retries too.
+
+        Raises:
+            ValidationError: bad parameters (`details` names them) or an unknown flow.
+            ConflictError: `idempotency_key` was used for another request.
+        """
+        body = {"flow_name": flow_name, "parameters": dict(parameters or {})}
+        key = idempotency_key or uuid.uuid4().hex
+        data = await self._call(
+            "POST", self._path("/flow_runs"), json=body, headers={"Idempotency-Key": key}
+        )
+        return self._flow_run(data)
+
+    async def read_flow_run(self, flow_run_id: str) -> FlowRun:
+        """The flow run (blocks). Raises NotFoundError."""
+        return self._flow_run(await self._call("GET", self._path(f"/flow_runs/{flow_run_id}")))
+
+    async def read_flow_runs(
+        self,
+        *,
+        flow_name: str | None = None,
+        state_type: StateType | str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[FlowRun]:
+        """One page of flow runs, oldest first, filtered (blocks)."""
+        params: Query = {"limit": limit, "offset": offset}
+        if flow_name is not None:
+            params["flow_name"] = flow_name
+        if state_type is not None:
+            params["state_type"] = str(state_type)
+        data = await self._call("GET", self._path("/flow_runs"), params=params)
+        return [self._flow_run(item) for item in _items(data)]
+
+    async def wait_for_flow_run(
+        self,
+        flow_run_id: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - the convention clients of such APIs know
+    ) -> FlowRun:
+        """Wait until the run has ended and return it (blocks; long polls, no busy loop).
+
+        Raises:
+            TimeoutError: `timeout` seconds passed first.
+        """
+        with anyio.fail_after(timeout):
+            while True:
+                data = await self._call(
+                    "GET",
+                    self._path(f"/flow_runs/{flow_run_id}"),
+                    params={"wait_seconds": 30},
+                )
+                run = self._flow_run(data)
+                if str(run.state.type) in _TERMINAL:
+                    return run
+
+    async def cancel_flow_run(self, flow_run_id: str) -> FlowRun:
+        """Cancel a live run; returns it once it has ended (blocks).
+
+        Raises:
+            NotFoundError: no such run.
+            ConflictError: it had already ended.
+        """
+        data = await self._call(
+            "POST", self._path(f"/flow_runs/{flow_run_id}/cancel"), is_retry_safe=False
+        )
+        return self._flow_run(data)
+
+    async def read_task_runs(self, flow_run_id: str) -> list[TaskRun]:
+        """Every task run of a flow run, oldest first (blocks; reads every page)."""
+        pages = self._pages(self._path(f"/flow_runs/{flow_run_id}/task_runs"))
+        return [self._task_run(item) async for item in pages]
+
+    async def read_state_history(self, flow_run_id: str) -> list[State]:
+        """Every state of a flow run, oldest first (blocks)."""
+        data = await self._call("GET", self._path(f"/flow_runs/{flow_run_id}/states"))
+        assert isinstance(data, list)
+        return [_state(item, flow_run_id) for item in data]
+
+    async def read_logs(self, flow_run_id: str) -> list[LogRecord]:
+        """Every stored log line of a flow run, oldest first (blocks; reads every page)."""
+        pages = self._pages(self._path(f"/flow_runs/{flow_run_id}/logs"))
+        return [self._log(item) async for item in pages]
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _path(self, suffix: str) -> str:
+        return f"/api/workspaces/{self.workspace}{suffix}"
+
+    async def _pages(self, path: str) -> AsyncIterator[Json]:
+        offset: int | None = 0
+        while offset is not None:
+            data = await self._call("GET", path, params={"limit": 200, "offset": offset})
+            for item in _items(data):
+                yield item
+            offset = data["next_offset"]
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        params: Query | None = None,
+        headers: Mapping[str, str] | None = None,
+        is_retry_safe: bool = True,
+    ) -> Any:  # noqa: ANN401 - JSON: an object or a list, of the API's own shapes
+        """Send a request, retrying what may be retried; the answer's JSON, or raise."""
+        http = self._http
+        if http is None:
+            raise UsageError("use the client inside `async with get_client(...) as client:`")
+        attempt = 0
+        while True:
+            wait: float | None = None
+            try:
+                response = await http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
+            except _UNSENT as exc:
+                failure: ClientError = ServerError(0, "unreachable", f"{self.url}: {exc}")
+                wait = self._backoff.delay(attempt)
+            except httpx.TransportError as exc:
+                failure = ServerError(0, "transport_error", f"{self.url}: {exc}")
+                if is_retry_safe:
+                    wait = self._backoff.delay(attempt)
+            else:
+                if response.status_code < 400:
+                    return response.json()
+                failure = _failure(response)
+                if response.status_code in {429, 503}:
+                    wait = _retry_after(response) or self._backoff.delay(attempt)
+            if wait is None or attempt >= self._retries:
+                raise failure
+            attempt += 1
+            await anyio.sleep(wait)
+
+    def _flow_run(self, data: Json) -> FlowRun:
+        return FlowRun(
+            id=data["id"],
+            name=data["name"],
+            flow_name=data["flow_name"],
+            flow_version=data["flow_version"],
+            state=_state(data["state"], data["id"]),
+            parameters=data["parameters"],
+            run_count=data["run_count"],
+            start_time=_time(data["start_time"]),
+            end_time=_time(data["end_time"]),
+            parent_flow_run_id=data["parent_flow_run_id"],
+            parent_task_run_id=data["parent_task_run_id"],
+            workspace=self.workspace,
+            created=datetime.fromisoformat(data["created"]),
+        )
+
+    def _task_run(self, data: Json) -> TaskRun:
+        return TaskRun(
+            id=data["id"],
+            name=data["name"],
+            task_name=data["task_name"],
+            flow_run_id=data["flow_run_id"],
+            state=_state(data["state"], data["id"]),
+            parameters=data["parameters"],
+            tags=tuple(data["tags"]),
+            run_count=data["run_count"],
+            start_time=_time(data["start_time"]),
+            end_time=_time(data["end_time"]),
+            workspace=self.workspace,
+            created=datetime.fromisoformat(data["created"]),
+        )
+
+    def _log(self, data: Json) -> LogRecord:
+        return LogRecord(
+            flow_run_id=data["flow_run_id"],
+            task_run_id=data["task_run_id"],
+            level=data["level"],
+            logger=data["logger"],
+            message=data["message"],
+            timestamp=datetime.fromisoformat(data["timestamp"]),
+            workspace=self.workspace,
+        )
+
+
+def _items(page: Json) -> list[Json]:
+    items: list[Json] = page["items"]
+    return items
+
+
+def _state(data: Json, run_id: str) -> State:
+    return State(
+        type=StateType(data["type"]),
+        name=data["name"],
+        run_id=run_id,
+        message=data["message"],
+        timestamp=datetime.fromisoformat(data["timestamp"]),
+    )
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _failure(response: httpx.Response) -> ClientError:
+    try:
+        body = response.json()
+        code, message = str(body["code"]), str(body["message"])
+        details, request_id = body.get("details") or {}, body.get("request_id")
+    except (ValueError, KeyError, TypeError):  # not our error shape (a proxy's page, say)
+        code, message, details, request_id = "http_error", response.text[:200], {}, None
+    kind = _ERRORS.get(response.status_code, ServerError)
+    return kind(response.status_code, code, message, details, request_id)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """`Retry-After` in seconds (the HTTP-date form is rare from a server like ours)."""
+    value = response.headers.get("retry-after", "")
+    try:
+        return min(max(float(value), 0.0), 60.0)
+    except ValueError:
+        return None
+
+
+def get_client(
+    url: str | None = None, api_key: str | None = None, *, workspace: str = "default"
+) -> Client:
+    """An async client: `async with get_client() as client: ...`.
+
+    `url` defaults to `$REPERTORY_API_URL` (else http://127.0.0.1:4200), `api_key` to
+    `$REPERTORY_API_KEY`.
+
+    Raises:
+        UsageError: no API key given or set.
+    """
+    key = api_key or os.environ.get("REPERTORY_API_KEY")
+    if not key:
+        raise UsageError("an API key is needed: pass api_key= or set REPERTORY_API_KEY")
+    return Client(
+        url or os.environ.get("REPERTORY_API_URL") or DEFAULT_URL, key, workspace=workspace
+    )
+
+
+@final
+class SyncClient:
+    """The same calls for sync code, run by an async `Client` on a loop of its own thread.
+
+    Use it with `with get_sync_client() as client: ...`.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._stack = contextlib.ExitStack()
+        self._portal: anyio.from_thread.BlockingPortal | None = None
+
+    def __enter__(self) -> SyncClient:
+        portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
+        self._stack.enter_context(portal.wrap_async_context_manager(self._client))
+        self._portal = portal
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._portal = None
+        self._stack.close()
+
+    def _run(self, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        portal = self._portal
+        if portal is None:
+            raise UsageError("use the client inside `with get_sync_client(...) as client:`")
+        result: T = portal.call(call)
+        return result
+
+    def create_flow_run(
+        self,
+        flow_name: str,
+        parameters: Mapping[str, object] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> FlowRun:
+        """See `Client.create_flow_run`."""
+        create = self._client.create_flow_run
+        return self._run(
+            functools.partial(create, flow_name, parameters, idempotency_key=idempotency_key)
+        )
+
+    def read_flow_run(self, flow_run_id: str) -> FlowRun:
+        return self._run(functools.partial(self._client.read_flow_run, flow_run_id))
+
+    def read_flow_runs(
+        self,
+        *,
+        flow_name: str | None = None,
+        state_type: StateType | str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[FlowRun]:
+        read = self._client.read_flow_runs
+        return self._run(
+            functools.partial(
+                read, flow_name=flow_name, state_type=state_type, limit=limit, offset=offset
+            )
+        )
+
+    def wait_for_flow_run(self, flow_run_id: str, timeout: float | None = None) -> FlowRun:
+        return self._run(functools.partial(self._client.wait_for_flow_run, flow_run_id, timeout))
+
+    def cancel_flow_run(self, flow_run_id: str) -> FlowRun:
+        return self._run(functools.partial(self._client.cancel_flow_run, flow_run_id))
+
+    def read_task_runs(self, flow_run_id: str) -> list[TaskRun]:
+        return self._run(functools.partial(self._client.read_task_runs, flow_run_id))
+
+    def read_state_history(self, flow_run_id: str) -> list[State]:
+        return self._run(functools.partial(self._client.read_state_history, flow_run_id))
+
+    def read_logs(self, flow_run_id: str) -> list[LogRecord]:
+        return self._run(functools.partial(self._client.read_logs, flow_run_id))
+
+
+def get_sync_client(
+    url: str | None = None, api_key: str | None = None, *, workspace: str = "default"
+) -> SyncClient:
+    """A client for sync code: `with get_sync_client() as client: ...` (see `get_client`)."""
+    return SyncClient(get_client(url, api_key, workspace=workspace))

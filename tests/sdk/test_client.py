@@ -1,0 +1,247 @@
+"""The Python client against the REST API in-process, and against servers that fail on purpose."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+import pytest
+
+from repertory import (
+    AuthError,
+    Client,
+    ConflictError,
+    NotFoundError,
+    Runtime,
+    ServerError,
+    UsageError,
+    ValidationError,
+    flow,
+    get_client,
+    get_run_logger,
+    task,
+)
+from repertory.actors import ExponentialBackoff
+from repertory.gateway import create_app
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+NO_WAIT = ExponentialBackoff(initial=0.0, maximum=0.0, jitter=0.0)
+
+
+@task
+async def double(x: int) -> int:
+    return 2 * x
+
+
+@flow
+async def add(x: int, y: int = 1) -> int:
+    get_run_logger().info("adding")
+    return await double(x) // 2 + y
+
+
+@flow
+async def forever() -> None:
+    await anyio.sleep_forever()
+
+
+@contextlib.asynccontextmanager
+async def open_client(
+    make_runtime: Callable[[], Runtime],
+    *,
+    wrap: Callable[[ASGIApp], ASGIApp] = lambda app: app,
+    bad_key: bool = False,
+) -> AsyncIterator[tuple[Client, Runtime]]:
+    async with make_runtime() as runtime:
+        _, key = await runtime.create_api_key("client tests")
+        app = wrap(create_app(runtime, flows=[add, forever]))
+        client = Client(
+            "http://127.0.0.1",
+            "rpk_00000000_" + "0" * 64 if bad_key else key,
+            workspace=runtime.workspace,
+            backoff=NO_WAIT,
+            transport=httpx.ASGITransport(app=app),
+        )
+        async with client:
+            yield client, runtime
+
+
+async def test_the_client_creates_waits_for_and_reads_runs(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with open_client(make_runtime) as (client, _):
+        created = await client.create_flow_run("add", {"x": "2"})
+        assert created.state.name == "Pending"
+        assert created.parameters == {"x": 2, "y": 1}
+        done = await client.wait_for_flow_run(created.id, timeout=30)
+        assert done.state.name == "Completed"
+        assert done.end_time is not None
+        assert [s.name for s in await client.read_state_history(done.id)] == [
+            "Pending",
+            "Running",
+            "Completed",
+        ]
+        [task_run] = await client.read_task_runs(done.id)
+        assert (task_run.task_name, task_run.flow_run_id) == ("double", done.id)
+        assert [log.message for log in await client.read_logs(done.id)] == ["adding"]
+        assert [run.id for run in await client.read_flow_runs(state_type="COMPLETED")] == [done.id]
+        assert await client.read_flow_run(done.id) == done
+
+
+async def test_an_idempotency_key_makes_one_run(make_runtime: Callable[[], Runtime]) -> None:
+    async with open_client(make_runtime) as (client, _):
+        first = await client.create_flow_run("add", {"x": 1}, idempotency_key="k1")
+        again = await client.create_flow_run("add", {"x": 1}, idempotency_key="k1")
+        assert again.id == first.id
+        with pytest.raises(ConflictError):
+            await client.create_flow_run("add", {"x": 2}, idempotency_key="k1")
+        await client.wait_for_flow_run(first.id)
+
+
+async def test_errors_come_back_as_their_own_exceptions(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with open_client(make_runtime) as (client, _):
+        with pytest.raises(ValidationError) as bad:
+            await client.create_flow_run("add", {"x": "many"})
+        assert bad.value.status == 422
+        assert "x" in bad.value.details["parameters"]  # type: ignore[operator]
+        with pytest.raises(NotFoundError):
+            await client.read_flow_run("no-such-run")
+        live = await client.create_flow_run("forever")
+        cancelled = await client.cancel_flow_run(live.id)
+        assert cancelled.state.name == "Cancelled"
+        with pytest.raises(ConflictError):
+            await client.cancel_flow_run(live.id)
+        with pytest.raises(TimeoutError):
+            await client.wait_for_flow_run((await client.create_flow_run("forever")).id, 0.05)
+    async with open_client(make_runtime, bad_key=True) as (client, _):
+        with pytest.raises(AuthError):
+            await client.read_flow_runs()
+
+
+def failing(times: int, status: int, headers: dict[str, str]) -> Callable[[ASGIApp], ASGIApp]:
+    """An app that answers `status` to its first `times` requests, then passes them on."""
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        left = times
+
+        async def flaky(scope: Scope, receive: Receive, send: Send) -> None:
+            nonlocal left
+            if scope["type"] == "http" and left > 0:
+                left -= 1
+                raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+                await send({"type": "http.response.start", "status": status, "headers": raw})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await app(scope, receive, send)
+
+        return flaky
+
+    return wrap
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_busy_and_unavailable_answers_are_retried(
+    make_runtime: Callable[[], Runtime], status: int
+) -> None:
+    wrap = failing(3, status, {"Retry-After": "0"})
+    async with open_client(make_runtime, wrap=wrap) as (client, _):
+        created = await client.create_flow_run("add", {"x": 1})  # after three refusals
+        await client.wait_for_flow_run(created.id)
+        assert len(await client.read_flow_runs()) == 1  # retried, never made twice
+
+
+async def test_retries_give_up_with_a_server_error(make_runtime: Callable[[], Runtime]) -> None:
+    async with open_client(make_runtime, wrap=failing(10, 503, {})) as (client, _):
+        with pytest.raises(ServerError) as caught:
+            await client.read_flow_runs()
+        assert caught.value.status == 503
+
+
+class _DropsFirstConnections(httpx.AsyncBaseTransport):
+    """A transport whose first connections fail, then that hands over to the real one."""
+
+    def __init__(self, real: httpx.AsyncBaseTransport, failures: int) -> None:
+        self.real = real
+        self.failures = failures
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.failures:
+            self.failures -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.real.handle_async_request(request)
+
+
+async def test_an_unreachable_server_is_retried_then_reported(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with make_runtime() as runtime:
+        _, key = await runtime.create_api_key("client tests")
+        real = httpx.ASGITransport(app=create_app(runtime, flows=[add]))
+        flaky = _DropsFirstConnections(real, failures=2)
+        async with Client(
+            "http://127.0.0.1", key, workspace=runtime.workspace, backoff=NO_WAIT, transport=flaky
+        ) as client:
+            assert await client.read_flow_runs() == []
+        gone = _DropsFirstConnections(real, failures=100)
+        async with Client(
+            "http://127.0.0.1", key, retries=2, backoff=NO_WAIT, transport=gone
+        ) as client:
+            with pytest.raises(ServerError, match="connection refused"):
+                await client.read_flow_runs()
+            assert gone.failures == 97  # the first try and two retries
+
+
+def test_get_client_takes_its_url_and_key_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REPERTORY_API_KEY", raising=False)
+    with pytest.raises(UsageError, match="API key"):
+        get_client()
+    monkeypatch.setenv("REPERTORY_API_KEY", "rpk_x")
+    monkeypatch.setenv("REPERTORY_API_URL", "http://127.0.0.1:9999/")
+    client = get_client(workspace="w")
+    assert (client.url, client.workspace) == ("http://127.0.0.1:9999", "w")
+
+
+class _LosesFirstAnswers(httpx.AsyncBaseTransport):
+    """A transport that delivers requests but loses the first answers, as a dropped link does
+    after the server has acted."""
+
+    def __init__(self, real: httpx.AsyncBaseTransport, losses: int) -> None:
+        self.real = real
+        self.losses = losses
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.real.handle_async_request(request)
+        if self.losses:
+            self.losses -= 1
+            await response.aclose()
+            raise httpx.ReadError("connection reset", request=request)
+        return response
+
+
+async def test_a_create_whose_answer_was_lost_is_retried_without_a_second_run(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with make_runtime() as runtime:
+        _, key = await runtime.create_api_key("client tests")
+        real = httpx.ASGITransport(app=create_app(runtime, flows=[add, forever]))
+        lossy = _LosesFirstAnswers(real, losses=2)
+        async with Client(
+            "http://127.0.0.1", key, workspace=runtime.workspace, backoff=NO_WAIT, transport=lossy
+        ) as client:
+            created = await client.create_flow_run("add", {"x": 1})  # made on the first try
+            await client.wait_for_flow_run(created.id)
+            assert [run.id for run in await client.read_flow_runs()] == [created.id]
+            live = await client.create_flow_run("forever")
+            lossy.losses = 1
+            with pytest.raises(ServerError, match="connection reset"):
+                await client.cancel_flow_run(live.id)  # not retried: it may have acted
+            assert (await client.read_flow_run(live.id)).state.name == "Cancelled"
