@@ -127,7 +127,7 @@ async def _json_body(request: Request, limit: int) -> object:
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep: not ours
         raise ApiError(400, "malformed_json", "the body is not JSON") from None
 
 

@@ -17,7 +17,7 @@ import anyio
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from repertory.runtime import MAX_IDEMPOTENCY_KEY, StateType
+from repertory.runtime import MAX_IDEMPOTENCY_KEY, RunNotFoundError, StateType, is_run_id
 
 from ._errors import ApiError
 from ._models import (
@@ -65,6 +65,13 @@ class Call:
         value: str = self.request.path_params[name]
         return value
 
+    def run_id(self) -> str:
+        """The run id in the path; one of another shape names no run (a 404, as a missing run)."""
+        run_id = self.path("id")
+        if not is_run_id(run_id):
+            raise RunNotFoundError(run_id[:100], self.workspace)
+        return run_id
+
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +113,7 @@ class ReadFlowRunQuery(_Query):
 
 
 class FlowRunQuery(PageQuery):
-    flow_name: str | None = Field(default=None, max_length=200)
+    flow_name: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
     state_type: StateType | None = None
 
 
@@ -205,7 +212,7 @@ async def list_flow_runs(call: Call) -> FlowRunPage:
 async def read_flow_run(call: Call) -> FlowRunOut:
     query = call.query
     assert isinstance(query, ReadFlowRunQuery)
-    run_id = call.path("id")
+    run_id = call.run_id()
     if query.wait_seconds:
         with anyio.move_on_after(query.wait_seconds):
             return FlowRunOut.of(
@@ -215,13 +222,13 @@ async def read_flow_run(call: Call) -> FlowRunOut:
 
 
 async def cancel_flow_run(call: Call) -> FlowRunOut:
-    run = await call.runtime.cancel_flow_run(call.path("id"), workspace=call.workspace)
+    run = await call.runtime.cancel_flow_run(call.run_id(), workspace=call.workspace)
     return FlowRunOut.of(run)
 
 
 async def list_task_runs(call: Call) -> TaskRunPage:
     query = _page_query(call)
-    run_id = call.path("id")
+    run_id = call.run_id()
     await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
     runs = await call.runtime.read_task_runs(
         flow_run_id=run_id, limit=query.limit + 1, offset=query.offset, workspace=call.workspace
@@ -233,7 +240,7 @@ async def list_task_runs(call: Call) -> TaskRunPage:
 
 
 async def read_flow_run_states(call: Call) -> list[BaseModel]:
-    run_id = call.path("id")
+    run_id = call.run_id()
     await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
     states = await call.runtime.read_state_history(run_id, workspace=call.workspace)
     return [StateOut.of(state) for state in states]
@@ -241,7 +248,7 @@ async def read_flow_run_states(call: Call) -> list[BaseModel]:
 
 async def read_logs(call: Call) -> LogPage:
     query = _page_query(call)
-    run_id = call.path("id")
+    run_id = call.run_id()
     await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
     logs = await call.runtime.read_logs(
         flow_run_id=run_id, limit=query.limit + 1, offset=query.offset, workspace=call.workspace

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4200
 BOOTSTRAP_WORKSPACE: Final = "default"
+#: How long requests in flight (long polls, say) may take to finish when the server stops.
+GRACEFUL_SHUTDOWN_SECONDS: Final = 10
 
 
 class FlowsNotFoundError(Exception):
@@ -47,12 +49,18 @@ def load_flows(spec: str) -> list[FlowDefinition]:
     try:
         if spec.endswith(".py") or "/" in spec:
             path = Path(spec).resolve()
-            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            # A name of its own: a file called json.py must not stand in for the real one.
+            name = f"repertory_flows_{path.stem}"
+            module_spec = importlib.util.spec_from_file_location(name, path)
             if module_spec is None or module_spec.loader is None or not path.is_file():
                 raise FlowsNotFoundError(f"no Python file at {spec}")
             module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_spec.name] = module  # for pickling and dataclasses in it
-            module_spec.loader.exec_module(module)
+            sys.modules[name] = module  # for dataclasses and pickling in it
+            try:
+                module_spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
         else:
             module = importlib.import_module(spec)
     except FlowsNotFoundError:
@@ -100,35 +108,71 @@ async def serve(
     """
     served = list(flows or [])
     listener = socket.create_server((host, port), reuse_port=False)
+    stop = _Stop()
     try:
-        async with Runtime(database_url, workspace=BOOTSTRAP_WORKSPACE) as runtime:
-            bootstrap_key = None
-            if not await runtime.read_api_keys():
-                _, bootstrap_key = await runtime.create_api_key("bootstrap owner", role="owner")
-            address = listener.getsockname()
-            config = uvicorn.Config(
-                create_app(runtime, flows=served),
-                lifespan="off",
-                log_level="warning",
-                access_log=False,
-                server_header=False,
-            )
-            server = _Server(config)
-            on_started(
-                ServerStarted(
-                    url=f"http://{_host_for_url(address[0])}:{address[1]}",
-                    database_url=runtime.database_url,
-                    flows=tuple(flow.options.name for flow in served),
-                    bootstrap_key=bootstrap_key,
-                )
-            )
-            async with anyio.create_task_group() as task_group:
-                if threading.current_thread() is threading.main_thread():
-                    task_group.start_soon(_stop_on_signals, server)
-                await server.serve(sockets=[listener])
-                task_group.cancel_scope.cancel()
+        # Signals are watched from before the runtime starts until after it has stopped: a
+        # SIGTERM at any moment ends the process only once the runtime is shut down.
+        async with anyio.create_task_group() as watching:
+            if threading.current_thread() is threading.main_thread():
+                watching.start_soon(_watch_signals, stop)
+            error: Exception | None = None
+            try:
+                async with Runtime(database_url, workspace=BOOTSTRAP_WORKSPACE) as runtime:
+                    bootstrap_key = None
+                    if not await runtime.read_api_keys():
+                        _, bootstrap_key = await runtime.create_api_key(
+                            "bootstrap owner", role="owner"
+                        )
+                    address = listener.getsockname()
+                    config = uvicorn.Config(
+                        create_app(runtime, flows=served),
+                        lifespan="off",
+                        log_level="warning",
+                        access_log=False,
+                        server_header=False,
+                        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                    )
+                    stop.server = server = _Server(config)
+                    on_started(
+                        ServerStarted(
+                            url=f"http://{_host_for_url(address[0])}:{address[1]}",
+                            database_url=runtime.database_url,
+                            flows=tuple(flow.options.name for flow in served),
+                            bootstrap_key=bootstrap_key,
+                        )
+                    )
+                    if not stop.is_requested:  # a signal while starting: stop at once
+                        await server.serve(sockets=[listener])
+            except Exception as exc:
+                error = exc  # raised below: the task group would wrap it in a group
+            finally:
+                watching.cancel_scope.cancel()
+        if error is not None:
+            raise error
     finally:
         listener.close()
+
+
+@final
+class _Stop:
+    """What a SIGINT or SIGTERM stops: the server once it runs, or the start before that."""
+
+    def __init__(self) -> None:
+        self.server: uvicorn.Server | None = None
+        self.is_requested = False
+
+
+async def _watch_signals(stop: _Stop) -> None:
+    """The first SIGINT or SIGTERM stops the server gracefully; a second one, at once. The
+    process is not killed: the runtime stops first, whatever the moment."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            stop.is_requested = True
+            server = stop.server
+            if server is not None:
+                if server.should_exit:
+                    server.force_exit = True
+                server.should_exit = True
 
 
 class _Server(uvicorn.Server):
@@ -136,21 +180,12 @@ class _Server(uvicorn.Server):
 
     uvicorn re-raises a SIGINT or SIGTERM once it has shut down, which would kill the process
     before the runtime stops (its runs' last states unwritten, its liveness token kept until
-    the kernel drops it); `_stop_on_signals` asks it to stop instead.
+    the kernel drops it); `_watch_signals` asks it to stop instead.
     """
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-async def _stop_on_signals(server: uvicorn.Server) -> None:
-    """The first SIGINT or SIGTERM stops the server gracefully; a second one, at once."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            if server.should_exit:
-                server.force_exit = True
-            server.should_exit = True
 
 
 def _host_for_url(host: str) -> str:

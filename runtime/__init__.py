@@ -32,6 +32,7 @@ from ._records import FlowRun as FlowRun
 from ._records import LogRecord as LogRecord
 from ._records import State as State
 from ._records import TaskRun as TaskRun
+from ._records import is_run_id as is_run_id
 from ._runtime import MAX_IDEMPOTENCY_KEY as MAX_IDEMPOTENCY_KEY
 from ._runtime import Runtime as Runtime
 from ._runtime import current_runtime as current_runtime
@@ -76,5 +77,6 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "current_runtime",
     "default_database_url",
     "exponential_backoff",
+    "is_run_id",
     "retry_delays",
 ]

@@ -52,8 +52,9 @@ class CancelFlowRun(Request[FlowRun]):
 
 def flow_run_actor_name(workspace: str, run_id: str) -> str:
     """The name of a run's actor: looked up with the workspace asked about, so a run of
-    another workspace is not found."""
-    return f"flow-run:{workspace}:{run_id}"
+    another workspace is not found. `run_id` must be a run id (`is_run_id`): its fixed shape
+    keeps the two parts apart whatever the workspace's name holds."""
+    return f"flow-run:{run_id}:{workspace}"
 
 
 @final

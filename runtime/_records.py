@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,14 @@ _random_bits: Final = random.getrandbits
 def utc_now() -> datetime:
     """The wall-clock time stamped on states and logs (timezone-aware, UTC)."""
     return datetime.now(UTC)
+
+
+_RUN_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def is_run_id(text: str) -> bool:
+    """Whether `text` has the shape of a run id (`new_id`): anything else names no run."""
+    return _RUN_ID.fullmatch(text) is not None
 
 
 def new_id() -> str:

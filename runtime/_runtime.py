@@ -12,6 +12,7 @@ import contextvars
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar, final
 
@@ -41,7 +42,7 @@ from ._flow_run import (
 )
 from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters, summarize
-from ._records import new_id, utc_now
+from ._records import is_run_id, new_id, utc_now
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 
@@ -63,6 +64,8 @@ current_runtime: Final[contextvars.ContextVar[Runtime | None]] = contextvars.Con
 
 DEFAULT_WORKER_THREADS: Final = 16
 MAX_IDEMPOTENCY_KEY: Final = 200
+#: How long a looked-up API key is trusted before it is read again.
+KEY_CACHE_SECONDS: Final = 5.0
 T = TypeVar("T")
 
 
@@ -113,9 +116,10 @@ class Runtime:
         self._store: ActorRef | None = None
         self._system: ActorSystem | None = None
         self._flow_runs: Supervisor | None = None
-        # API keys looked up so far, with their secrets' hashes: a key is read once, and a
-        # revocation through this runtime drops it here at once.
-        self._keys: dict[str, tuple[ApiKey, str]] = {}
+        # API keys looked up lately, with their secrets' hashes and when to look again: a
+        # revocation through this runtime drops a key at once, one through another runtime on
+        # the same database within KEY_CACHE_SECONDS.
+        self._keys: dict[str, tuple[ApiKey, str, float]] = {}
         self._context_token: contextvars.Token[Runtime | None] | None = None
 
     # -- lifetime --------------------------------------------------------------------------
@@ -319,16 +323,23 @@ class Runtime:
                     raise IdempotencyKeyReusedError(idempotency_key, holder)
                 return await self.read_flow_run(holder, workspace=ws)
         run = engine.new_flow_run(options, values, workspace=ws, run_id=run_id)
-        await supervisor.spawn(
-            lambda: FlowRunActor(engine, flow, run),
-            name=flow_run_actor_name(run.base.workspace, run.id),
-            restart=Restart.TEMPORARY,
-        )
-        return run.record.as_stored()
+        created = run.record.as_stored()  # as it starts: it may be running once spawned
+        try:
+            await supervisor.spawn(
+                lambda: FlowRunActor(engine, flow, run),
+                name=flow_run_actor_name(run.base.workspace, run.id),
+                restart=Restart.TEMPORARY,
+            )
+        except BaseException:
+            if idempotency_key is not None:  # the key must not point at a run never started
+                with anyio.CancelScope(shield=True):
+                    await self._query(lambda db: db.release_idempotency_key(ws, idempotency_key))
+            raise
+        return created
 
     def _live_run(self, run_id: str, workspace: str | None) -> ActorRef | None:
         """The actor of a run this runtime is running, if it is in the workspace asked about."""
-        if self._system is None:
+        if self._system is None or not is_run_id(run_id):
             return None
         try:
             return self._system.lookup(flow_run_actor_name(workspace or self.workspace, run_id))
@@ -400,11 +411,15 @@ class Runtime:
             secret_matches(presented, None)  # as long as for a key in the right format
             return None
         key_id, secret = parts
-        found = self._keys.get(key_id)
-        if found is None:
+        cached = self._keys.get(key_id)
+        if cached is not None and cached[2] > time.monotonic():
+            found: tuple[ApiKey, str] | None = (cached[0], cached[1])
+        else:
             found = await self._query(lambda db: db.read_api_key(key_id))
-            if found is not None:
-                self._keys[key_id] = found
+            if found is None:
+                self._keys.pop(key_id, None)
+            else:
+                self._keys[key_id] = (*found, time.monotonic() + KEY_CACHE_SECONDS)
         key, stored_hash = found if found is not None else (None, None)
         if not secret_matches(secret, stored_hash) or key is None:
             return None

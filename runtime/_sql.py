@@ -527,6 +527,16 @@ class SqlDatabase:
             )
         return str(rows[0][0]), str(rows[0][1])
 
+    async def release_idempotency_key(self, workspace: str, key: str) -> None:
+        await self._transaction(
+            (
+                (
+                    "DELETE FROM idempotency_keys WHERE workspace = ? AND key = ?",
+                    [(workspace, text(key))],
+                ),
+            )
+        )
+
     # -- API keys --------------------------------------------------------------------------
 
     async def insert_api_key(self, key: ApiKey, secret_hash: str) -> None:

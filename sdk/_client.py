@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
+import time
+import urllib.parse
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
@@ -47,6 +50,9 @@ DEFAULT_URL: Final = "http://127.0.0.1:4200"
 #: Pauses between attempts: 0.2 s, 0.4 s, ... up to 5 s, each give or take 20%.
 DEFAULT_BACKOFF: Final = ExponentialBackoff(initial=0.2, maximum=5.0, jitter=0.2)
 _TERMINAL: Final = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+#: Seconds the server is asked to hold a wait; well under the read timeout.
+_LONG_POLL: Final = 20
+_READ_TIMEOUT: Final = 30.0
 _ERRORS: Final[dict[int, type[ClientError]]] = {
     400: ValidationError,
     401: AuthError,
@@ -94,7 +100,7 @@ class Client:
             base_url=self.url,
             headers={"Authorization": f"Bearer {self._api_key}"},
             transport=self._transport,
-            timeout=httpx.Timeout(30.0, connect=5.0),
+            timeout=httpx.Timeout(_READ_TIMEOUT, connect=5.0),
         )
         return self
 
@@ -135,7 +141,9 @@ class Client:
 
     async def read_flow_run(self, flow_run_id: str) -> FlowRun:
         """The flow run (blocks). Raises NotFoundError."""
-        return self._flow_run(await self._call("GET", self._path(f"/flow_runs/{flow_run_id}")))
+        return self._flow_run(
+            await self._call("GET", self._path(f"/flow_runs/{_quoted(flow_run_id)}"))
+        )
 
     async def read_flow_runs(
         self,
@@ -164,16 +172,23 @@ class Client:
         Raises:
             TimeoutError: `timeout` seconds passed first.
         """
+        early = 0  # answers that came back at once, the run not over (not live on that server)
         with anyio.fail_after(timeout):
             while True:
+                began = time.monotonic()
                 data = await self._call(
                     "GET",
-                    self._path(f"/flow_runs/{flow_run_id}"),
-                    params={"wait_seconds": 30},
+                    self._path(f"/flow_runs/{_quoted(flow_run_id)}"),
+                    params={"wait_seconds": _LONG_POLL},
                 )
                 run = self._flow_run(data)
                 if str(run.state.type) in _TERMINAL:
                     return run
+                if time.monotonic() - began < 1.0:
+                    await anyio.sleep(self._backoff.delay(early))
+                    early += 1
+                else:
+                    early = 0
 
     async def cancel_flow_run(self, flow_run_id: str) -> FlowRun:
         """Cancel a live run; returns it once it has ended (blocks).
@@ -183,24 +198,24 @@ class Client:
             ConflictError: it had already ended.
         """
         data = await self._call(
-            "POST", self._path(f"/flow_runs/{flow_run_id}/cancel"), is_retry_safe=False
+            "POST", self._path(f"/flow_runs/{_quoted(flow_run_id)}/cancel"), is_retry_safe=False
         )
         return self._flow_run(data)
 
     async def read_task_runs(self, flow_run_id: str) -> list[TaskRun]:
         """Every task run of a flow run, oldest first (blocks; reads every page)."""
-        pages = self._pages(self._path(f"/flow_runs/{flow_run_id}/task_runs"))
+        pages = self._pages(self._path(f"/flow_runs/{_quoted(flow_run_id)}/task_runs"))
         return [self._task_run(item) async for item in pages]
 
     async def read_state_history(self, flow_run_id: str) -> list[State]:
         """Every state of a flow run, oldest first (blocks)."""
-        data = await self._call("GET", self._path(f"/flow_runs/{flow_run_id}/states"))
+        data = await self._call("GET", self._path(f"/flow_runs/{_quoted(flow_run_id)}/states"))
         assert isinstance(data, list)
         return [_state(item, flow_run_id) for item in data]
 
     async def read_logs(self, flow_run_id: str) -> list[LogRecord]:
         """Every stored log line of a flow run, oldest first (blocks; reads every page)."""
-        pages = self._pages(self._path(f"/flow_runs/{flow_run_id}/logs"))
+        pages = self._pages(self._path(f"/flow_runs/{_quoted(flow_run_id)}/logs"))
         return [self._log(item) async for item in pages]
 
     # -- plumbing --------------------------------------------------------------------------
@@ -300,6 +315,10 @@ class Client:
         )
 
 
+def _quoted(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
+
+
 def _items(page: Json) -> list[Json]:
     items: list[Json] = page["items"]
     return items
@@ -334,9 +353,10 @@ def _retry_after(response: httpx.Response) -> float | None:
     """`Retry-After` in seconds (the HTTP-date form is rare from a server like ours)."""
     value = response.headers.get("retry-after", "")
     try:
-        return min(max(float(value), 0.0), 60.0)
+        seconds = float(value)
     except ValueError:
         return None
+    return min(max(seconds, 0.0), 60.0) if math.isfinite(seconds) else None
 
 
 def get_client(
@@ -371,14 +391,21 @@ class SyncClient:
         self._portal: anyio.from_thread.BlockingPortal | None = None
 
     def __enter__(self) -> SyncClient:
-        portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
-        self._stack.enter_context(portal.wrap_async_context_manager(self._client))
+        with contextlib.ExitStack() as stack:  # a failed start leaves no thread behind
+            portal = stack.enter_context(anyio.from_thread.start_blocking_portal())
+            stack.enter_context(portal.wrap_async_context_manager(self._client))
+            self._stack = stack.pop_all()
         self._portal = portal
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._portal = None
-        self._stack.close()
+        self._stack.__exit__(exc_type, exc, tb)
 
     def _run(self, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
         portal = self._portal

@@ -175,6 +175,26 @@ async def test_a_run_created_in_another_workspace_lives_there_with_its_tasks_and
             assert len(await rt.read_task_runs(flow_run_id=run.id, workspace=other)) == 1
 
 
+async def test_a_workspace_name_cannot_reach_into_another_workspaces_live_runs(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    @flow
+    async def forever() -> None:
+        await anyio.sleep_forever()
+
+    async with make_runtime() as rt:
+        created = await rt.create_flow_run(forever, workspace=f"{rt.workspace}:prod")
+        for crafted in (f"prod:{created.id}", f"{created.id}:prod", created.id + "x"):
+            with pytest.raises(RunNotFoundError):
+                await rt.read_flow_run(crafted)
+            with pytest.raises(RunNotFoundError):
+                await rt.cancel_flow_run(crafted)
+        with pytest.raises(RunNotFoundError):
+            await rt.read_flow_run(created.id)  # not in the runtime's own workspace either
+        cancelled = await rt.cancel_flow_run(created.id, workspace=f"{rt.workspace}:prod")
+        assert cancelled.state.name == "Cancelled"
+
+
 async def test_a_cancelled_exit_still_releases_the_liveness_token(tmp_path: Path) -> None:
     with anyio.CancelScope() as scope:
         async with Runtime(f"sqlite:///{tmp_path / 'runs.db'}"):
