@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -88,6 +89,29 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
                 return done.state.name, len(sync_client.read_task_runs(run.id))
 
         assert await anyio.to_thread.run_sync(use_the_sync_client) == ("Completed", 1)
+
+        async def cli(*arguments: str) -> tuple[int, str, str]:
+            result = await anyio.run_process(
+                [COMMAND, *arguments, "--url", url, "--api-key", key], check=False
+            )
+            return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+        code, out, _ = await cli("flow-run", "ls", "--flow", "add", "--json")
+        assert code == 0
+        listed = json.loads(out)
+        assert run_id in [run["id"] for run in listed]
+        assert {run["state"] for run in listed} == {"Completed"}
+        code, out, _ = await cli("flow-run", "inspect", run_id, "--json")
+        assert (code, [s["name"] for s in json.loads(out)["states"]][-1]) == (0, "Completed")
+        code, out, _ = await cli("flow-run", "ls")
+        assert code == 0
+        assert run_id[:8] in out  # a table, for people
+        code, _, err = await cli("flow-run", "cancel", run_id)
+        assert code == 1
+        assert err.startswith("error: ")
+        assert "Traceback" not in err
+        code, _, err = await cli("flow-run", "inspect", "no-such-run")
+        assert (code, err.startswith("error: ")) == (1, True)
     finally:
         assert await stop_server(process) == 0
 
@@ -130,3 +154,22 @@ def test_the_example_flows_are_found_by_module_name() -> None:
         "greet",
         "sum_of_squares",
     ]
+
+
+async def test_run_runs_a_flow_of_a_file_here_and_says_how_it_ended(tmp_path: Path) -> None:
+    database = ["--database-url", f"sqlite:///{tmp_path / 'runs.db'}"]
+    done = await anyio.run_process(
+        [COMMAND, "run", f"{FLOWS}:add", "-p", "x=3", "-p", "y=10", "--json", *database]
+    )
+    report = json.loads(done.stdout)
+    assert (report["state"], report["result"]) == ("Completed", 13)
+    for arguments, message in (
+        ([f"{FLOWS}:add", "-p", "x=many"], "invalid parameters"),
+        ([f"{FLOWS}:nope"], "has no flow 'nope'"),
+        ([f"{FLOWS}:add", "-p", "x"], "key=value"),
+        ([FLOWS], "FILE.py:FLOW"),
+    ):
+        failed = await anyio.run_process([COMMAND, "run", *arguments, *database], check=False)
+        assert failed.returncode == 1, arguments
+        assert message in failed.stderr.decode()
+        assert "Traceback" not in failed.stderr.decode()
