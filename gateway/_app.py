@@ -56,7 +56,7 @@ def create_app(
         )
         for operation in OPERATIONS
     ]
-    schema = build_openapi(OPERATIONS)
+    schema = build_openapi(OPERATIONS, flow_names=sorted(served))
     routes += [
         Route("/api/openapi.json", lambda request: JSONResponse(schema), methods=["GET"]),
         Route("/api/docs", lambda request: HTMLResponse(_docs_page(schema)), methods=["GET"]),

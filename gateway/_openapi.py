@@ -37,8 +37,11 @@ _ERRORS: Final = {
 }
 
 
-def build_openapi(operations: tuple[Operation, ...]) -> dict[str, object]:
-    """The whole schema, as a JSON-able dict."""
+def build_openapi(
+    operations: tuple[Operation, ...], *, flow_names: list[str] | None = None
+) -> dict[str, object]:
+    """The whole schema, as a JSON-able dict; `flow_names`, if given, are the only flows a
+    run can be created of, and the schema says so."""
     models: set[type[BaseModel]] = {ErrorOut}
     for operation in operations:
         answers = operation.answers
@@ -51,6 +54,9 @@ def build_openapi(operations: tuple[Operation, ...]) -> dict[str, object]:
     _, definitions = models_json_schema(
         [(model, "validation") for model in keyed], ref_template=_REF
     )
+    schemas = definitions.get("$defs", {})
+    if flow_names is not None and "CreateFlowRun" in schemas:
+        schemas["CreateFlowRun"]["properties"]["flow_name"]["enum"] = flow_names
     paths: dict[str, dict[str, object]] = {}
     for operation in operations:
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(operation)
@@ -63,7 +69,7 @@ def build_openapi(operations: tuple[Operation, ...]) -> dict[str, object]:
         },
         "paths": paths,
         "components": {
-            "schemas": definitions.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         },
     }
