@@ -21,7 +21,7 @@ from starlette.routing import Route
 from ._auth import authenticate, workspace_of
 from ._errors import ApiError, BodyTooLargeError, exception_handlers
 from ._openapi import build_openapi
-from ._rest import OPERATIONS, Call, Operation
+from ._rest import OPERATIONS, Call, Operation, describe_flow
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from repertory.runtime import FlowDefinition, Runtime
+
+    from ._models import FlowOut
 
 #: The largest request body accepted, in bytes.
 MAX_BODY: Final = 1 << 20
@@ -47,10 +49,11 @@ def create_app(
         max_body: the largest request body accepted, in bytes (413 beyond).
     """
     served = {flow.options.name: flow for flow in flows}
+    descriptions = tuple(describe_flow(flow) for flow in served.values())
     routes = [
         Route(
             operation.path,
-            functools.partial(_endpoint, operation, runtime, served, max_body),
+            functools.partial(_endpoint, operation, runtime, served, descriptions, max_body),
             methods=[operation.method],
             name=operation.name,
         )
@@ -70,6 +73,7 @@ async def _endpoint(
     operation: Operation,
     runtime: Runtime,
     flows: dict[str, FlowDefinition],
+    descriptions: tuple[FlowOut, ...],
     max_body: int,
     request: Request,
 ) -> Response:
@@ -87,6 +91,7 @@ async def _endpoint(
     call = Call(
         runtime=runtime,
         flows=flows,
+        descriptions=descriptions,
         request=request,
         key=key,
         workspace=workspace,

@@ -37,7 +37,7 @@ from ._models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from starlette.requests import Request
 
@@ -55,6 +55,7 @@ class Call:
 
     runtime: Runtime
     flows: Mapping[str, FlowDefinition]
+    descriptions: Sequence[FlowOut]
     request: Request
     key: ApiKey | None
     workspace: str
@@ -139,10 +140,11 @@ async def version(call: Call) -> Version:
 
 
 async def list_flows(call: Call) -> list[BaseModel]:
-    return [_flow_out(flow) for flow in call.flows.values()]
+    return list(call.descriptions)
 
 
-def _flow_out(flow: FlowDefinition) -> FlowOut:
+def describe_flow(flow: FlowDefinition) -> FlowOut:
+    """A flow as `GET flows` lists it (built once per app: a flow never changes)."""
     options = flow.options
     try:
         schema = _parameters_schema(flow)

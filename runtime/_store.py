@@ -153,7 +153,7 @@ class Journal:
         thread then crawls (it must win the GIL back after every statement); runs that wait
         for the store when this is true keep memory and the durability lag bounded.
         """
-        return len(self._batch) >= BACKLOG
+        return self.pending >= BACKLOG
 
     @property
     def pending(self) -> int:

@@ -1,7 +1,13 @@
-"""Every async test runs on both anyio backends; a missing trio fails loudly, never skips."""
+"""Every async test runs on both anyio backends; a missing trio fails loudly, never skips.
+
+Tests that take `database_url` run on SQLite always, and on PostgreSQL too when
+REPERTORY_TEST_DATABASE_URL names a database (tests/runtime gives each test a database of its
+own instead).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -9,6 +15,16 @@ from blockbuster import blockbuster_ctx
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
+
+DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("REPERTORY_TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    return os.environ["REPERTORY_TEST_DATABASE_URL"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -4,7 +4,6 @@ PostgreSQL when REPERTORY_TEST_DATABASE_URL is set; a fresh workspace and key pe
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,11 +18,8 @@ from repertory.gateway import create_app
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
     from contextlib import AbstractAsyncContextManager
-    from pathlib import Path
 
     from repertory.runtime import FlowDefinition
-
-DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("REPERTORY_TEST_DATABASE_URL") else [])
 
 
 @task
@@ -55,13 +51,6 @@ class Api:
 
     def url(self, suffix: str = "", *, workspace: str | None = None) -> str:
         return f"/api/workspaces/{workspace or self.workspace}{suffix}"
-
-
-@pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runs.db'}"
-    return os.environ["REPERTORY_TEST_DATABASE_URL"]
 
 
 @pytest.fixture

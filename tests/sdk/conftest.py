@@ -6,7 +6,6 @@ each other's runs.
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import TYPE_CHECKING
 
@@ -16,16 +15,6 @@ from repertory import Runtime
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
-
-DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("REPERTORY_TEST_DATABASE_URL") else [])
-
-
-@pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'runs.db'}"
-    return os.environ["REPERTORY_TEST_DATABASE_URL"]
 
 
 @pytest.fixture
