@@ -30,7 +30,10 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The REST figures need wrk (Debian's package): installed here when it is missing and we may.
 bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } \
+		|| echo "wrk is missing (apt-get install wrk): the REST figures will be skipped"
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 $(VENV)/bin/python:

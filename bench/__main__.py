@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import footprint, kernel, memory, runtime, tcp
+from . import footprint, kernel, memory, rest, runtime, tcp
 from ._harness import (
     BACKENDS,
     Result,
@@ -25,6 +25,8 @@ from ._harness import (
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The runtime's figures measured apart from the throughput scenarios (see bench/footprint.py).
 FOOTPRINT = ("latency", "startup", "rss", "import")
+#: The gateway's figures: servers in processes of their own, loaded by wrk (bench/rest.py).
+GATEWAY = ("rest",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,16 +50,17 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         metavar="NAMES",
         help="comma-separated scenarios to run, out of: "
-        + ", ".join([*_names(quick=True), "memory", *FOOTPRINT]),
+        + ", ".join([*_names(quick=True), "memory", *FOOTPRINT, *GATEWAY]),
     )
     parser.add_argument(
         "--repeats", type=int, default=0, help="runs per figure (default: 5, or 3 with --quick)"
     )
     parser.add_argument(
         "--suite",
-        choices=["kernel", "runtime", "all"],
+        choices=["kernel", "runtime", "gateway", "all"],
         default="all",
-        help="the actor kernel's scenarios, the workflow runtime's, or both (default)",
+        help="the actor kernel's scenarios, the workflow runtime's, the REST gateway's, "
+        "or all of them (default)",
     )
     parser.add_argument("--probe", choices=memory.KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--probe-n", type=int, default=0, help=argparse.SUPPRESS)
@@ -89,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     statistic = "median of its runs (memory: one run in a fresh process)"
     suite: str = args.suite
     known = {*_names(quick=quick, suite=suite)}
-    known |= {"memory"} if suite != "runtime" else set()
-    known |= set(FOOTPRINT) if suite != "kernel" else set()
+    known |= {"memory"} if suite in {"kernel", "all"} else set()
+    known |= set(FOOTPRINT) if suite in {"runtime", "all"} else set()
+    known |= set(GATEWAY) if suite in {"gateway", "all"} else set()
     only = {name.strip() for name in args.only.split(",") if name.strip()} or known
     if only - known:
         parser.error(f"unknown scenarios: {', '.join(sorted(only - known))}")
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [s for s in _all_scenarios(quick=quick, suite=suite) if s.name in only]
     results: list[Result] = []
     began = time.perf_counter()
-    for backend in backends:
+    per_backend = scenarios or only & {"memory", "latency", "startup", "rss"}
+    for backend in backends if per_backend else ():
         progress(f"== {backend}: {repeats} runs per figure, baseline and repertory alternating")
         results.extend(run_scenario(scenario, backend, repeats) for scenario in scenarios)
         if "memory" in only:
@@ -112,10 +117,16 @@ def main(argv: list[str] | None = None) -> int:
             results.append(footprint.measure_rss(backend, quick=quick))
     if "import" in only:
         results.extend(footprint.measure_imports(quick=quick))
+    if "rest" in only:
+        progress(f"== {rest.BACKEND}: REST servers in processes of their own, wrk at c=20")
+        try:
+            results.extend(rest.measure(quick=quick))
+        except rest.WrkMissingError as exc:
+            progress(f"  rest: skipped, {exc}")
     progress(f"== done in {time.perf_counter() - began:.0f} s\n")
 
-    order = [*(scenario.name for scenario in scenarios), "memory", *FOOTPRINT]
-    backend_order = [*BACKENDS, "-"]
+    order = [*(scenario.name for scenario in scenarios), "memory", *FOOTPRINT, *GATEWAY]
+    backend_order = [*BACKENDS, "-", rest.BACKEND]
     results.sort(key=lambda result: (order.index(result.name), backend_order.index(result.backend)))
     print(format_table(results, statistic))
     meta = environment(statistic, quick)

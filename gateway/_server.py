@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final, final
 import anyio
 import uvicorn
 
-from repertory.runtime import FlowOptions, Runtime
+from repertory.runtime import DEFAULT_MAX_LIVE_RUNS, FlowOptions, Runtime
 
 from ._app import create_app
 
@@ -95,19 +95,21 @@ async def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     flows: list[FlowDefinition] | None = None,
+    max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     on_started: Callable[[ServerStarted], None] = lambda started: None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM (blocks; asyncio only, as uvicorn is).
 
     The socket listens before `on_started` is called, so a client may connect at once. On the
     first start of a database, an owner key for the `default` workspace is made and passed to
-    `on_started`, once.
+    `on_started`, once. `max_live_runs` bounds the runs in progress (see `Runtime`): past it,
+    a create waits for a run to end.
 
     Raises:
         OSError: the address cannot be listened on.
     """
     served = list(flows or [])
-    listener = socket.create_server((host, port), reuse_port=False)
+    listener = _listen(host, port)
     stop = _Stop()
     try:
         # Signals are watched from before the runtime starts until after it has stopped: a
@@ -117,7 +119,9 @@ async def serve(
                 watching.start_soon(_watch_signals, stop)
             error: Exception | None = None
             try:
-                async with Runtime(database_url, workspace=BOOTSTRAP_WORKSPACE) as runtime:
+                async with Runtime(
+                    database_url, workspace=BOOTSTRAP_WORKSPACE, max_live_runs=max_live_runs
+                ) as runtime:
                     bootstrap_key = None
                     if not await runtime.read_api_keys():
                         _, bootstrap_key = await runtime.create_api_key(
@@ -186,6 +190,27 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket whose `proto` is IPPROTO_TCP.
+
+    asyncio sets TCP_NODELAY only on sockets that say they are TCP, and an accepted socket
+    inherits its listener's `proto`: from `socket.create_server` (proto 0), every answer on a
+    kept-alive connection waited ~40 ms for Nagle's algorithm and the peer's delayed ACK.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(socket.SOMAXCONN)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
 
 
 def _host_for_url(host: str) -> str:

@@ -33,6 +33,7 @@ from ._records import LogRecord as LogRecord
 from ._records import State as State
 from ._records import TaskRun as TaskRun
 from ._records import is_run_id as is_run_id
+from ._runtime import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
 from ._runtime import MAX_IDEMPOTENCY_KEY as MAX_IDEMPOTENCY_KEY
 from ._runtime import Runtime as Runtime
 from ._runtime import current_runtime as current_runtime
@@ -45,6 +46,7 @@ from ._states import check_transition as check_transition
 __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.py checks
     "ApiKey",
     "ApiKeyNotFoundError",
+    "DEFAULT_MAX_LIVE_RUNS",
     "Engine",
     "FlowDefinition",
     "FlowOptions",

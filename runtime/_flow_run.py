@@ -58,12 +58,36 @@ def flow_run_actor_name(workspace: str, run_id: str) -> str:
 
 
 @final
+class LiveRunSlot:
+    """One of the runtime's `max_live_runs` places, held by a run from its creation until its
+    actor stops, and given back once, whichever way the run ends or fails to start."""
+
+    __slots__ = ("_is_held", "_semaphore")
+
+    def __init__(self, semaphore: anyio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._is_held = False
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire()
+        self._is_held = True
+
+    def release(self) -> None:
+        if self._is_held:
+            self._is_held = False
+            self._semaphore.release()
+
+
+@final
 class FlowRunActor(Actor):
     """Runs one flow run in a task of its own; answers `GetFlowRun`, `WaitForFlowRun` and
     `CancelFlowRun`. Spawn it temporary: a run is never started twice."""
 
-    def __init__(self, engine: Engine, flow: FlowDefinition, run: LiveRun[FlowRun]) -> None:
+    def __init__(
+        self, engine: Engine, flow: FlowDefinition, run: LiveRun[FlowRun], *, slot: LiveRunSlot
+    ) -> None:
         self._engine = engine
+        self._slot = slot
         self._flow = flow
         self._run = run
         self._scope = anyio.CancelScope()
@@ -78,6 +102,9 @@ class FlowRunActor(Actor):
         record = self._run.record.as_stored()
         for waiter in self._waiters:
             waiter.set_result(record)
+
+    async def on_stop(self) -> None:
+        self._slot.release()
 
     async def receive(self, message: object) -> object:
         match message:

@@ -37,6 +37,7 @@ from ._flow_run import (
     FlowDefinition,
     FlowRunActor,
     GetFlowRun,
+    LiveRunSlot,
     WaitForFlowRun,
     flow_run_actor_name,
 )
@@ -63,6 +64,8 @@ current_runtime: Final[contextvars.ContextVar[Runtime | None]] = contextvars.Con
 )
 
 DEFAULT_WORKER_THREADS: Final = 16
+#: Runs created through `create_flow_run` that may be live at once (see `max_live_runs`).
+DEFAULT_MAX_LIVE_RUNS: Final = 1_000
 MAX_IDEMPOTENCY_KEY: Final = 200
 #: How long a looked-up API key is trusted before it is read again.
 KEY_CACHE_SECONDS: Final = 5.0
@@ -94,6 +97,9 @@ class Runtime:
         worker_threads: how many sync flow and task bodies may run in threads at once.
         max_pending_logs: log lines that may wait for the store; beyond that, lines are
             dropped and a stored notice says how many.
+        max_live_runs: runs created through `create_flow_run` that may be live (not yet
+            ended and durable) at once; beyond that, `create_flow_run` waits for one to end.
+            Without the bound, runs created faster than they end would pile up in memory.
     """
 
     def __init__(
@@ -104,13 +110,18 @@ class Runtime:
         synchronous: str = "NORMAL",
         worker_threads: int = DEFAULT_WORKER_THREADS,
         max_pending_logs: int = DEFAULT_MAX_PENDING_LOGS,
+        max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     ) -> None:
+        if max_live_runs < 1:
+            raise ValueError(f"max_live_runs must be >= 1, got {max_live_runs}")
         self.database_url = database_url or default_database_url()
         dialect_of(self.database_url)  # an unsupported URL fails here, not at start
         self.workspace = workspace
         self._synchronous = synchronous
         self._worker_threads = worker_threads
         self._max_pending_logs = max_pending_logs
+        self._max_live_runs = max_live_runs
+        self._live_runs: anyio.Semaphore | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._engine: Engine | None = None
         self._store: ActorRef | None = None
@@ -157,6 +168,7 @@ class Runtime:
         # The runs created through `create_flow_run`: FlowRunActors, stopped (their runs end
         # Cancelled) before the store, which the system stops last as it started it first.
         self._flow_runs = await system.spawn_supervisor(name="flow-runs")
+        self._live_runs = anyio.Semaphore(self._max_live_runs)
         committer = Committer(store)
         journal.attach(committer.wake, current_token())
         self._system = system
@@ -183,7 +195,7 @@ class Runtime:
             with contextlib.suppress(ValueError):  # exited in another context
                 current_runtime.reset(self._context_token)
             self._context_token = None
-        self._engine = self._system = self._flow_runs = None
+        self._engine = self._system = self._flow_runs = self._live_runs = None
         if stack is not None:
             # Closed without the body's exception, so that it reaches the caller as it was
             # (never wrapped in an exception group by the task groups in the stack). Each
@@ -302,8 +314,9 @@ class Runtime:
             ValueError: an empty idempotency key, or one over 200 characters.
         """
         engine = self.engine
-        supervisor = self._flow_runs
+        supervisor, live_runs = self._flow_runs, self._live_runs
         assert supervisor is not None
+        assert live_runs is not None
         options = flow.options
         values = bind_parameters(
             options.name, flow.fn, (), dict(parameters or {}), validate=options.validate_parameters
@@ -322,15 +335,18 @@ class Runtime:
                 if holder_request != request:
                     raise IdempotencyKeyReusedError(idempotency_key, holder)
                 return await self.read_flow_run(holder, workspace=ws)
-        run = engine.new_flow_run(options, values, workspace=ws, run_id=run_id)
-        created = run.record.as_stored()  # as it starts: it may be running once spawned
+        slot = LiveRunSlot(live_runs)
         try:
+            await slot.acquire()  # backpressure: wait while max_live_runs are live
+            run = engine.new_flow_run(options, values, workspace=ws, run_id=run_id)
+            created = run.record.as_stored()  # as it starts: it may be running once spawned
             await supervisor.spawn(
-                lambda: FlowRunActor(engine, flow, run),
+                lambda: FlowRunActor(engine, flow, run, slot=slot),
                 name=flow_run_actor_name(run.base.workspace, run.id),
                 restart=Restart.TEMPORARY,
             )
         except BaseException:
+            slot.release()
             if idempotency_key is not None:  # the key must not point at a run never started
                 with anyio.CancelScope(shield=True):
                     await self._query(lambda db: db.release_idempotency_key(ws, idempotency_key))

@@ -7,6 +7,7 @@ Errors print as one line and exit 1 (2 for bad usage), with the traceback only u
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -64,6 +65,14 @@ def start(
         str | None,
         typer.Option(help="A module (pkg.flows) or file (flows.py) whose @flows it serves."),
     ] = None,
+    max_live_runs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Runs in progress at once; past it, creating a run waits for one to end. "
+            "Lower trades concurrent waiting runs for latency under saturation.",
+        ),
+    ] = 1_000,  # DEFAULT_MAX_LIVE_RUNS (the runtime is imported only once a command runs)
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Serve the REST API until interrupted (Ctrl-C or SIGTERM)."""
@@ -86,9 +95,15 @@ def start(
         served = load_flows(flows) if flows else []
         anyio.run(
             lambda: serve(
-                database_url=database_url, host=host, port=port, flows=served, on_started=started
+                database_url=database_url,
+                host=host,
+                port=port,
+                flows=served,
+                max_live_runs=max_live_runs,
+                on_started=started,
             ),
             backend="asyncio",
+            backend_options={"use_uvloop": importlib.util.find_spec("uvloop") is not None},
         )
     except FlowsNotFoundError as exc:
         raise _fail(str(exc), debug=debug, error=exc) from None

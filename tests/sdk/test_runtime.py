@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import anyio
@@ -129,6 +130,47 @@ async def test_a_live_run_is_read_from_its_actor_and_waited_for_by_many(
         # Once it has ended, the same reads come from the database.
         assert (await rt.wait_for_flow_run(created.id)).state.name == "Completed"
         assert (await rt.read_flow_run(created.id)).end_time is not None
+
+
+async def test_creating_past_max_live_runs_waits_for_a_run_to_end(database_url: str) -> None:
+    release = anyio.Event()
+
+    @flow
+    async def gated(x: int) -> int:
+        await release.wait()
+        return x
+
+    workspace = f"test-{uuid.uuid4().hex[:12]}"
+    async with Runtime(database_url, workspace=workspace, max_live_runs=2) as rt:
+        first = await rt.create_flow_run(gated, {"x": 1})
+        await rt.create_flow_run(gated, {"x": 2})
+        with pytest.raises(ParameterValidationError):  # refused before it takes a place
+            await rt.create_flow_run(gated, {"x": "three"})
+        created: list[object] = []
+        async with anyio.create_task_group() as tg:
+
+            async def create(x: int, scope: anyio.CancelScope) -> None:
+                with scope:
+                    created.append((await rt.create_flow_run(gated, {"x": x})).parameters["x"])
+
+            abandoned = anyio.CancelScope()  # a caller that gives up holds no place
+            tg.start_soon(create, 3, abandoned)
+            await anyio.wait_all_tasks_blocked()
+            abandoned.cancel()
+            tg.start_soon(create, 4, anyio.CancelScope())
+            await anyio.wait_all_tasks_blocked()
+            assert created == []  # two runs are live: the third waits
+            await rt.cancel_flow_run(first.id)  # one ends: its place goes to the waiting one
+            await anyio.wait_all_tasks_blocked()
+            assert created == [4]
+            release.set()
+        runs = await rt.read_flow_runs()
+        assert sorted(str(run.parameters["x"]) for run in runs) == ["1", "2", "4"]
+
+
+def test_max_live_runs_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_live_runs"):
+        Runtime("sqlite:///unused.db", max_live_runs=0)
 
 
 async def test_a_run_cancelled_right_after_it_was_created_ends_cancelled(
