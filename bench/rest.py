@@ -155,13 +155,15 @@ def repertory_server(directory: Path) -> Iterator[tuple[str, str]]:
     with _process(command) as process:
         assert process.stdout is not None
         key = ""
+        said = []
         for line in process.stdout:  # the key is printed before "serving"
+            said.append(line)
             if found := re.search(r"rpk_[0-9a-f_]+", line):
                 key = found[0]
             if "serving" in line:
                 break
         else:
-            raise RuntimeError(f"the server exited with {process.wait()}")
+            raise RuntimeError(f"the server exited with {process.wait()}: {''.join(said)}")
         _wait_listening(port, process)
         yield f"http://127.0.0.1:{port}", key
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from repertory.runtime import ApiKey, FlowRun, LogRecord, State, StateType, TaskRun
 
@@ -145,6 +145,26 @@ class ApiKeyOut(_Model):
             expires=key.expires,
             revoked=key.revoked,
         )
+
+
+class CreateApiKey(_Model):
+    """A request for a new API key of the workspace."""
+
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["owner", "admin", "developer", "runner", "viewer"] = Field(
+        description="what the key may do (roles are enforced from the next release on)"
+    )
+    expires: AwareDatetime | None = Field(
+        default=None, description="when the key stops working; never when absent"
+    )
+
+
+class CreatedApiKey(_Model):
+    """A new key: `secret` is the whole key to send as `Authorization: Bearer <secret>`,
+    shown this once (only its hash is kept)."""
+
+    key: ApiKeyOut
+    secret: str
 
 
 class CreateFlowRun(_Model):

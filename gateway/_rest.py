@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Final, final
 
@@ -17,12 +18,20 @@ import anyio
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from repertory.runtime import MAX_IDEMPOTENCY_KEY, RunNotFoundError, StateType, is_run_id
+from repertory.runtime import (
+    MAX_IDEMPOTENCY_KEY,
+    ApiKeyNotFoundError,
+    RunNotFoundError,
+    StateType,
+    is_run_id,
+)
 
 from ._errors import ApiError
 from ._models import (
     MAX_PAGE,
     ApiKeyOut,
+    CreateApiKey,
+    CreatedApiKey,
     CreateFlowRun,
     FlowOut,
     FlowRunOut,
@@ -265,6 +274,27 @@ async def list_api_keys(call: Call) -> list[BaseModel]:
     return [ApiKeyOut.of(key) for key in await call.runtime.read_api_keys(workspace=call.workspace)]
 
 
+async def create_api_key(call: Call) -> CreatedApiKey:
+    body = call.body
+    assert isinstance(body, CreateApiKey)
+    assert call.key is not None
+    if body.role == "owner" and call.key.role != "owner":
+        raise ApiError(403, "forbidden", "only an owner key can create an owner key")
+    if body.expires is not None and body.expires <= datetime.now(UTC):
+        raise ApiError(422, "invalid_request", "expires is in the past")
+    key, secret = await call.runtime.create_api_key(
+        body.name, role=body.role, expires=body.expires, workspace=call.workspace
+    )
+    return CreatedApiKey(key=ApiKeyOut.of(key), secret=secret)
+
+
+async def revoke_api_key(call: Call) -> ApiKeyOut:
+    key_id = call.path("id")
+    if len(key_id) > 100:
+        raise ApiKeyNotFoundError(key_id[:100], call.workspace)
+    return ApiKeyOut.of(await call.runtime.revoke_api_key(key_id, workspace=call.workspace))
+
+
 _WS: Final = "/api/workspaces/{workspace}"
 
 OPERATIONS: Final[tuple[Operation, ...]] = (
@@ -386,6 +416,28 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         summary="The workspace's API keys (never their secrets)",
         handler=list_api_keys,
         answers=(ApiKeyOut,),
+        scope="keys:admin",
+        tags=("api keys",),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_WS}/api_keys",
+        name="create_api_key",
+        summary="Make an API key; its secret is in this answer only (only a hash is kept)",
+        handler=create_api_key,
+        answers=CreatedApiKey,
+        status=201,
+        scope="keys:admin",
+        body=CreateApiKey,
+        tags=("api keys",),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_WS}/api_keys/{{id}}/revoke",
+        name="revoke_api_key",
+        summary="Revoke an API key: it stops working at once (revoking again changes nothing)",
+        handler=revoke_api_key,
+        answers=ApiKeyOut,
         scope="keys:admin",
         tags=("api keys",),
     ),

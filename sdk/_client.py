@@ -25,7 +25,7 @@ import anyio.from_thread
 import httpx
 
 from repertory.actors import ExponentialBackoff
-from repertory.runtime import FlowRun, LogRecord, State, StateType, TaskRun
+from repertory.runtime import ApiKey, FlowRun, LogRecord, State, StateType, TaskRun
 
 from ._errors import (
     AuthError,
@@ -213,18 +213,50 @@ class Client:
         assert isinstance(data, list)
         return [_state(item, flow_run_id) for item in data]
 
-    async def read_logs(self, flow_run_id: str) -> list[LogRecord]:
-        """Every stored log line of a flow run, oldest first (blocks; reads every page)."""
-        pages = self._pages(self._path(f"/flow_runs/{_quoted(flow_run_id)}/logs"))
-        return [self._log(item) async for item in pages]
+    async def read_logs(self, flow_run_id: str, *, offset: int = 0) -> list[LogRecord]:
+        """The stored log lines of a flow run, oldest first, from the `offset`-th on (blocks;
+        reads every page). Pass how many lines you have to get only the new ones."""
+        path = self._path(f"/flow_runs/{_quoted(flow_run_id)}/logs")
+        return [self._log(item) async for item in self._pages(path, offset)]
+
+    async def create_api_key(
+        self, name: str, *, role: str = "developer", expires: datetime | None = None
+    ) -> tuple[ApiKey, str]:
+        """Make an API key of the workspace; returns it and the whole key to send, which the
+        server shows this once (blocks; needs a key allowed to manage keys).
+
+        Raises:
+            ValidationError: an unknown role, a bad name, or `expires` past or without a zone.
+            AuthError: this client's key may not make keys (or not of that role).
+        """
+        body = {"name": name, "role": role}
+        if expires is not None:
+            body["expires"] = expires.isoformat()
+        # Not retried once sent: a second key would be made, its secret never seen.
+        data = await self._call("POST", self._path("/api_keys"), json=body, is_retry_safe=False)
+        return self._key_record(data["key"]), data["secret"]
+
+    async def read_api_keys(self) -> list[ApiKey]:
+        """The workspace's API keys, oldest first, revoked ones included; never their secrets
+        (blocks)."""
+        data = await self._call("GET", self._path("/api_keys"))
+        return [self._key_record(item) for item in data]
+
+    async def revoke_api_key(self, key_id: str) -> ApiKey:
+        """Revoke an API key by its id: it stops working at once (blocks).
+
+        Raises:
+            NotFoundError: no such key in the workspace.
+        """
+        data = await self._call("POST", self._path(f"/api_keys/{_quoted(key_id)}/revoke"))
+        return self._key_record(data)
 
     # -- plumbing --------------------------------------------------------------------------
 
     def _path(self, suffix: str) -> str:
         return f"/api/workspaces/{self.workspace}{suffix}"
 
-    async def _pages(self, path: str) -> AsyncIterator[Json]:
-        offset: int | None = 0
+    async def _pages(self, path: str, offset: int | None = 0) -> AsyncIterator[Json]:
         while offset is not None:
             data = await self._call("GET", path, params={"limit": 200, "offset": offset})
             for item in _items(data):
@@ -301,6 +333,17 @@ class Client:
             end_time=_time(data["end_time"]),
             workspace=self.workspace,
             created=datetime.fromisoformat(data["created"]),
+        )
+
+    def _key_record(self, data: Json) -> ApiKey:
+        return ApiKey(
+            id=data["id"],
+            workspace=self.workspace,
+            name=data["name"],
+            role=data["role"],
+            created=datetime.fromisoformat(data["created"]),
+            expires=_time(data["expires"]),
+            revoked=_time(data["revoked"]),
         )
 
     def _log(self, data: Json) -> LogRecord:
@@ -457,8 +500,21 @@ class SyncClient:
     def read_state_history(self, flow_run_id: str) -> list[State]:
         return self._run(functools.partial(self._client.read_state_history, flow_run_id))
 
-    def read_logs(self, flow_run_id: str) -> list[LogRecord]:
-        return self._run(functools.partial(self._client.read_logs, flow_run_id))
+    def read_logs(self, flow_run_id: str, *, offset: int = 0) -> list[LogRecord]:
+        return self._run(functools.partial(self._client.read_logs, flow_run_id, offset=offset))
+
+    def create_api_key(
+        self, name: str, *, role: str = "developer", expires: datetime | None = None
+    ) -> tuple[ApiKey, str]:
+        """See `Client.create_api_key`."""
+        create = self._client.create_api_key
+        return self._run(functools.partial(create, name, role=role, expires=expires))
+
+    def read_api_keys(self) -> list[ApiKey]:
+        return self._run(self._client.read_api_keys)
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        return self._run(functools.partial(self._client.revoke_api_key, key_id))
 
 
 def get_sync_client(

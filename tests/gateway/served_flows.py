@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from repertory import flow, task
+import anyio
+
+from repertory import flow, get_run_logger, task
 
 
 @task
@@ -13,6 +15,13 @@ async def double(x: int) -> int:
 @flow
 async def add(x: int, y: int = 1) -> int:
     return await double(x) // 2 + y
+
+
+@flow
+async def stalls(note: str = "stalling") -> None:
+    """Logs `note`, then runs until cancelled."""
+    get_run_logger().info(note)
+    await anyio.sleep_forever()
 
 
 not_a_flow = double  # tasks and other attributes are not served

@@ -243,6 +243,70 @@ async def test_keys_are_listed_without_their_secrets(open_api: OpenApi) -> None:
         assert set(keys[0]) == {"id", "name", "role", "created", "expires", "revoked"}
 
 
+async def test_a_key_made_over_the_api_works_until_it_is_revoked(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        response = await api.client.post(
+            api.url("/api_keys"), json={"name": "ci", "role": "runner"}
+        )
+        assert response.status_code == 201, response.text
+        made = response.json()
+        assert (made["key"]["name"], made["key"]["role"]) == ("ci", "runner")
+        assert made["secret"].startswith(f"rpk_{made['key']['id']}_")
+        as_ci = {"Authorization": f"Bearer {made['secret']}"}
+        assert (await api.client.get(api.url("/flow_runs"), headers=as_ci)).status_code == 200
+        listed = (await api.client.get(api.url("/api_keys"))).json()
+        assert [key["name"] for key in listed] == ["tests", "ci"]
+        assert made["secret"].split("_")[2] not in str(listed)  # the secret is shown once
+
+        revoked = await api.client.post(api.url(f"/api_keys/{made['key']['id']}/revoke"))
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["revoked"] is not None
+        again = await api.client.get(api.url("/flow_runs"), headers=as_ci)
+        assert_error(again, 401, "not_authenticated")
+
+
+async def test_bad_key_requests_make_no_key(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        past, naive = "2020-01-01T00:00:00+00:00", "2999-01-01T00:00:00"
+        for body in (
+            {"name": "x", "role": "superuser"},
+            {"name": "", "role": "viewer"},
+            {"name": "x", "role": "viewer", "expires": naive},
+            {"name": "x", "role": "viewer", "expires": past},
+            {"name": "x", "role": "viewer", "secret": "chosen"},
+        ):
+            response = await api.client.post(api.url("/api_keys"), json=body)
+            assert response.status_code == 422, (body, response.text)
+        assert len(await api.runtime.read_api_keys()) == 1
+        assert_error(await api.client.post(api.url("/api_keys/nosuchkey/revoke")), 404, "not_found")
+
+
+async def test_only_an_owner_key_makes_owner_keys(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        _, admin = await api.runtime.create_api_key("admin", role="admin")
+        as_admin = {"Authorization": f"Bearer {admin}"}
+        body = {"name": "escalated", "role": "owner"}
+        response = await api.client.post(api.url("/api_keys"), json=body, headers=as_admin)
+        assert_error(response, 403, "forbidden")
+        body = {"name": "helper", "role": "developer"}
+        response = await api.client.post(api.url("/api_keys"), json=body, headers=as_admin)
+        assert response.status_code == 201, response.text
+        assert [key.name for key in await api.runtime.read_api_keys()] == [
+            "tests",
+            "admin",
+            "helper",
+        ]
+
+
+async def test_a_key_of_another_workspace_cannot_be_revoked(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        other, _ = await api.runtime.create_api_key("theirs", workspace="elsewhere")
+        response = await api.client.post(api.url(f"/api_keys/{other.id}/revoke"))
+        assert_error(response, 404, "not_found")
+        [theirs] = await api.runtime.read_api_keys(workspace="elsewhere")
+        assert theirs.revoked is None
+
+
 async def test_unknown_routes_and_methods_answer_in_the_same_shape(open_api: OpenApi) -> None:
     async with open_api() as api:
         assert_error(await api.client.get("/api/nothing-here"), 404, "not_found")

@@ -18,7 +18,11 @@ from anyio.streams.text import TextReceiveStream
 from repertory import get_sync_client
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from anyio.abc import Process
+
+    from repertory import FlowRun
 
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY)
 COMMAND = str(Path(sys.executable).with_name("repertory"))  # the installed entry point
@@ -82,7 +86,7 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
             done = await client.get(f"{runs}/{run_id}", params={"wait_seconds": 30})
             assert done.json()["state"]["name"] == "Completed"
             flows = (await client.get(f"{url}/api/workspaces/default/flows")).json()
-            assert [flow["name"] for flow in flows] == ["add"]
+            assert [flow["name"] for flow in flows] == ["add", "stalls"]
 
         def use_the_sync_client() -> tuple[str, int]:
             with get_sync_client(url, key) as sync_client:
@@ -123,6 +127,70 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as client:
             run = await client.get(f"{url}/api/workspaces/default/flow_runs/{run_id}")
             assert run.json()["state"]["name"] == "Completed"
+    finally:
+        assert await stop_server(process) == 0
+
+
+async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> None:
+    process, url, key = await start_server(f"sqlite:///{tmp_path / 'server.db'}")
+    assert key is not None
+
+    async def cli(*arguments: str, api_key: str = key) -> tuple[int, str, str]:
+        result = await anyio.run_process(
+            [COMMAND, *arguments, "--url", url, "--api-key", api_key], check=False
+        )
+        return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+    def create(flow_name: str, parameters: Mapping[str, object]) -> FlowRun:
+        with get_sync_client(url, key) as client:
+            return client.create_flow_run(flow_name, parameters)
+
+    try:
+        added = await anyio.to_thread.run_sync(create, "add", {"x": 1})
+        code, out, _ = await cli("flow-run", "wait", added.id)
+        assert (code, out) == (0, f"{added.id}: Completed\n")
+
+        stalled = await anyio.to_thread.run_sync(create, "stalls", {"note": "half way"})
+        code, _, err = await cli("flow-run", "wait", stalled.id, "--timeout", "0.5")
+        assert (code, err) == (124, f"{stalled.id}: still Running after 0.5 s\n")
+
+        # `logs --follow` prints lines as they are stored and returns once the run has ended.
+        follower = await anyio.open_process(
+            [COMMAND, "flow-run", "logs", stalled.id, "--follow", "--url", url, "--api-key", key]
+        )
+        assert follower.stdout is not None
+        seen = ""
+        with anyio.fail_after(30):
+            async for chunk in TextReceiveStream(follower.stdout):
+                seen += chunk
+                if "half way" in seen:
+                    break
+        code, _, _ = await cli("flow-run", "cancel", stalled.id)
+        assert code == 0
+        with anyio.fail_after(30):
+            assert await follower.wait() == 0
+        code, out, _ = await cli("flow-run", "wait", stalled.id, "--json")
+        assert (code, json.loads(out)["state"]) == (1, "Cancelled")
+
+        code, out, _ = await cli("api-key", "create", "deploys", "--role", "runner", "--json")
+        assert code == 0
+        made = json.loads(out)
+        assert (made["name"], made["role"]) == ("deploys", "runner")
+        code, out, _ = await cli("flow-run", "ls", "--json", api_key=made["secret"])
+        assert code == 0
+        code, out, _ = await cli("api-key", "ls")
+        assert code == 0
+        assert "deploys" in out
+        assert made["secret"] not in out
+        code, out, _ = await cli("api-key", "revoke", made["id"])
+        assert (code, out) == (0, f"{made['id']} (deploys): revoked\n")
+        code, _, err = await cli("flow-run", "ls", api_key=made["secret"])
+        assert (code, err.startswith("error: ")) == (1, True)
+        code, _, err = await cli("api-key", "create", "x", "--role", "superuser")
+        assert (code, err) == (
+            1,
+            "error: unknown role 'superuser': one of owner, admin, developer, runner, viewer\n",
+        )
     finally:
         assert await stop_server(process) == 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import anyio
@@ -89,8 +90,32 @@ async def test_the_client_creates_waits_for_and_reads_runs(
         [task_run] = await client.read_task_runs(done.id)
         assert (task_run.task_name, task_run.flow_run_id) == ("double", done.id)
         assert [log.message for log in await client.read_logs(done.id)] == ["adding"]
+        assert await client.read_logs(done.id, offset=1) == []  # only lines past those seen
         assert [run.id for run in await client.read_flow_runs(state_type="COMPLETED")] == [done.id]
         assert await client.read_flow_run(done.id) == done
+
+
+async def test_the_client_makes_lists_and_revokes_keys(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with open_client(make_runtime) as (client, runtime):
+        expires = datetime.now(UTC) + timedelta(days=1)
+        key, secret = await client.create_api_key("deploys", role="runner", expires=expires)
+        assert (key.name, key.role, key.expires, key.revoked) == (
+            "deploys",
+            "runner",
+            expires,
+            None,
+        )
+        assert await runtime.authenticate(secret) is not None
+        assert [k.name for k in await client.read_api_keys()] == ["client tests", "deploys"]
+        revoked = await client.revoke_api_key(key.id)
+        assert revoked.revoked is not None
+        assert await runtime.authenticate(secret) is None
+        with pytest.raises(NotFoundError):
+            await client.revoke_api_key("nosuchkey")
+        with pytest.raises(ValidationError):
+            await client.create_api_key("bad", role="superuser")
 
 
 async def test_an_idempotency_key_makes_one_run(make_runtime: Callable[[], Runtime]) -> None:

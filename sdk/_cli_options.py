@@ -1,0 +1,44 @@
+"""What every command of the `repertory` command line shares: the connection options, the
+client they open, and how a failure ends a command (one line on stderr, exit code 1)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from repertory import SyncClient
+
+Url = Annotated[
+    str | None,
+    typer.Option(envvar="REPERTORY_API_URL", help="The server (default http://127.0.0.1:4200)."),
+]
+Key = Annotated[str | None, typer.Option(envvar="REPERTORY_API_KEY", help="An API key.")]
+Workspace = Annotated[str, typer.Option(help="The workspace.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
+Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
+
+
+def fail(message: str, *, debug: bool, error: BaseException | None = None) -> typer.Exit:
+    if debug and error is not None:
+        raise error
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@contextlib.contextmanager
+def connect(
+    url: str | None, api_key: str | None, workspace: str, debug: bool
+) -> Iterator[SyncClient]:
+    """A sync client; its errors become one line and exit code 1."""
+    from repertory import ClientError, SdkError, get_sync_client
+
+    try:
+        with get_sync_client(url, api_key, workspace=workspace) as client:
+            yield client
+    except (ClientError, SdkError) as exc:
+        raise fail(str(exc), debug=debug, error=exc) from None
