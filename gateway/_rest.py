@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import anyio
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from repertory.runtime import (
     MAX_IDEMPOTENCY_KEY,
@@ -125,6 +125,12 @@ class ReadFlowRunQuery(_Query):
 class FlowRunQuery(PageQuery):
     flow_name: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
     state_type: StateType | None = None
+    created_after: AwareDatetime | None = Field(
+        default=None, description="only runs created at or after this time (with its zone)"
+    )
+    created_before: AwareDatetime | None = Field(
+        default=None, description="only runs created before this time (with its zone)"
+    )
 
 
 def _next_offset(query: PageQuery, count: int) -> int | None:
@@ -210,6 +216,8 @@ async def list_flow_runs(call: Call) -> FlowRunPage:
     runs = await call.runtime.read_flow_runs(
         flow_name=query.flow_name,
         state_type=query.state_type,
+        created_after=query.created_after,
+        created_before=query.created_before,
         limit=query.limit + 1,
         offset=query.offset,
         workspace=call.workspace,

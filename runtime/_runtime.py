@@ -238,11 +238,20 @@ class Runtime:
         flow_name: str | None = None,
         state_type: StateType | None = None,
         parent_flow_run_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int | None = None,
         offset: int = 0,
         workspace: str | None = None,
     ) -> list[FlowRun]:
-        """Flow runs, oldest first, filtered; all that match unless `limit` is given (blocks)."""
+        """Flow runs, oldest first, filtered; all that match unless `limit` is given (blocks).
+
+        `created_after` is inclusive and `created_before` exclusive, so that consecutive
+        windows neither miss nor repeat a run. Times without a zone are rejected.
+        """
+        for bound in (created_after, created_before):
+            if bound is not None and bound.tzinfo is None:
+                raise ValueError("created_after and created_before need a time zone")
         ws = workspace or self.workspace
         return await self._query(
             lambda db: db.read_flow_runs(
@@ -250,6 +259,8 @@ class Runtime:
                 flow_name=flow_name,
                 state_type=state_type,
                 parent_flow_run_id=parent_flow_run_id,
+                created_after=created_after,
+                created_before=created_before,
                 limit=limit,
                 offset=offset,
             )

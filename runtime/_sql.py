@@ -39,6 +39,7 @@ from ._states import TERMINAL_TYPES, StateType
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+    from datetime import datetime
 
     import databases
 
@@ -427,6 +428,8 @@ class SqlDatabase:
         flow_name: str | None = None,
         state_type: StateType | None = None,
         parent_flow_run_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[FlowRun]:
@@ -441,6 +444,12 @@ class SqlDatabase:
         if parent_flow_run_id is not None:
             where.append("parent_flow_run_id = :parent")
             values["parent"] = parent_flow_run_id
+        if created_after is not None:
+            where.append("created >= :after")
+            values["after"] = format_time(created_after)
+        if created_before is not None:
+            where.append("created < :before")
+            values["before"] = format_time(created_before)
         query = f"SELECT * FROM flow_runs WHERE {' AND '.join(where)} ORDER BY created, id"
         query += self._page(limit, offset, values)
         return [flow_run_from(row) for row in await self._fetch(query, values)]

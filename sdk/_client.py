@@ -150,15 +150,22 @@ class Client:
         *,
         flow_name: str | None = None,
         state_type: StateType | str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[FlowRun]:
-        """One page of flow runs, oldest first, filtered (blocks)."""
+        """One page of flow runs, oldest first, filtered (blocks). `created_after` is
+        inclusive, `created_before` exclusive; both need a time zone."""
         params: Query = {"limit": limit, "offset": offset}
         if flow_name is not None:
             params["flow_name"] = flow_name
         if state_type is not None:
             params["state_type"] = str(state_type)
+        if created_after is not None:
+            params["created_after"] = created_after.isoformat()
+        if created_before is not None:
+            params["created_before"] = created_before.isoformat()
         data = await self._call("GET", self._path("/flow_runs"), params=params)
         return [self._flow_run(item) for item in _items(data)]
 
@@ -478,15 +485,21 @@ class SyncClient:
         *,
         flow_name: str | None = None,
         state_type: StateType | str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[FlowRun]:
-        read = self._client.read_flow_runs
-        return self._run(
-            functools.partial(
-                read, flow_name=flow_name, state_type=state_type, limit=limit, offset=offset
-            )
+        read = functools.partial(
+            self._client.read_flow_runs,
+            flow_name=flow_name,
+            state_type=state_type,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            offset=offset,
         )
+        return self._run(read)
 
     def wait_for_flow_run(self, flow_run_id: str, timeout: float | None = None) -> FlowRun:
         return self._run(functools.partial(self._client.wait_for_flow_run, flow_run_id, timeout))

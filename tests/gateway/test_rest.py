@@ -180,12 +180,25 @@ async def test_flow_runs_are_listed_a_page_at_a_time_and_filtered(open_api: Open
         assert len(completed.json()["items"]) == 3
         failed = await api.client.get(api.url("/flow_runs"), params={"state_type": "FAILED"})
         assert failed.json()["items"] == []
+        # Time windows: the lower bound inclusive, the upper exclusive.
+        runs = [await api.runtime.read_flow_run(run_id) for run_id in ids]
+        middle = runs[1].created.isoformat()
+        after = await api.client.get(api.url("/flow_runs"), params={"created_after": middle})
+        before = await api.client.get(api.url("/flow_runs"), params={"created_before": middle})
+        assert [run["id"] for run in after.json()["items"]] == [
+            run.id for run in runs if run.created >= runs[1].created
+        ]
+        assert [run["id"] for run in before.json()["items"]] == [
+            run.id for run in runs if run.created < runs[1].created
+        ]
         for params in (
             {"limit": 0},
             {"limit": 201},
             {"offset": -1},
             {"state_type": "DONE"},
             {"x": 1},
+            {"created_after": "2026-01-01T00:00:00"},  # no zone: which moment is it?
+            {"created_before": "yesterday"},
         ):
             assert_error(
                 await api.client.get(api.url("/flow_runs"), params=params), 422, "invalid_request"

@@ -221,6 +221,15 @@ async def test_reads_filter_page_and_stay_in_their_workspace(
         assert [run.flow_name for run in failed] == ["boom"]
         page = await rt.read_flow_runs(flow_name="square", limit=2, offset=1)
         assert [run.parameters["x"] for run in page] == [1, 2]
+        runs = await rt.read_flow_runs()
+        since = runs[2].created
+        windows = (await rt.read_flow_runs(created_after=since)) + (
+            await rt.read_flow_runs(created_before=since)
+        )
+        assert sorted(run.id for run in windows) == sorted(run.id for run in runs)  # no overlap
+        assert all(run.created >= since for run in await rt.read_flow_runs(created_after=since))
+        with pytest.raises(ValueError, match="time zone"):
+            await rt.read_flow_runs(created_after=since.replace(tzinfo=None))
         other = "elsewhere"
         assert await rt.read_flow_runs(workspace=other) == []
         with pytest.raises(RunNotFoundError):
