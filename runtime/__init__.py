@@ -6,6 +6,17 @@ Built on the actor kernel; knows nothing of the SDK or the gateway.
 from __future__ import annotations
 
 from ._api_keys import ApiKey as ApiKey
+from ._cache import CacheStatistics as CacheStatistics
+from ._cache_policy import FLOW_PARAMETERS as FLOW_PARAMETERS
+from ._cache_policy import INPUTS as INPUTS
+from ._cache_policy import NO_CACHE as NO_CACHE
+from ._cache_policy import RUN_ID as RUN_ID
+from ._cache_policy import TASK_SOURCE as TASK_SOURCE
+from ._cache_policy import CacheKeyContext as CacheKeyContext
+from ._cache_policy import CachePolicy as CachePolicy
+from ._cache_policy import KeyFunction as KeyFunction
+from ._cache_policy import UnhashableInputError as UnhashableInputError
+from ._cache_policy import UnhashableInputWarning as UnhashableInputWarning
 from ._context import RunContext as RunContext
 from ._context import RunLogger as RunLogger
 from ._context import current_run as current_run
@@ -16,6 +27,7 @@ from ._errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from ._errors import InvalidTransitionError as InvalidTransitionError
 from ._errors import NoResultError as NoResultError
 from ._errors import ParameterValidationError as ParameterValidationError
+from ._errors import ResultNotFoundError as ResultNotFoundError
 from ._errors import RunNotFoundError as RunNotFoundError
 from ._errors import RuntimeNotRunningError as RuntimeNotRunningError
 from ._errors import SchemaVersionError as SchemaVersionError
@@ -28,16 +40,22 @@ from ._options import TaskOptions as TaskOptions
 from ._options import exponential_backoff as exponential_backoff
 from ._options import retry_delays as retry_delays
 from ._parameters import bind_parameters as bind_parameters
+from ._records import CacheEntry as CacheEntry
 from ._records import FlowRun as FlowRun
 from ._records import LogRecord as LogRecord
 from ._records import State as State
 from ._records import TaskRun as TaskRun
 from ._records import is_run_id as is_run_id
+from ._result_storage import DatabaseStorage as DatabaseStorage
+from ._result_storage import LocalFileStorage as LocalFileStorage
+from ._result_storage import ResultMissingError as ResultMissingError
+from ._result_storage import ResultStorage as ResultStorage
 from ._runtime import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
 from ._runtime import MAX_IDEMPOTENCY_KEY as MAX_IDEMPOTENCY_KEY
 from ._runtime import Runtime as Runtime
 from ._runtime import current_runtime as current_runtime
 from ._runtime import default_database_url as default_database_url
+from ._runtime import default_results_directory as default_results_directory
 from ._states import STATE_TYPES as STATE_TYPES
 from ._states import TERMINAL_TYPES as TERMINAL_TYPES
 from ._states import StateType as StateType
@@ -46,18 +64,32 @@ from ._states import check_transition as check_transition
 __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.py checks
     "ApiKey",
     "ApiKeyNotFoundError",
+    "CacheEntry",
+    "CacheKeyContext",
+    "CachePolicy",
+    "CacheStatistics",
     "DEFAULT_MAX_LIVE_RUNS",
+    "DatabaseStorage",
     "Engine",
+    "FLOW_PARAMETERS",
     "FlowDefinition",
     "FlowOptions",
     "FlowRun",
+    "INPUTS",
     "IdempotencyKeyReusedError",
     "InvalidTransitionError",
+    "KeyFunction",
     "LiveRun",
+    "LocalFileStorage",
     "LogRecord",
     "MAX_IDEMPOTENCY_KEY",
+    "NO_CACHE",
     "NoResultError",
     "ParameterValidationError",
+    "RUN_ID",
+    "ResultMissingError",
+    "ResultNotFoundError",
+    "ResultStorage",
     "RetryDelay",
     "RunContext",
     "RunLogger",
@@ -69,15 +101,19 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "State",
     "StateType",
     "StorageError",
+    "TASK_SOURCE",
     "TERMINAL_TYPES",
     "TaskOptions",
     "TaskRun",
+    "UnhashableInputError",
+    "UnhashableInputWarning",
     "WorkflowError",
     "bind_parameters",
     "check_transition",
     "current_run",
     "current_runtime",
     "default_database_url",
+    "default_results_directory",
     "exponential_backoff",
     "is_run_id",
     "retry_delays",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar, cast, final
 import anyio
 from anyio.lowlevel import checkpoint
 
+from ._cached_task import run_cached
 from ._context import RunContext, build_run_context, current_run
 from ._options import jittered
 from ._parameters import call_arguments, summarize
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef
 
+    from ._cached_task import CacheManagers
     from ._options import FlowOptions, TaskOptions
     from ._rows import Progress
     from ._store import Journal
@@ -146,8 +148,11 @@ class Engine:
         store: ActorRef,
         workspace: str,
         thread_limiter: anyio.CapacityLimiter,
+        caches: CacheManagers | None = None,
     ) -> None:
         self.journal = journal
+        #: The workspaces' caches, for tasks whose options cache them.
+        self.caches = caches
         self.store = store
         self.workspace = workspace
         self.thread_limiter = thread_limiter
@@ -377,7 +382,10 @@ class Engine:
                     await self.store.ask(Flush())  # the loop idles while the store catches up
                 else:
                     await checkpoint()
-            final = await self._task_attempts(definition, fn, options, run, context)
+            if options.is_cached:
+                final = await run_cached(self, definition, fn, options, run, context)
+            else:
+                final = await self.task_attempts(definition, fn, options, run, context)
         except anyio.get_cancelled_exc_class():
             await _end_abruptly(run, "Cancelled", (), definition)
             raise
@@ -386,7 +394,7 @@ class Engine:
             raise
         return _outcome(final, return_state)
 
-    async def _task_attempts(
+    async def task_attempts(
         self,
         definition: object,
         fn: Callable[..., object],
@@ -404,6 +412,12 @@ class Engine:
             run.transition("AwaitingRetry", message=state.message)
             retry += 1
             await anyio.sleep(delay)
+        return await self.finish_task(definition, options, run, state)
+
+    async def finish_task(
+        self, definition: object, options: TaskOptions, run: LiveRun[TaskRun], state: State
+    ) -> State:
+        """Apply a task run's final state, run its hooks, and return it."""
         final = run.apply(state)
         await _run_hooks(_task_hooks(options, final), definition, run, final)
         return final
@@ -418,7 +432,25 @@ class Engine:
         *,
         return_state: bool,
     ) -> object:
-        """Run a sync task in the calling thread (a sync task called directly)."""
+        """Run a sync task in the calling thread (a sync task called directly).
+
+        A cached one needs its workspace's cache manager, an actor of the event loop: from a
+        worker thread (a sync flow's body) it runs there, its body in a worker thread of its
+        own; on the event loop's own thread it cannot wait for the manager, and says so.
+        """
+        if options.is_cached:
+            try:
+                anyio.from_thread.check_cancelled()  # raises unless in an anyio worker thread
+            except anyio.NoEventLoopError:
+                raise RuntimeError(
+                    f"the cached sync task {options.name!r} was called directly on the event "
+                    "loop's thread, where it cannot wait for the cache: await a submitted one "
+                    f"({options.name}.submit(...)), or make it async"
+                ) from None
+            run_async = functools.partial(
+                self.run_task, definition, fn, options, run, flow_context, return_state=True
+            )
+            return _outcome(cast("State", anyio.from_thread.run(run_async)), return_state)
         retry = 0
         context = _task_context(flow_context, run, options)
         while True:

@@ -6,6 +6,7 @@ WorkflowError
 ├── NoResultError                            a state that holds no outcome was asked for one
 ├── RunNotFoundError (LookupError)           no run with that id in that workspace
 ├── ApiKeyNotFoundError (LookupError)        no API key with that id in that workspace
+├── ResultNotFoundError (LookupError)        a task run's result was not stored, or is gone
 ├── IdempotencyKeyReusedError (ValueError)   a key already used for another request
 ├── RuntimeNotRunningError                   a runtime used outside its `async with`
 └── StorageError                             the database cannot be opened, read or written
@@ -81,6 +82,15 @@ class ApiKeyNotFoundError(WorkflowError, LookupError):
         super().__init__(f"no API key {key_id!r} in workspace {workspace!r}")
         self.key_id = key_id
         self.workspace = workspace
+
+
+class ResultNotFoundError(WorkflowError, LookupError):
+    """A task run's result cannot be read back: it was not cached, or its entry expired or
+    was invalidated, or its stored bytes are gone."""
+
+    def __init__(self, task_run_id: str, why: str) -> None:
+        super().__init__(f"no result of task run {task_run_id!r}: {why}")
+        self.task_run_id = task_run_id
 
 
 class IdempotencyKeyReusedError(WorkflowError, ValueError):

@@ -6,9 +6,13 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final, final
 
 from repertory.actors import ExponentialBackoff
+
+from ._cache_policy import NO_CACHE, CachePolicy
+from ._serialization import SERIALIZERS, Serializer
 
 if TYPE_CHECKING:
     from ._records import FlowRun, State, TaskRun
@@ -98,6 +102,28 @@ class TaskOptions:
     log_prints: bool = False
     on_completion: tuple[Callable[[object, TaskRun, State], object], ...] = ()
     on_failure: tuple[Callable[[object, TaskRun, State], object], ...] = ()
+    cache_policy: CachePolicy = NO_CACHE
+    cache_expiration: timedelta | None = None
+    refresh_cache: bool = False
+    result_serializer: Serializer = "msgpack"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cache_policy, CachePolicy):
+            raise TypeError(f"cache_policy must be a cache policy, not {self.cache_policy!r}")
+        expiration: object = self.cache_expiration
+        if expiration is not None and (
+            not isinstance(expiration, timedelta) or expiration <= timedelta(0)
+        ):
+            raise ValueError(f"cache_expiration must be a positive timedelta, not {expiration!r}")
+        if self.result_serializer not in SERIALIZERS:
+            raise ValueError(
+                f"result_serializer is one of {', '.join(SERIALIZERS)}, "
+                f"not {self.result_serializer!r}"
+            )
+
+    @property
+    def is_cached(self) -> bool:
+        return self.cache_policy is not NO_CACHE
 
 
 NO_DELAYS: Final[tuple[float, ...]] = ()

@@ -1,4 +1,5 @@
-"""The records users read: a run's `State`, `FlowRun`, `TaskRun` and `LogRecord` (pure data)."""
+"""The records users read: a run's `State`, `FlowRun`, `TaskRun`, `LogRecord` and
+`CacheEntry` (pure data)."""
 
 from __future__ import annotations
 
@@ -223,6 +224,25 @@ class LogRecord:
     task_run_id: str | None = None
     logger: str = "repertory"
     workspace: str = "default"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheEntry:
+    """A cached task result as the cache index holds it (the result itself lies in storage)."""
+
+    key: str
+    workspace: str
+    task_name: str
+    created: datetime
+    expires: datetime | None
+    size: int  # bytes, as stored
+    storage: str  # the `name` of the ResultStorage that holds it
+    location: str
+    task_run_id: str  # the run that computed it
+
+    def is_valid_at(self, now: datetime) -> bool:
+        return self.expires is None or now < self.expires
 
 
 def quick_constructor(cls: type[T]) -> Callable[..., T]:

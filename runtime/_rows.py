@@ -44,9 +44,11 @@ class WriteBatch:
     task_runs: dict[str, tuple[TaskRun, Progress]] = field(default_factory=dict)
     states: list[tuple[str, State]] = field(default_factory=list)  # (workspace, state)
     logs: list[LogRecord] = field(default_factory=list)
+    #: Task runs whose result a cache entry holds: (task_run_id, workspace, cache key).
+    results: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.flow_runs or self.task_runs or self.states or self.logs)
+        return bool(self.flow_runs or self.task_runs or self.states or self.logs or self.results)
 
     def absorb(self, newer: WriteBatch) -> None:
         """Add the writes of `newer`, which came after these (its run rows win)."""
@@ -54,9 +56,11 @@ class WriteBatch:
         self.task_runs.update(newer.task_runs)
         self.states.extend(newer.states)
         self.logs.extend(newer.logs)
+        self.results.extend(newer.results)
 
     def __len__(self) -> int:
-        return len(self.flow_runs) + len(self.task_runs) + len(self.states) + len(self.logs)
+        runs = len(self.flow_runs) + len(self.task_runs)
+        return runs + len(self.states) + len(self.logs) + len(self.results)
 
 
 def flow_run_row(run: FlowRun, progress: Progress, owner: str) -> tuple[object, ...]:

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeVar, final
+from typing import TYPE_CHECKING, Final, Literal, TypeVar, final
 
 import anyio
 from anyio.lowlevel import current_token
@@ -23,11 +23,22 @@ from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, ope
 
 from ._api_keys import ROLES, ApiKey, new_key, secret_matches, split_key
 from ._asyncio_thread import AsyncioRunner
+from ._cache import (
+    PURGE_BATCH,
+    PURGE_EVERY,
+    CacheStatistics,
+    GetCacheStatistics,
+    Invalidate,
+    PurgeExpired,
+    ReadEntries,
+)
+from ._cached_task import CacheHandle, CacheManagers
 from ._engine import Engine
 from ._errors import (
     ApiKeyNotFoundError,
     IdempotencyKeyReusedError,
     InvalidTransitionError,
+    ResultNotFoundError,
     RunNotFoundError,
     RuntimeNotRunningError,
     StorageError,
@@ -44,6 +55,8 @@ from ._flow_run import (
 from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters, summarize
 from ._records import is_run_id, new_id, utc_now
+from ._result_storage import DatabaseStorage, LocalFileStorage, ResultStorage
+from ._serialization import loads
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 
@@ -54,7 +67,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, ActorSystem, Supervisor
 
-    from ._records import FlowRun, LogRecord, State, TaskRun
+    from ._records import CacheEntry, FlowRun, LogRecord, State, TaskRun
     from ._sql import SqlDatabase as _Db
     from ._states import StateType
 
@@ -72,10 +85,18 @@ KEY_CACHE_SECONDS: Final = 5.0
 T = TypeVar("T")
 
 
+def _home() -> Path:
+    return Path(os.environ.get("REPERTORY_HOME") or Path.home() / ".repertory")
+
+
 def default_database_url() -> str:
     """`sqlite:///$REPERTORY_HOME/repertory.db`, where REPERTORY_HOME defaults to ~/.repertory."""
-    home = Path(os.environ.get("REPERTORY_HOME") or Path.home() / ".repertory")
-    return f"sqlite:///{home / 'repertory.db'}"
+    return f"sqlite:///{_home() / 'repertory.db'}"
+
+
+def default_results_directory() -> Path:
+    """`$REPERTORY_HOME/results`: where cached results are kept by default."""
+    return _home() / "results"
 
 
 @final
@@ -100,6 +121,10 @@ class Runtime:
         max_live_runs: runs created through `create_flow_run` that may be live (not yet
             ended and durable) at once; beyond that, `create_flow_run` waits for one to end.
             Without the bound, runs created faster than they end would pile up in memory.
+        result_storage: where cached task results are kept: "local" (files under
+            `$REPERTORY_HOME/results`, the default), "database" (this runtime's database),
+            or any `ResultStorage`.
+        clock: the time cache expiry is judged by (for tests); the system's by default.
     """
 
     def __init__(
@@ -111,7 +136,16 @@ class Runtime:
         worker_threads: int = DEFAULT_WORKER_THREADS,
         max_pending_logs: int = DEFAULT_MAX_PENDING_LOGS,
         max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
+        result_storage: ResultStorage | Literal["local", "database"] = "local",
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        if not isinstance(result_storage, ResultStorage) and result_storage not in {
+            "local",
+            "database",
+        }:
+            raise ValueError(
+                f"result_storage is 'local', 'database' or a ResultStorage, not {result_storage!r}"
+            )
         if max_live_runs < 1:
             raise ValueError(f"max_live_runs must be >= 1, got {max_live_runs}")
         self.database_url = database_url or default_database_url()
@@ -122,6 +156,9 @@ class Runtime:
         self._max_pending_logs = max_pending_logs
         self._max_live_runs = max_live_runs
         self._live_runs: anyio.Semaphore | None = None
+        self._result_storage = result_storage
+        self._clock = clock
+        self._caches: CacheManagers | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._engine: Engine | None = None
         self._store: ActorRef | None = None
@@ -173,16 +210,37 @@ class Runtime:
         journal.attach(committer.wake, current_token())
         self._system = system
         self._store = store
+        self._caches = self._cache_managers(await system.spawn_supervisor(name="caches"))
         self._engine = Engine(
             journal=journal,
             store=store,
             workspace=self.workspace,
             thread_limiter=anyio.CapacityLimiter(self._worker_threads),
+            caches=self._caches,
         )
         # At exit the committer is cancelled; what it had not sent, the store's stop commits.
         task_group = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(task_group.cancel_scope.cancel)
         task_group.start_soon(committer.serve, name="repertory committer")
+
+    def _cache_managers(self, supervisor: Supervisor) -> CacheManagers:
+        storages: dict[str, ResultStorage] = {
+            "local": LocalFileStorage(default_results_directory()),
+            "database": DatabaseStorage(self._query),
+        }
+        chosen = self._result_storage
+        if isinstance(chosen, ResultStorage):
+            storages[chosen.name] = chosen
+        else:
+            chosen = storages[chosen]
+        return CacheManagers(
+            supervisor=supervisor,
+            query=self._query,
+            storage=chosen,
+            storages=storages,
+            clock=self._clock,
+            purge_every=PURGE_EVERY,
+        )
 
     async def __aexit__(
         self,
@@ -195,7 +253,7 @@ class Runtime:
             with contextlib.suppress(ValueError):  # exited in another context
                 current_runtime.reset(self._context_token)
             self._context_token = None
-        self._engine = self._system = self._flow_runs = self._live_runs = None
+        self._engine = self._system = self._flow_runs = self._live_runs = self._caches = None
         if stack is not None:
             # Closed without the body's exception, so that it reaches the caller as it was
             # (never wrapped in an exception group by the task groups in the stack). Each
@@ -363,6 +421,83 @@ class Runtime:
                     await self._query(lambda db: db.release_idempotency_key(ws, idempotency_key))
             raise
         return created
+
+    # -- the cache ---------------------------------------------------------------------------
+
+    async def read_result(self, task_run_id: str, *, workspace: str | None = None) -> object:
+        """The result a cached task run returned (computed or a hit), read back (blocks).
+
+        Raises:
+            ResultNotFoundError: the run was not cached, or its entry expired, was
+                invalidated, or lies in a storage this runtime does not have, or its stored
+                bytes are gone or damaged.
+        """
+        caches = self._caches
+        if caches is None:
+            raise RuntimeNotRunningError
+        ws = workspace or self.workspace
+        entry = await self._query(lambda db: db.cache.read_entry_of_run(ws, task_run_id))
+        if entry is None:
+            raise ResultNotFoundError(task_run_id, "it was not cached, or its entry is gone")
+        if not entry.is_valid_at(caches.clock()):
+            raise ResultNotFoundError(task_run_id, f"its cache entry expired at {entry.expires}")
+        storage = caches.storages.get(entry.storage)
+        if storage is None:
+            raise ResultNotFoundError(task_run_id, f"it is in storage {entry.storage!r}")
+        try:
+            return loads(await storage.read(entry.location))
+        except (LookupError, ValueError, OSError) as exc:
+            raise ResultNotFoundError(
+                task_run_id, f"its stored result is unreadable: {exc}"
+            ) from exc
+
+    async def read_cache_entries(
+        self,
+        *,
+        task_name: str | None = None,
+        limit: int | None = None,
+        workspace: str | None = None,
+    ) -> list[CacheEntry]:
+        """The workspace's cache entries, oldest first, expired ones not yet purged included
+        (blocks)."""
+        handle = await self._cache_handle(workspace)
+        return await handle.ref.ask(ReadEntries(task_name=task_name, limit=limit))
+
+    async def invalidate_cache(
+        self,
+        *,
+        key: str | None = None,
+        task_name: str | None = None,
+        workspace: str | None = None,
+    ) -> int:
+        """Remove the entry of `key`, or every entry of `task_name`, with their stored
+        results; return how many went (blocks). The next call computes again.
+
+        Raises:
+            ValueError: neither or both of `key` and `task_name`.
+        """
+        if (key is None) == (task_name is None):
+            raise ValueError("invalidate the cache by key or by task_name (one of them)")
+        handle = await self._cache_handle(workspace)
+        return await handle.ref.ask(Invalidate(key=key, task_name=task_name))
+
+    async def purge_expired_cache(
+        self, *, limit: int = PURGE_BATCH, workspace: str | None = None
+    ) -> int:
+        """Remove up to `limit` expired entries and their results now; return how many went
+        (blocks). The runtime does this in the background every minute as well."""
+        handle = await self._cache_handle(workspace)
+        return await handle.ref.ask(PurgeExpired(limit=limit))
+
+    async def cache_statistics(self, *, workspace: str | None = None) -> CacheStatistics:
+        """What the workspace's cache holds in memory and is computing now (blocks)."""
+        handle = await self._cache_handle(workspace)
+        return await handle.ref.ask(GetCacheStatistics())
+
+    async def _cache_handle(self, workspace: str | None) -> CacheHandle:
+        if self._caches is None:
+            raise RuntimeNotRunningError
+        return await self._caches.handle(workspace or self.workspace)
 
     def _live_run(self, run_id: str, workspace: str | None) -> ActorRef | None:
         """The actor of a run this runtime is running, if it is in the workspace asked about."""

@@ -112,9 +112,42 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             )""",
         ),
     ),
+    (
+        4,
+        (
+            # The cache index: one entry per key and workspace, and where its result lies.
+            """CREATE TABLE cache_entries (
+                workspace TEXT NOT NULL,
+                key TEXT NOT NULL,
+                task_name TEXT NOT NULL,
+                created BIGINT NOT NULL,
+                expires BIGINT,
+                size BIGINT NOT NULL,
+                storage TEXT NOT NULL,
+                location TEXT NOT NULL,
+                task_run_id TEXT NOT NULL,
+                PRIMARY KEY (workspace, key)
+            )""",
+            "CREATE INDEX cache_entries_by_task ON cache_entries (workspace, task_name, created)",
+            "CREATE INDEX cache_entries_by_expiry ON cache_entries (workspace, expires)",
+            # Results kept in the database (result_storage="database").
+            """CREATE TABLE cache_results (
+                location TEXT PRIMARY KEY,
+                data {blob} NOT NULL
+            )""",
+            # Which cache entry holds each cached task run's result (computed or a hit).
+            """CREATE TABLE task_run_results (
+                task_run_id TEXT PRIMARY KEY,
+                workspace TEXT NOT NULL,
+                cache_key TEXT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]
+
+BLOB: Final = {"sqlite": "BLOB", "postgresql": "BYTEA"}
 
 SERIAL: Final = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final, final
 import anyio
 
 from ._api_keys import ApiKey
+from ._cache_sql import LINK_RESULT, CacheTables
 from ._errors import SchemaVersionError, StorageError
 from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
 from ._rows import (
@@ -33,7 +34,7 @@ from ._rows import (
     text,
     time_from,
 )
-from ._schema import LATEST_VERSION, MIGRATIONS, SERIAL
+from ._schema import BLOB, LATEST_VERSION, MIGRATIONS, SERIAL
 from ._sqlite_writer import SqliteWriter
 from ._states import TERMINAL_TYPES, StateType
 
@@ -97,6 +98,7 @@ class SqlDatabase:
         # SQLite files: group commits go through a connection of the driver's own in a worker
         # thread, so that a whole transaction costs one hop to a thread, not one per statement.
         self._writer: SqliteWriter | None = None
+        self.cache = CacheTables(self)
 
     @property
     def writes_on_any_backend(self) -> bool:
@@ -211,7 +213,7 @@ class SqlDatabase:
             await self._rollback()
             raise StorageError(f"cannot {doing} database {self.safe_url}: {exc}") from exc
 
-    async def _transaction(self, work: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
+    async def transaction(self, work: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
         """Run statements (each with its rows) in one transaction."""
         if self._writer is not None:
             await self._writer.run(functools.partial(self._write_in_thread, work=work))
@@ -271,7 +273,11 @@ class SqlDatabase:
                 if version <= current:
                     continue
                 for statement in statements:
-                    await self._raw_execute(statement.replace("{serial}", SERIAL[self.dialect]))
+                    await self._raw_execute(
+                        statement.replace("{serial}", SERIAL[self.dialect]).replace(
+                            "{blob}", BLOB[self.dialect]
+                        )
+                    )
                 await self._raw_execute(
                     "INSERT INTO schema_version (version) VALUES (?)", (version,)
                 )
@@ -284,7 +290,7 @@ class SqlDatabase:
         Raises:
             StorageError: nothing of the batch was written.
         """
-        await self._transaction(
+        await self.transaction(
             (
                 (
                     UPSERT_FLOW_RUN,
@@ -325,6 +331,7 @@ class SqlDatabase:
                         for log in batch.logs
                     ],
                 ),
+                (LINK_RESULT, batch.results),
             )
         )
 
@@ -334,7 +341,7 @@ class SqlDatabase:
         """Record this runtime as a live owner (PostgreSQL: hold its session advisory lock)."""
         if self.dialect == "postgresql":
             await self._raw_execute("SELECT pg_advisory_lock(hashtextextended(?, 0))", (owner,))
-        await self._transaction(
+        await self.transaction(
             (
                 (
                     # Again after a restart whose stop did not unregister: the same owner.
@@ -347,7 +354,7 @@ class SqlDatabase:
         )
 
     async def unregister_owner(self, owner: str) -> None:
-        await self._transaction((("DELETE FROM owners WHERE id = ?", [(owner,)]),))
+        await self.transaction((("DELETE FROM owners WHERE id = ?", [(owner,)]),))
         if self.dialect == "postgresql":
             await self._raw_execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", (owner,))
 
@@ -405,7 +412,7 @@ class SqlDatabase:
 
     # -- reads -----------------------------------------------------------------------------
 
-    async def _fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
+    async def fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
         if self._connection is None:
             raise StorageError(f"database {self.safe_url} is not open")
         try:
@@ -415,7 +422,7 @@ class SqlDatabase:
         return [row._mapping for row in rows]
 
     async def read_flow_run(self, workspace: str, run_id: str) -> FlowRun | None:
-        rows = await self._fetch(
+        rows = await self.fetch(
             "SELECT * FROM flow_runs WHERE workspace = :workspace AND id = :id",
             {"workspace": workspace, "id": run_id},
         )
@@ -452,7 +459,7 @@ class SqlDatabase:
             values["before"] = format_time(created_before)
         query = f"SELECT * FROM flow_runs WHERE {' AND '.join(where)} ORDER BY created, id"
         query += self._page(limit, offset, values)
-        return [flow_run_from(row) for row in await self._fetch(query, values)]
+        return [flow_run_from(row) for row in await self.fetch(query, values)]
 
     async def read_task_runs(
         self, workspace: str, flow_run_id: str, *, limit: int | None = None, offset: int = 0
@@ -462,17 +469,17 @@ class SqlDatabase:
             "SELECT * FROM task_runs WHERE workspace = :workspace AND flow_run_id = :flow_run_id "
             "ORDER BY created, id"
         ) + self._page(limit, offset, values)
-        return [task_run_from(row) for row in await self._fetch(query, values)]
+        return [task_run_from(row) for row in await self.fetch(query, values)]
 
     async def read_task_run(self, workspace: str, run_id: str) -> TaskRun | None:
-        rows = await self._fetch(
+        rows = await self.fetch(
             "SELECT * FROM task_runs WHERE workspace = :workspace AND id = :id",
             {"workspace": workspace, "id": run_id},
         )
         return task_run_from(rows[0]) if rows else None
 
     async def read_state_history(self, workspace: str, run_id: str) -> list[State]:
-        rows = await self._fetch(
+        rows = await self.fetch(
             "SELECT type, name, message, timestamp FROM states "
             "WHERE workspace = :workspace AND run_id = :run_id ORDER BY seq",
             {"workspace": workspace, "run_id": run_id},
@@ -513,7 +520,7 @@ class SqlDatabase:
                 message=str(row["message"]),
                 timestamp=time_from(row["timestamp"]),
             )
-            for row in await self._fetch(query, values)
+            for row in await self.fetch(query, values)
         ]
 
     # -- idempotency keys ------------------------------------------------------------------
@@ -537,7 +544,7 @@ class SqlDatabase:
         return str(rows[0][0]), str(rows[0][1])
 
     async def release_idempotency_key(self, workspace: str, key: str) -> None:
-        await self._transaction(
+        await self.transaction(
             (
                 (
                     "DELETE FROM idempotency_keys WHERE workspace = ? AND key = ?",
@@ -549,7 +556,7 @@ class SqlDatabase:
     # -- API keys --------------------------------------------------------------------------
 
     async def insert_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        await self._transaction(
+        await self.transaction(
             (
                 (
                     "INSERT INTO api_keys (id, workspace, name, role, secret_hash, created, "
@@ -572,11 +579,11 @@ class SqlDatabase:
 
     async def read_api_key(self, key_id: str) -> tuple[ApiKey, str] | None:
         """The key `key_id` in any workspace, with its secret's hash (to authenticate)."""
-        rows = await self._fetch("SELECT * FROM api_keys WHERE id = :id", {"id": key_id})
+        rows = await self.fetch("SELECT * FROM api_keys WHERE id = :id", {"id": key_id})
         return (_api_key_from(rows[0]), str(rows[0]["secret_hash"])) if rows else None
 
     async def read_api_keys(self, workspace: str) -> list[ApiKey]:
-        rows = await self._fetch(
+        rows = await self.fetch(
             "SELECT * FROM api_keys WHERE workspace = :workspace ORDER BY created, id",
             {"workspace": workspace},
         )
@@ -584,7 +591,7 @@ class SqlDatabase:
 
     async def revoke_api_key(self, workspace: str, key_id: str) -> None:
         """Revoke the key, if it is in `workspace` and not revoked yet."""
-        await self._transaction(
+        await self.transaction(
             (
                 (
                     "UPDATE api_keys SET revoked = ? "

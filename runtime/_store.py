@@ -133,6 +133,14 @@ class Journal:
         if wake:
             self._wake()
 
+    def cached_result(self, task_run_id: str, workspace: str, key: str) -> None:
+        """Record that the cache entry of `key` holds the task run's result."""
+        with self._lock:
+            self._batch.results.append((task_run_id, workspace, key))
+            wake = self._arm()
+        if wake:
+            self._wake()
+
     def log(self, record: LogRecord) -> None:
         """Record a log line; past `max_pending_logs` waiting lines, drop it and count it."""
         with self._lock:

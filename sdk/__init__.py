@@ -12,12 +12,24 @@ import importlib
 # (type checkers read `TYPE_CHECKING` the same whatever its source).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from repertory.runtime import FLOW_PARAMETERS as FLOW_PARAMETERS
+    from repertory.runtime import INPUTS as INPUTS
+    from repertory.runtime import NO_CACHE as NO_CACHE
+    from repertory.runtime import RUN_ID as RUN_ID
+    from repertory.runtime import TASK_SOURCE as TASK_SOURCE
+    from repertory.runtime import CacheEntry as CacheEntry
+    from repertory.runtime import CacheKeyContext as CacheKeyContext
+    from repertory.runtime import CachePolicy as CachePolicy
     from repertory.runtime import FlowRun as FlowRun
+    from repertory.runtime import LocalFileStorage as LocalFileStorage
     from repertory.runtime import ParameterValidationError as ParameterValidationError
+    from repertory.runtime import ResultNotFoundError as ResultNotFoundError
+    from repertory.runtime import ResultStorage as ResultStorage
     from repertory.runtime import Runtime as Runtime
     from repertory.runtime import State as State
     from repertory.runtime import StateType as StateType
     from repertory.runtime import TaskRun as TaskRun
+    from repertory.runtime import UnhashableInputError as UnhashableInputError
     from repertory.runtime import exponential_backoff as exponential_backoff
 
     from ._client import Client as Client
@@ -48,6 +60,18 @@ __version__ = "0.1.0"
 
 # Each public name and the module it lives in, imported on first use.
 _LAZY = {
+    "FLOW_PARAMETERS": "repertory.runtime",
+    "INPUTS": "repertory.runtime",
+    "NO_CACHE": "repertory.runtime",
+    "RUN_ID": "repertory.runtime",
+    "TASK_SOURCE": "repertory.runtime",
+    "CacheEntry": "repertory.runtime",
+    "CacheKeyContext": "repertory.runtime",
+    "CachePolicy": "repertory.runtime",
+    "LocalFileStorage": "repertory.runtime",
+    "ResultNotFoundError": "repertory.runtime",
+    "ResultStorage": "repertory.runtime",
+    "UnhashableInputError": "repertory.runtime",
     "AuthError": "repertory._errors",
     "Client": "repertory._client",
     "ClientError": "repertory._errors",
@@ -90,25 +114,37 @@ def __getattr__(name: str) -> object:
     return value
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.py checks
     "AuthError",
+    "CacheEntry",
+    "CacheKeyContext",
+    "CachePolicy",
     "Client",
     "ClientError",
     "ConflictError",
+    "FLOW_PARAMETERS",
     "Flow",
     "FlowRun",
+    "INPUTS",
+    "LocalFileStorage",
+    "NO_CACHE",
     "NotFoundError",
     "ParameterValidationError",
+    "RUN_ID",
+    "ResultNotFoundError",
+    "ResultStorage",
     "Runtime",
     "SdkError",
     "ServerError",
     "State",
     "StateType",
     "SyncClient",
+    "TASK_SOURCE",
     "Task",
     "TaskFuture",
     "TaskFutureList",
     "TaskRun",
+    "UnhashableInputError",
     "UpstreamFailedError",
     "UsageError",
     "ValidationError",

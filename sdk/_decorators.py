@@ -17,7 +17,9 @@ import anyio.to_thread
 import sniffio
 
 from repertory.runtime import (
+    NO_CACHE,
     FlowOptions,
+    KeyFunction,
     TaskOptions,
     bind_parameters,
     current_run,
@@ -38,9 +40,17 @@ from ._futures import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Iterable
+    from collections.abc import Callable, Coroutine, Iterable, Mapping
+    from datetime import timedelta
 
-    from repertory.runtime import Engine, RetryDelay, RunContext, State
+    from repertory.runtime import (
+        CacheKeyContext,
+        CachePolicy,
+        Engine,
+        RetryDelay,
+        RunContext,
+        State,
+    )
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -141,7 +151,10 @@ class Task(Generic[P, R]):
 
     def with_options(self, **changes: object) -> Task[P, R]:
         """A copy of this task with some options changed (same names as `@task`)."""
-        return Task(self.fn, _task_options(self.fn, {**_as_kwargs(self.options), **changes}))
+        current = _as_kwargs(self.options)
+        if "cache_key_fn" in changes and "cache_policy" not in changes:
+            current.pop("cache_policy")  # the new key function replaces the policy
+        return Task(self.fn, _task_options(self.fn, {**current, **changes}))
 
     # `return_state=True` gives the final `State` (awaited, for an async function).
     @overload
@@ -351,9 +364,18 @@ def _task_options(fn: Callable[..., object], kwargs: dict[str, object]) -> TaskO
     for hook in ("on_completion", "on_failure"):
         kwargs[hook] = _hooks(kwargs.get(hook))
     kwargs["tags"] = tuple(cast("Iterable[str]", kwargs.get("tags") or ()))
+    key_fn = kwargs.pop("cache_key_fn", None)
+    if key_fn is not None:
+        if kwargs.get("cache_policy") not in {None, NO_CACHE}:
+            raise ValueError("give a task cache_policy or cache_key_fn, not both")
+        kwargs["cache_policy"] = KeyFunction(cast("Callable[..., str | None]", key_fn))
+    elif kwargs.get("cache_policy") is None:
+        kwargs.pop("cache_policy", None)
     kwargs.setdefault("name", getattr(fn, "__name__", "task"))
     kwargs.setdefault("description", inspect.getdoc(fn))
-    return TaskOptions(retries=retries, retry_delay_seconds=delay, **kwargs)  # type: ignore[arg-type]
+    options = TaskOptions(retries=retries, retry_delay_seconds=delay, **kwargs)  # type: ignore[arg-type]
+    options.cache_policy.prepare(fn)
+    return options
 
 
 @overload
@@ -428,6 +450,11 @@ def task(
     log_prints: bool = False,
     on_completion: Iterable[Callable[..., object]] | None = None,
     on_failure: Iterable[Callable[..., object]] | None = None,
+    cache_policy: CachePolicy | None = None,
+    cache_key_fn: Callable[[CacheKeyContext, Mapping[str, object]], str | None] | None = None,
+    cache_expiration: timedelta | None = None,
+    refresh_cache: bool = False,
+    result_serializer: Literal["msgpack", "pickle"] = "msgpack",
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def task(
     fn: Callable[P, R] | None = None, /, **options: object
@@ -444,6 +471,17 @@ def task(
         timeout_seconds: an attempt that takes longer fails, named TimedOut.
         log_prints: store `print` output with the run.
         on_completion, on_failure: hooks called as `hook(task, task_run, state)`.
+        cache_policy: what the cache key is made of (`INPUTS + TASK_SOURCE`, ...); with
+            none, results are not cached. The key also covers the task's name and version.
+        cache_key_fn: `(context, parameters) -> str | None`, instead of a policy (None: do
+            not cache this call).
+        cache_expiration: how long a cached result is used; for ever when None.
+        refresh_cache: compute again, and replace what was cached.
+        result_serializer: "msgpack" (plain data: the default) or "pickle" (any picklable
+            value; unpickling runs code, so only for results you trust).
+
+    Raises:
+        ValueError: an invalid option (both a policy and a key function, say).
     """
     options.setdefault("name", None)
     if options["name"] is None:

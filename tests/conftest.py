@@ -27,6 +27,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return os.environ["REPERTORY_TEST_DATABASE_URL"]
 
 
+@pytest.fixture(autouse=True)
+def repertory_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own REPERTORY_HOME (cached results go there), never the user's."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("REPERTORY_HOME", str(home))
+    return home
+
+
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     backend: str = request.param

@@ -313,10 +313,11 @@ async def test_only_an_owner_key_makes_owner_keys(open_api: OpenApi) -> None:
 
 async def test_a_key_of_another_workspace_cannot_be_revoked(open_api: OpenApi) -> None:
     async with open_api() as api:
-        other, _ = await api.runtime.create_api_key("theirs", workspace="elsewhere")
+        elsewhere = f"{api.workspace}-other"  # of this test alone, on a shared database too
+        other, _ = await api.runtime.create_api_key("theirs", workspace=elsewhere)
         response = await api.client.post(api.url(f"/api_keys/{other.id}/revoke"))
         assert_error(response, 404, "not_found")
-        [theirs] = await api.runtime.read_api_keys(workspace="elsewhere")
+        [theirs] = await api.runtime.read_api_keys(workspace=elsewhere)
         assert theirs.revoked is None
 
 

@@ -33,6 +33,9 @@ TABLES = {
     "owners",
     "api_keys",
     "idempotency_keys",
+    "cache_entries",
+    "cache_results",
+    "task_run_results",
     "schema_version",
 }
 
