@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import footprint, kernel, memory, rest, runtime, tcp
+from . import cache, footprint, kernel, memory, rest, runtime, tcp
 from ._harness import (
     BACKENDS,
     Result,
@@ -72,7 +72,7 @@ def _all_scenarios(*, quick: bool, suite: str = "all") -> list[Scenario]:
     if suite in {"kernel", "all"}:
         out += kernel.scenarios(quick=quick) + tcp.scenarios(quick=quick)
     if suite in {"runtime", "all"}:
-        out += runtime.scenarios(quick=quick)
+        out += runtime.scenarios(quick=quick) + cache.scenarios(quick=quick)
     return out
 
 

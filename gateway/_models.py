@@ -9,9 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from repertory.runtime import ApiKey, FlowRun, LogRecord, State, StateType, TaskRun
+from repertory.runtime import (
+    ApiKey,
+    CacheEntry,
+    FlowRun,
+    LogRecord,
+    State,
+    StateType,
+    TaskRun,
+)
 
 #: Names of flows, workspaces and keys in paths and bodies.
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -187,6 +195,52 @@ class TaskRunPage(_Model):
 class LogPage(_Model):
     items: list[LogOut]
     next_offset: int | None
+
+
+class CacheEntryOut(_Model):
+    """A cached task result as the index holds it (the result itself is not sent)."""
+
+    key: str
+    task_name: str
+    created: datetime
+    expires: datetime | None
+    size: int = Field(description="bytes, as stored")
+    storage: str = Field(description="the result storage that holds it")
+    task_run_id: str = Field(description="the task run that computed it")
+
+    @classmethod
+    def of(cls, entry: CacheEntry) -> CacheEntryOut:
+        return cls(
+            key=entry.key,
+            task_name=entry.task_name,
+            created=entry.created,
+            expires=entry.expires,
+            size=entry.size,
+            storage=entry.storage,
+            task_run_id=entry.task_run_id,
+        )
+
+
+class CacheEntryPage(_Model):
+    items: list[CacheEntryOut]
+    next_offset: int | None
+
+
+class InvalidateCache(_Model):
+    """Which entries to remove: the one of `key`, or every one of `task_name`."""
+
+    key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    task_name: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_of_them(self) -> InvalidateCache:
+        if (self.key is None) == (self.task_name is None):
+            raise ValueError("give key or task_name, one of them")
+        return self
+
+
+class Invalidated(_Model):
+    invalidated: int = Field(description="how many entries went")
 
 
 class Health(_Model):

@@ -30,6 +30,8 @@ from ._errors import ApiError
 from ._models import (
     MAX_PAGE,
     ApiKeyOut,
+    CacheEntryOut,
+    CacheEntryPage,
     CreateApiKey,
     CreatedApiKey,
     CreateFlowRun,
@@ -37,6 +39,8 @@ from ._models import (
     FlowRunOut,
     FlowRunPage,
     Health,
+    InvalidateCache,
+    Invalidated,
     LogOut,
     LogPage,
     StateOut,
@@ -278,6 +282,34 @@ async def read_logs(call: Call) -> LogPage:
     )
 
 
+class CacheEntryQuery(PageQuery):
+    task_name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+async def list_cache_entries(call: Call) -> CacheEntryPage:
+    query = call.query
+    assert isinstance(query, CacheEntryQuery)
+    entries = await call.runtime.read_cache_entries(
+        task_name=query.task_name,
+        limit=query.limit + 1,
+        offset=query.offset,
+        workspace=call.workspace,
+    )
+    return CacheEntryPage(
+        items=[CacheEntryOut.of(entry) for entry in entries[: query.limit]],
+        next_offset=_next_offset(query, len(entries)),
+    )
+
+
+async def invalidate_cache(call: Call) -> Invalidated:
+    body = call.body
+    assert isinstance(body, InvalidateCache)
+    count = await call.runtime.invalidate_cache(
+        key=body.key, task_name=body.task_name, workspace=call.workspace
+    )
+    return Invalidated(invalidated=count)
+
+
 async def list_api_keys(call: Call) -> list[BaseModel]:
     return [ApiKeyOut.of(key) for key in await call.runtime.read_api_keys(workspace=call.workspace)]
 
@@ -416,6 +448,28 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         scope="flow_runs:read",
         query=PageQuery,
         tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/cache_entries",
+        name="list_cache_entries",
+        summary="Cached task results (without the results), oldest first, a page at a time",
+        handler=list_cache_entries,
+        answers=CacheEntryPage,
+        scope="cache:read",
+        query=CacheEntryQuery,
+        tags=("cache",),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_WS}/cache_entries/invalidate",
+        name="invalidate_cache",
+        summary="Remove the cache entry of a key, or every entry of a task; says how many went",
+        handler=invalidate_cache,
+        answers=Invalidated,
+        scope="cache:write",
+        body=InvalidateCache,
+        tags=("cache",),
     ),
     Operation(
         method="GET",

@@ -148,6 +148,7 @@ class Invalidate(Request[int]):
 class ReadEntries(Request[list[CacheEntry]]):
     task_name: str | None = None
     limit: int | None = None
+    offset: int = 0
 
 
 @final
@@ -226,10 +227,10 @@ class CacheManagerActor(Actor):
                 return None
             case Invalidate(key=key, task_name=task_name):
                 return await self._invalidate(key, task_name)
-            case ReadEntries(task_name=task_name, limit=limit):
+            case ReadEntries(task_name=task_name, limit=limit, offset=offset):
                 return await self._query(
                     lambda db: db.cache.read_entries(
-                        self._workspace, task_name=task_name, limit=limit
+                        self._workspace, task_name=task_name, limit=limit, offset=offset
                     )
                 )
             case PurgeExpired(limit=limit):

@@ -61,7 +61,12 @@ class CacheTables:
         return _entry(rows[0]) if rows else None
 
     async def read_entries(
-        self, workspace: str, *, task_name: str | None = None, limit: int | None = None
+        self,
+        workspace: str,
+        *,
+        task_name: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[CacheEntry]:
         where = "workspace = :workspace"
         values: dict[str, object] = {"workspace": workspace}
@@ -69,9 +74,7 @@ class CacheTables:
             where += " AND task_name = :task_name"
             values["task_name"] = task_name
         query = f"SELECT * FROM cache_entries WHERE {where} ORDER BY created, key"
-        if limit is not None:
-            query += " LIMIT :limit"
-            values["limit"] = limit
+        query += self._db.page(limit, offset, values)
         return [_entry(row) for row in await self._db.fetch(query, values)]
 
     async def read_entry_of_run(self, workspace: str, task_run_id: str) -> CacheEntry | None:

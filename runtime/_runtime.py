@@ -456,12 +456,13 @@ class Runtime:
         *,
         task_name: str | None = None,
         limit: int | None = None,
+        offset: int = 0,
         workspace: str | None = None,
     ) -> list[CacheEntry]:
-        """The workspace's cache entries, oldest first, expired ones not yet purged included
-        (blocks)."""
+        """The workspace's cache entries, oldest first, expired ones not yet purged included;
+        all that match unless `limit` is given (blocks)."""
         handle = await self._cache_handle(workspace)
-        return await handle.ref.ask(ReadEntries(task_name=task_name, limit=limit))
+        return await handle.ref.ask(ReadEntries(task_name=task_name, limit=limit, offset=offset))
 
     async def invalidate_cache(
         self,

@@ -458,7 +458,7 @@ class SqlDatabase:
             where.append("created < :before")
             values["before"] = format_time(created_before)
         query = f"SELECT * FROM flow_runs WHERE {' AND '.join(where)} ORDER BY created, id"
-        query += self._page(limit, offset, values)
+        query += self.page(limit, offset, values)
         return [flow_run_from(row) for row in await self.fetch(query, values)]
 
     async def read_task_runs(
@@ -468,7 +468,7 @@ class SqlDatabase:
         query = (
             "SELECT * FROM task_runs WHERE workspace = :workspace AND flow_run_id = :flow_run_id "
             "ORDER BY created, id"
-        ) + self._page(limit, offset, values)
+        ) + self.page(limit, offset, values)
         return [task_run_from(row) for row in await self.fetch(query, values)]
 
     async def read_task_run(self, workspace: str, run_id: str) -> TaskRun | None:
@@ -509,7 +509,7 @@ class SqlDatabase:
         if task_run_id is not None:
             query += " AND task_run_id = :task_run_id"
             values["task_run_id"] = task_run_id
-        query += " ORDER BY seq" + self._page(limit, offset, values)
+        query += " ORDER BY seq" + self.page(limit, offset, values)
         return [
             LogRecord(
                 workspace=workspace,
@@ -601,7 +601,7 @@ class SqlDatabase:
             )
         )
 
-    def _page(self, limit: int | None, offset: int, values: dict[str, object]) -> str:
+    def page(self, limit: int | None, offset: int, values: dict[str, object]) -> str:
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         if offset < 0:

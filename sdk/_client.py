@@ -25,7 +25,15 @@ import anyio.from_thread
 import httpx
 
 from repertory.actors import ExponentialBackoff
-from repertory.runtime import ApiKey, FlowRun, LogRecord, State, StateType, TaskRun
+from repertory.runtime import (
+    ApiKey,
+    CacheEntry,
+    FlowRun,
+    LogRecord,
+    State,
+    StateType,
+    TaskRun,
+)
 
 from ._errors import (
     AuthError,
@@ -226,6 +234,31 @@ class Client:
         path = self._path(f"/flow_runs/{_quoted(flow_run_id)}/logs")
         return [self._log(item) async for item in self._pages(path, offset)]
 
+    async def read_cache_entries(
+        self, *, task_name: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[CacheEntry]:
+        """One page of the workspace's cache entries, oldest first (blocks). An entry's
+        `location` is not sent over the API: it is empty here."""
+        params: Query = {"limit": limit, "offset": offset}
+        if task_name is not None:
+            params["task_name"] = task_name
+        data = await self._call("GET", self._path("/cache_entries"), params=params)
+        return [self._cache_entry(item) for item in _items(data)]
+
+    async def invalidate_cache(
+        self, *, key: str | None = None, task_name: str | None = None
+    ) -> int:
+        """Remove the entry of `key`, or every entry of `task_name`; return how many went
+        (blocks).
+
+        Raises:
+            ValidationError: neither or both given, or a key that is not one.
+        """
+        body = {"key": key, "task_name": task_name}
+        data = await self._call("POST", self._path("/cache_entries/invalidate"), json=body)
+        count: int = data["invalidated"]
+        return count
+
     async def create_api_key(
         self, name: str, *, role: str = "developer", expires: datetime | None = None
     ) -> tuple[ApiKey, str]:
@@ -340,6 +373,19 @@ class Client:
             end_time=_time(data["end_time"]),
             workspace=self.workspace,
             created=datetime.fromisoformat(data["created"]),
+        )
+
+    def _cache_entry(self, data: Json) -> CacheEntry:
+        return CacheEntry(
+            key=data["key"],
+            workspace=self.workspace,
+            task_name=data["task_name"],
+            created=datetime.fromisoformat(data["created"]),
+            expires=_time(data["expires"]),
+            size=data["size"],
+            storage=data["storage"],
+            location="",
+            task_run_id=data["task_run_id"],
         )
 
     def _key_record(self, data: Json) -> ApiKey:
@@ -515,6 +561,16 @@ class SyncClient:
 
     def read_logs(self, flow_run_id: str, *, offset: int = 0) -> list[LogRecord]:
         return self._run(functools.partial(self._client.read_logs, flow_run_id, offset=offset))
+
+    def read_cache_entries(
+        self, *, task_name: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[CacheEntry]:
+        read = self._client.read_cache_entries
+        return self._run(functools.partial(read, task_name=task_name, limit=limit, offset=offset))
+
+    def invalidate_cache(self, *, key: str | None = None, task_name: str | None = None) -> int:
+        invalidate = self._client.invalidate_cache
+        return self._run(functools.partial(invalidate, key=key, task_name=task_name))
 
     def create_api_key(
         self, name: str, *, role: str = "developer", expires: datetime | None = None

@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from repertory import Runtime, flow, get_run_logger, task
+from repertory import INPUTS, Runtime, flow, get_run_logger, task
 from repertory.gateway import create_app
 
 if TYPE_CHECKING:
@@ -39,7 +39,18 @@ async def gated() -> None:
     await anyio.sleep_forever()
 
 
-FLOWS: tuple[FlowDefinition, ...] = (add, gated)
+@task(cache_policy=INPUTS)
+async def remembered(x: int) -> int:
+    return x
+
+
+@flow
+async def remember(xs: list[int]) -> list[int]:
+    """Caches each of xs."""
+    return [await remembered(x) for x in xs]
+
+
+FLOWS: tuple[FlowDefinition, ...] = (add, gated, remember)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

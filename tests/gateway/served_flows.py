@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 
-from repertory import flow, get_run_logger, task
+from repertory import INPUTS, flow, get_run_logger, task
 
 
 @task
@@ -15,6 +15,16 @@ async def double(x: int) -> int:
 @flow
 async def add(x: int, y: int = 1) -> int:
     return await double(x) // 2 + y
+
+
+@task(cache_policy=INPUTS)
+async def remembered(x: int) -> int:
+    return x
+
+
+@flow
+async def remember(xs: list[int]) -> list[int]:
+    return [await remembered(x) for x in xs]
 
 
 @flow

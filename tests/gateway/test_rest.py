@@ -132,7 +132,9 @@ async def test_bad_parameters_are_a_422_naming_them_and_create_nothing(open_api:
         body = assert_error(response, 422, "invalid_parameters")
         assert set(body["details"]["parameters"]) == {"x"}  # type: ignore[index]
         unknown = await api.client.post(api.url("/flow_runs"), json={"flow_name": "nope"})
-        assert assert_error(unknown, 422, "unknown_flow")["details"] == {"flows": ["add", "gated"]}
+        assert assert_error(unknown, 422, "unknown_flow")["details"] == {
+            "flows": ["add", "gated", "remember"]
+        }
         assert (await api.client.get(api.url("/flow_runs"))).json()["items"] == []
 
 
@@ -319,6 +321,39 @@ async def test_a_key_of_another_workspace_cannot_be_revoked(open_api: OpenApi) -
         assert_error(response, 404, "not_found")
         [theirs] = await api.runtime.read_api_keys(workspace=elsewhere)
         assert theirs.revoked is None
+
+
+async def test_cache_entries_are_listed_and_invalidated(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        created = await api.client.post(
+            api.url("/flow_runs"), json={"flow_name": "remember", "parameters": {"xs": [1, 2, 3]}}
+        )
+        await api.runtime.wait_for_flow_run(created.json()["id"])
+        page = (await api.client.get(api.url("/cache_entries"), params={"limit": 2})).json()
+        assert len(page["items"]) == 2
+        assert page["next_offset"] == 2
+        entry = page["items"][0]
+        assert set(entry) == {
+            "key",
+            "task_name",
+            "created",
+            "expires",
+            "size",
+            "storage",
+            "task_run_id",
+        }  # no location: where results lie on the server is not the client's business
+        assert entry["task_name"] == "remembered"
+        by_task = await api.client.get(api.url("/cache_entries"), params={"task_name": "other"})
+        assert by_task.json()["items"] == []
+
+        invalidate = api.url("/cache_entries/invalidate")
+        one = await api.client.post(invalidate, json={"key": entry["key"]})
+        assert one.json() == {"invalidated": 1}
+        rest = await api.client.post(invalidate, json={"task_name": "remembered"})
+        assert rest.json() == {"invalidated": 2}
+        assert (await api.client.get(api.url("/cache_entries"))).json()["items"] == []
+        for body in ({}, {"key": "nothex"}, {"key": entry["key"], "task_name": "remembered"}):
+            assert_error(await api.client.post(invalidate, json=body), 422, "invalid_request")
 
 
 async def test_unknown_routes_and_methods_answer_in_the_same_shape(open_api: OpenApi) -> None:

@@ -86,7 +86,7 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
             done = await client.get(f"{runs}/{run_id}", params={"wait_seconds": 30})
             assert done.json()["state"]["name"] == "Completed"
             flows = (await client.get(f"{url}/api/workspaces/default/flows")).json()
-            assert [flow["name"] for flow in flows] == ["add", "stalls"]
+            assert [flow["name"] for flow in flows] == ["add", "remember", "stalls"]
 
         def use_the_sync_client() -> tuple[str, int]:
             with get_sync_client(url, key) as sync_client:
@@ -171,6 +171,22 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
             assert await follower.wait() == 0
         code, out, _ = await cli("flow-run", "wait", stalled.id, "--json")
         assert (code, json.loads(out)["state"]) == (1, "Cancelled")
+
+        remembered = await anyio.to_thread.run_sync(create, "remember", {"xs": [1, 2]})
+        code, _, _ = await cli("flow-run", "wait", remembered.id)
+        assert code == 0
+        code, out, _ = await cli("cache", "ls", "--json")
+        assert code == 0
+        entries = json.loads(out)
+        assert [entry["task_name"] for entry in entries] == ["remembered", "remembered"]
+        code, out, _ = await cli("cache", "ls", "--task", "remembered")
+        assert (code, entries[0]["key"][:16] in out) == (0, True)
+        code, out, _ = await cli("cache", "invalidate", "--key", entries[0]["key"])
+        assert (code, out) == (0, "1 entries invalidated\n")
+        code, out, _ = await cli("cache", "invalidate", "--task", "remembered", "--json")
+        assert (code, json.loads(out)) == (0, {"invalidated": 1})
+        code, _, err = await cli("cache", "invalidate")
+        assert (code, err) == (1, "error: give --key or --task, one of them\n")
 
         code, out, _ = await cli("api-key", "create", "deploys", "--role", "runner", "--json")
         assert code == 0

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from repertory import (
+    INPUTS,
     AuthError,
     Client,
     ConflictError,
@@ -51,6 +52,16 @@ async def forever() -> None:
     await anyio.sleep_forever()
 
 
+@task(cache_policy=INPUTS)
+async def remembered(x: int) -> int:
+    return x
+
+
+@flow
+async def remember(xs: list[int]) -> list[int]:
+    return [await remembered(x) for x in xs]
+
+
 @contextlib.asynccontextmanager
 async def open_client(
     make_runtime: Callable[[], Runtime],
@@ -60,7 +71,7 @@ async def open_client(
 ) -> AsyncIterator[tuple[Client, Runtime]]:
     async with make_runtime() as runtime:
         _, key = await runtime.create_api_key("client tests")
-        app = wrap(create_app(runtime, flows=[add, forever]))
+        app = wrap(create_app(runtime, flows=[add, forever, remember]))
         client = Client(
             "http://127.0.0.1",
             "rpk_00000000_" + "0" * 64 if bad_key else key,
@@ -116,6 +127,22 @@ async def test_the_client_makes_lists_and_revokes_keys(
             await client.revoke_api_key("nosuchkey")
         with pytest.raises(ValidationError):
             await client.create_api_key("bad", role="superuser")
+
+
+async def test_the_client_lists_and_invalidates_cache_entries(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with open_client(make_runtime) as (client, _):
+        run = await client.create_flow_run("remember", {"xs": [1, 2, 3]})
+        await client.wait_for_flow_run(run.id, timeout=30)
+        entries = await client.read_cache_entries(task_name="remembered")
+        assert len(entries) == 3
+        assert {entry.storage for entry in entries} == {"local"}
+        assert len(await client.read_cache_entries(limit=1, offset=2)) == 1
+        assert await client.invalidate_cache(key=entries[0].key) == 1
+        assert await client.invalidate_cache(task_name="remembered") == 2
+        with pytest.raises(ValidationError):
+            await client.invalidate_cache()
 
 
 async def test_an_idempotency_key_makes_one_run(make_runtime: Callable[[], Runtime]) -> None:
