@@ -114,7 +114,19 @@ LEASE: Final = Lease()
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim(Request[Hit | Lease]):
     key: str
+    #: Names this claim for `Withdraw`: unique among the claims of a runtime.
+    claimant: int
     refresh: bool = False  # a lease even when an entry is valid (unless one is being made)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Withdraw:
+    """A claimant that stopped waiting (it was cancelled): drop its claim; if the lease had
+    already come its way, pass it on as `Abandon` does."""
+
+    key: str
+    claimant: int
 
 
 @final
@@ -132,6 +144,17 @@ class Abandon:
     """The leader made no result (it failed, or its result could not be stored)."""
 
     key: str
+
+
+@final
+class _Computing:
+    """A key being computed: who holds the lease, and the claims waiting, oldest first."""
+
+    __slots__ = ("leader", "waiters")
+
+    def __init__(self, leader: int) -> None:
+        self.leader = leader
+        self.waiters: list[tuple[int, DeferredReply]] = []
 
 
 @final
@@ -199,8 +222,8 @@ class CacheManagerActor(Actor):
         self._tier = tier
         self._clock = clock
         self._purge_every = purge_every
-        # Keys being computed, and the claims waiting for them, oldest first.
-        self._computing: dict[str, list[DeferredReply]] = {}
+        # Keys being computed: their leaders and the claims waiting for them.
+        self._computing: dict[str, _Computing] = {}
 
     async def background(self) -> None:
         """Purge expired entries now and then, a bounded batch at a time."""
@@ -214,16 +237,20 @@ class CacheManagerActor(Actor):
 
     async def receive(self, message: object) -> object:
         match message:
-            case Claim(key=key, refresh=refresh):
-                return await self._claim(key, refresh)
+            case Claim(key=key, claimant=claimant, refresh=refresh):
+                return await self._claim(key, claimant, refresh)
             case Fill(entry=entry, data=data):
                 await self._query(lambda db: db.cache.put_entry(entry))
                 self._tier.put(entry, data)
-                for waiter in self._computing.pop(entry.key, ()):
+                computing = self._computing.pop(entry.key, None)
+                for _, waiter in computing.waiters if computing else ():
                     waiter.set_result(Hit(entry, data))
                 return None
             case Abandon(key=key):
                 self._abandon(key)
+                return None
+            case Withdraw(key=key, claimant=claimant):
+                self._withdraw(key, claimant)
                 return None
             case Invalidate(key=key, task_name=task_name):
                 return await self._invalidate(key, task_name)
@@ -240,29 +267,41 @@ class CacheManagerActor(Actor):
                     results_in_memory=len(self._tier),
                     bytes_in_memory=self._tier.size,
                     computing=len(self._computing),
-                    waiting=sum(map(len, self._computing.values())),
+                    waiting=sum(len(c.waiters) for c in self._computing.values()),
                 )
             case _:
                 return self.unhandled(message)
 
-    async def _claim(self, key: str, refresh: bool) -> object:
-        waiters = self._computing.get(key)
-        if waiters is not None:  # single-flight: wait for the one computing it
+    async def _claim(self, key: str, claimant: int, refresh: bool) -> object:
+        computing = self._computing.get(key)
+        if computing is not None:  # single-flight: wait for the one computing it
             waiter = DeferredReply()
-            waiters.append(waiter)
+            computing.waiters.append((claimant, waiter))
             return waiter
         if not refresh:
             hit = self._tier.get(key, self._clock()) or await self._load(key)
             if hit is not None:
                 return Hit(*hit)
-        self._computing[key] = []
+        self._computing[key] = _Computing(claimant)
         return LEASE
 
     def _abandon(self, key: str) -> None:
-        waiters = self._computing.pop(key, None)
-        if waiters:  # the oldest waiter computes it now; the others go on waiting
-            self._computing[key] = waiters[1:]
-            waiters[0].set_result(LEASE)
+        computing = self._computing.pop(key, None)
+        if computing is not None and computing.waiters:
+            # The oldest waiter computes it now; the others go on waiting.
+            claimant, waiter = computing.waiters.pop(0)
+            computing.leader = claimant
+            self._computing[key] = computing
+            waiter.set_result(LEASE)
+
+    def _withdraw(self, key: str, claimant: int) -> None:
+        computing = self._computing.get(key)
+        if computing is None:
+            return
+        if computing.leader == claimant:  # it was handed the lease, and is gone
+            self._abandon(key)
+        else:
+            computing.waiters = [w for w in computing.waiters if w[0] != claimant]
 
     async def _load(self, key: str) -> tuple[CacheEntry, bytes] | None:
         """The valid entry of `key` and its result from the index and storage, if both are

@@ -9,6 +9,7 @@ function nor its retries.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import TYPE_CHECKING, final
 
@@ -16,7 +17,16 @@ import anyio
 
 from repertory.actors import Restart
 
-from ._cache import Abandon, CacheManagerActor, Claim, Fill, Hit, MemoryTier
+from ._cache import (
+    Abandon,
+    CacheManagerActor,
+    Claim,
+    Fill,
+    Hit,
+    Lease,
+    MemoryTier,
+    Withdraw,
+)
 from ._cache_policy import CacheKeyContext
 from ._context import RunLogger
 from ._records import CacheEntry, State
@@ -119,7 +129,7 @@ async def run_cached(
     handle = await caches.handle(workspace)
     hit = None if options.refresh_cache else handle.tier.get(key, caches.clock())
     if hit is None:
-        claimed = await handle.ref.ask(Claim(key=key, refresh=options.refresh_cache))
+        claimed = await _claim(handle, key, options.refresh_cache)
         if type(claimed) is Hit:
             hit = (claimed.entry, claimed.data)
     if hit is not None:
@@ -138,6 +148,21 @@ async def run_cached(
             with anyio.CancelScope(shield=True):
                 await handle.ref.tell(Abandon(key=key))
     return final
+
+
+async def _claim(handle: CacheHandle, key: str, refresh: bool) -> Hit | Lease:
+    """Ask for the key; a claimant cancelled while it waits withdraws, so that the lease is
+    never handed to a run that is no longer there to compute it."""
+    claimant = next(_claimants)
+    try:
+        return await handle.ref.ask(Claim(key=key, claimant=claimant, refresh=refresh))
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await handle.ref.tell(Withdraw(key=key, claimant=claimant))
+        raise
+
+
+_claimants = itertools.count()
 
 
 def cache_key(

@@ -318,6 +318,50 @@ async def test_a_waiter_takes_over_when_the_computing_run_fails(
     assert sorted(map(str, outcomes)) == ["5"] * 4 + ["the first try fails"]
 
 
+async def test_a_waiter_that_gives_up_is_never_handed_the_lease(
+    open_runtime: OpenRuntime, calls: Calls
+) -> None:
+    gate = anyio.Event()
+
+    @task(cache_policy=INPUTS)
+    async def flaky(x: int) -> int:
+        calls.seen.append(x)
+        if len(calls.seen) == 1:
+            await gate.wait()
+            raise RuntimeError("the first try fails")
+        return x
+
+    @flow
+    async def caller() -> int:
+        return await flaky(6)
+
+    outcomes: list[object] = []
+    impatient = anyio.CancelScope()
+
+    async def call(scope: anyio.CancelScope) -> None:
+        with scope:
+            try:
+                outcomes.append(await caller())
+            except RuntimeError as exc:
+                outcomes.append(str(exc))
+
+    # Without the withdrawal, the lease would go to no one and the last caller wait for ever.
+    with anyio.fail_after(30):
+        async with open_runtime() as rt, anyio.create_task_group() as tg:
+            tg.start_soon(call, anyio.CancelScope())  # the leader
+            while (await rt.cache_statistics()).computing != 1:
+                await anyio.wait_all_tasks_blocked()
+            tg.start_soon(call, impatient)  # waits, then gives up
+            tg.start_soon(call, anyio.CancelScope())  # waits, and takes over
+            await until_waiting(rt, 2)
+            impatient.cancel()
+            while (await rt.cache_statistics()).waiting != 1:  # its withdrawal has arrived
+                await anyio.wait_all_tasks_blocked()
+            gate.set()
+    assert sorted(map(str, outcomes)) == ["6", "the first try fails"]
+    assert calls.seen == [6, 6]
+
+
 async def test_invalidation_by_key_and_by_task(open_runtime: OpenRuntime, calls: Calls) -> None:
     @task(cache_policy=INPUTS)
     async def keep(x: int) -> int:
