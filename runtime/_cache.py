@@ -21,6 +21,7 @@ import anyio
 
 from repertory.actors import Actor, DeferredReply, Request
 
+from ._errors import StorageError
 from ._records import CacheEntry
 from ._result_storage import QueryFn, ResultMissingError
 from ._serialization import loads
@@ -240,7 +241,10 @@ class CacheManagerActor(Actor):
             case Claim(key=key, claimant=claimant, refresh=refresh):
                 return await self._claim(key, claimant, refresh)
             case Fill(entry=entry, data=data):
-                await self._query(lambda db: db.cache.put_entry(entry))
+                try:
+                    await self._query(lambda db: db.cache.put_entry(entry))
+                except StorageError as exc:  # the waiters still get the result in hand
+                    logger.warning("cache entry %s is not durable: %s", entry.key[:12], exc)
                 self._tier.put(entry, data)
                 computing = self._computing.pop(entry.key, None)
                 for _, waiter in computing.waiters if computing else ():
@@ -306,7 +310,11 @@ class CacheManagerActor(Actor):
     async def _load(self, key: str) -> tuple[CacheEntry, bytes] | None:
         """The valid entry of `key` and its result from the index and storage, if both are
         there and readable; what is damaged or missing is a miss, logged, never an error."""
-        entry = await self._query(lambda db: db.cache.read_entry(self._workspace, key))
+        try:
+            entry = await self._query(lambda db: db.cache.read_entry(self._workspace, key))
+        except StorageError as exc:  # a miss: the caller computes, and the actor lives on
+            logger.warning("cannot read the cache index: %s", exc)
+            return None
         if entry is None or not entry.is_valid_at(self._clock()):
             return None
         data = await self.read_result(entry)

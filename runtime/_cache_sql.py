@@ -54,11 +54,12 @@ class CacheTables:
         await self._db.transaction(((LINK_RESULT, links),))
 
     async def read_entry(self, workspace: str, key: str) -> CacheEntry | None:
-        rows = await self._db.fetch(
-            "SELECT * FROM cache_entries WHERE workspace = :workspace AND key = :key",
-            {"workspace": workspace, "key": key},
+        """The entry of `key` (each cold hit reads one: through the driver directly)."""
+        rows = await self._db.fetch_rows(
+            f"SELECT {_COLUMNS} FROM cache_entries WHERE workspace = ? AND key = ?",
+            (workspace, key),
         )
-        return _entry(rows[0]) if rows else None
+        return _entry(dict(zip(_NAMES, rows[0], strict=True))) if rows else None
 
     async def read_entries(
         self,
@@ -139,6 +140,20 @@ LINK_RESULT: Final = (
     "INSERT INTO task_run_results (task_run_id, workspace, cache_key) VALUES (?, ?, ?) "
     "ON CONFLICT (task_run_id) DO UPDATE SET cache_key = excluded.cache_key"
 )
+
+
+_NAMES: Final = (
+    "key",
+    "workspace",
+    "task_name",
+    "created",
+    "expires",
+    "size",
+    "storage",
+    "location",
+    "task_run_id",
+)
+_COLUMNS: Final = ", ".join(_NAMES)
 
 
 def _entry(row: Mapping[str, object]) -> CacheEntry:

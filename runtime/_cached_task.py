@@ -223,6 +223,10 @@ async def _fill(
         location=location,
         task_run_id=run.id,
     )
-    with anyio.CancelScope(shield=True):  # the stored result is indexed, and waiters woken
-        await handle.ref.ask(Fill(entry=entry, data=data))
+    try:
+        with anyio.CancelScope(shield=True):  # the stored result is indexed, and waiters woken
+            await handle.ref.ask(Fill(entry=entry, data=data))
+    except Exception as exc:  # the index cannot be written (its database is down, say)
+        run_logger.warning("the result of task %s is not cached: %s", options.name, exc)
+        return False
     return True

@@ -226,7 +226,7 @@ class Runtime:
     def _cache_managers(self, supervisor: Supervisor) -> CacheManagers:
         storages: dict[str, ResultStorage] = {
             "local": LocalFileStorage(default_results_directory()),
-            "database": DatabaseStorage(self._query),
+            "database": DatabaseStorage(self._peek),
         }
         chosen = self._result_storage
         if isinstance(chosen, ResultStorage):
@@ -235,7 +235,7 @@ class Runtime:
             chosen = storages[chosen]
         return CacheManagers(
             supervisor=supervisor,
-            query=self._query,
+            query=self._peek,  # the index is written directly, never through the journal
             storage=chosen,
             storages=storages,
             clock=self._clock,
@@ -271,6 +271,12 @@ class Runtime:
         if self._store is None or self._engine is None:
             raise RuntimeNotRunningError
         return await self._store.ask(Query(read))
+
+    async def _peek(self, read: Callable[[_Db], Awaitable[T]]) -> T:
+        """A read of what the journal never holds: no commit first."""
+        if self._store is None or self._engine is None:
+            raise RuntimeNotRunningError
+        return await self._store.ask(Query(read, commit_first=False))
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -55,9 +55,12 @@ class Flush(Request[None]):
 @final
 @dataclass(frozen=True, slots=True)
 class Query(Request[T], Generic[T]):
-    """Run a read against the database (after committing the journal) and reply its result."""
+    """Run a read against the database and reply its result: after committing the journal,
+    unless `commit_first` is False (a read of what the journal never holds, such as the
+    cache index, need not wait for a commit)."""
 
     read: Callable[[SqlDatabase], Awaitable[T]]
+    commit_first: bool = True
 
 
 @final
@@ -281,7 +284,8 @@ class StoreActor(Actor):
             await self._commit()
             return None
         if isinstance(message, Query):
-            await self._commit()
+            if message.commit_first:
+                await self._commit()
             return await self._runner.call(lambda: message.read(self._database))
         return self.unhandled(message)
 
