@@ -118,7 +118,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         exc_info=exc,
     )
     error = ApiError(500, "internal_error", "the server failed; the request id finds it in its log")
-    return error_response(request, error)
+    response = error_response(request, error)
+    # Answered from outside the request-id middleware, which never sees this response.
+    response.headers["X-Request-Id"] = request_id(request)
+    return response
 
 
 #: Every error the API answers, by exception class (Starlette picks the closest in the MRO).

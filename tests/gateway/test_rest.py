@@ -362,6 +362,20 @@ async def test_unknown_routes_and_methods_answer_in_the_same_shape(open_api: Ope
         assert_error(await api.client.delete("/api/health"), 405, "method_not_allowed")
 
 
+async def test_an_unexpected_failure_is_a_bare_500_with_its_request_id(
+    open_api: OpenApi, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(**options: object) -> None:
+        raise RuntimeError("secret internals")
+
+    async with open_api() as api:
+        monkeypatch.setattr(api.runtime, "read_flow_runs", broken)
+        response = await api.client.get(api.url("/flow_runs"))
+        body = assert_error(response, 500, "internal_error")
+        assert "secret internals" not in response.text
+        assert f"request {body['request_id']} failed" in caplog.text  # the log finds it
+
+
 async def test_a_stopped_runtime_is_a_503_without_a_traceback(open_api: OpenApi) -> None:
     async with open_api() as api:
         await api.runtime.__aexit__(None, None, None)

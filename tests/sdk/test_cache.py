@@ -25,7 +25,7 @@ from repertory import (
     flow,
     task,
 )
-from repertory.runtime import UnhashableInputWarning
+from repertory.runtime import ResultMissingError, ResultStorage, UnhashableInputWarning
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -555,3 +555,50 @@ async def test_sync_tasks_cache_called_directly_or_submitted(
         with pytest.raises(RuntimeError, match="cannot wait for the cache"):
             await on_the_loop()
     assert calls.seen == [3, 4]
+
+
+class MemoryStorage:
+    """A result storage of the user's own: the documented interface, kept in a dict."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    async def write(self, workspace: str, key: str, data: bytes) -> str:
+        location = f"{workspace}/{key}"
+        self.blobs[location] = data
+        return location
+
+    async def read(self, location: str) -> bytes:
+        try:
+            return self.blobs[location]
+        except KeyError:
+            raise ResultMissingError(location) from None
+
+    async def delete(self, location: str) -> None:
+        self.blobs.pop(location, None)
+
+
+async def test_a_storage_of_ones_own_plugs_in(open_runtime: OpenRuntime, calls: Calls) -> None:
+    storage = MemoryStorage()
+    assert isinstance(storage, ResultStorage)
+
+    @task(cache_policy=INPUTS)
+    async def keep(x: int) -> int:
+        calls.seen.append(x)
+        return x
+
+    @flow
+    async def once(x: int) -> int:
+        return await keep(x)
+
+    async with open_runtime(result_storage=storage) as rt:
+        assert await once(1) == 1
+        [entry] = await rt.read_cache_entries()
+        assert (entry.storage, list(storage.blobs)) == ("memory", [entry.location])
+    async with open_runtime(result_storage=storage) as rt:
+        assert await once(1) == 1  # read back through it after a restart
+        assert await rt.invalidate_cache(task_name="keep") == 1
+        assert storage.blobs == {}
+    assert calls.seen == [1]
