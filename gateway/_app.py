@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ._auth import authenticate, workspace_of
+from ._auth import authenticate, authorize, workspace_of
 from ._errors import ApiError, BodyTooLargeError, exception_handlers
 from ._openapi import build_openapi
 from ._rest import OPERATIONS, Call, Operation, describe_flow
@@ -82,6 +82,7 @@ async def _endpoint(
     if operation.scope is not None:
         key = await authenticate(runtime, request)
         workspace = workspace_of(key, request)
+        authorize(key, operation.scope)
     query = None
     if operation.query is not None:
         query = _validate(operation.query, dict(request.query_params), "query")

@@ -1,12 +1,16 @@
-"""Who is calling: the API key of a request, checked through the runtime, and its workspace.
+"""Who is calling and what it may do: the API key of a request, checked through the runtime,
+its workspace, and the scopes of its role.
 
 A key belongs to one workspace. A request for another workspace's objects is answered 404,
-exactly as for objects that do not exist, so a key learns nothing about other workspaces.
+exactly as for objects that do not exist, so a key learns nothing about other workspaces;
+only then is the key's role checked for the route's scope (403 without it).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from repertory.runtime import scopes_of
 
 from ._errors import ApiError, NotAuthenticatedError
 
@@ -46,3 +50,14 @@ def workspace_of(key: ApiKey, request: Request) -> str:
     if workspace != key.workspace:
         raise ApiError(404, "not_found", f"no workspace {workspace!r}")
     return workspace
+
+
+def authorize(key: ApiKey, scope: str) -> None:
+    """Raises ApiError 403 unless the key's role has `scope`."""
+    if scope not in scopes_of(key.role):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"a key of role {key.role!r} may not do this: it needs scope {scope!r}",
+            {"scope": scope, "role": key.role},
+        )

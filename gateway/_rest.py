@@ -24,6 +24,7 @@ from repertory.runtime import (
     RunNotFoundError,
     StateType,
     is_run_id,
+    may_grant,
 )
 
 from ._errors import ApiError
@@ -318,8 +319,13 @@ async def create_api_key(call: Call) -> CreatedApiKey:
     body = call.body
     assert isinstance(body, CreateApiKey)
     assert call.key is not None
-    if body.role == "owner" and call.key.role != "owner":
-        raise ApiError(403, "forbidden", "only an owner key can create an owner key")
+    if not may_grant(call.key.role, body.role):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"a key of role {call.key.role!r} cannot make one of role {body.role!r}, "
+            "which may do more",
+        )
     if body.expires is not None and body.expires <= datetime.now(UTC):
         raise ApiError(422, "invalid_request", "expires is in the past")
     key, secret = await call.runtime.create_api_key(

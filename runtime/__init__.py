@@ -50,6 +50,11 @@ from ._result_storage import DatabaseStorage as DatabaseStorage
 from ._result_storage import LocalFileStorage as LocalFileStorage
 from ._result_storage import ResultMissingError as ResultMissingError
 from ._result_storage import ResultStorage as ResultStorage
+from ._roles import ROLE_SCOPES as ROLE_SCOPES
+from ._roles import ROLES as ROLES
+from ._roles import SCOPES as SCOPES
+from ._roles import may_grant as may_grant
+from ._roles import scopes_of as scopes_of
 from ._runtime import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
 from ._runtime import MAX_IDEMPOTENCY_KEY as MAX_IDEMPOTENCY_KEY
 from ._runtime import Runtime as Runtime
@@ -86,6 +91,8 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "NO_CACHE",
     "NoResultError",
     "ParameterValidationError",
+    "ROLES",
+    "ROLE_SCOPES",
     "RUN_ID",
     "ResultMissingError",
     "ResultNotFoundError",
@@ -96,6 +103,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "RunNotFoundError",
     "Runtime",
     "RuntimeNotRunningError",
+    "SCOPES",
     "STATE_TYPES",
     "SchemaVersionError",
     "State",
@@ -116,5 +124,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "default_results_directory",
     "exponential_backoff",
     "is_run_id",
+    "may_grant",
     "retry_delays",
+    "scopes_of",
 ]

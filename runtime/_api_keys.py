@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 PREFIX: Final = "rpk"
-#: Roles a key can carry (issue 6 brings their scopes); a key made today is its workspace's owner.
-ROLES: Final = frozenset({"owner", "admin", "developer", "runner", "viewer"})
 _ID_BYTES: Final = 4
 _SECRET_BYTES: Final = 32
 _HEX: Final = frozenset("0123456789abcdef")

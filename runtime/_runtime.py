@@ -21,7 +21,7 @@ from anyio.lowlevel import current_token
 
 from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, open_actor_system
 
-from ._api_keys import ROLES, ApiKey, new_key, secret_matches, split_key
+from ._api_keys import ApiKey, new_key, secret_matches, split_key
 from ._asyncio_thread import AsyncioRunner
 from ._cache import (
     PURGE_BATCH,
@@ -56,6 +56,7 @@ from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters, summarize
 from ._records import is_run_id, new_id, utc_now
 from ._result_storage import DatabaseStorage, LocalFileStorage, ResultStorage
+from ._roles import ROLES
 from ._serialization import loads
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
