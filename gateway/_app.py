@@ -18,6 +18,8 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ._audit_trail import STATE_KEY as AUDIT_STATE_KEY
+from ._audit_trail import AuditContext, AuditTrail
 from ._auth import authenticate, authorize, workspace_of
 from ._errors import ApiError, BodyTooLargeError, exception_handlers
 from ._openapi import build_openapi
@@ -65,7 +67,8 @@ def create_app(
         Route("/api/docs", lambda request: HTMLResponse(_docs_page(schema)), methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers=exception_handlers)
-    app.add_middleware(_RequestIds)
+    app.add_middleware(AuditTrail, runtime=runtime)
+    app.add_middleware(_RequestIds)  # added last: outermost, so the audit trail has the id
     return app
 
 
@@ -79,9 +82,17 @@ async def _endpoint(
 ) -> Response:
     key = None
     workspace = ""
+    audit = AuditContext(
+        action=operation.name, is_mutating=operation.method != "GET", target=request.url.path
+    )
     if operation.scope is not None:
-        key = await authenticate(runtime, request)
-        workspace = workspace_of(key, request)
+        request.scope.setdefault("state", {})[AUDIT_STATE_KEY] = audit
+        audit.key = key = await authenticate(runtime, request)
+        try:
+            workspace = workspace_of(key, request)
+        except ApiError:
+            audit.is_foreign = True
+            raise
         authorize(key, operation.scope)
     query = None
     if operation.query is not None:
@@ -100,6 +111,9 @@ async def _endpoint(
         body=body,
     )
     result = await operation.handler(call)
+    created = getattr(result, "id", None) or getattr(getattr(result, "key", None), "id", None)
+    if operation.status == 201 and created:
+        audit.target += f" -> {created}"
     if isinstance(result, list):
         content: object = [item.model_dump(mode="json") for item in result]
     else:

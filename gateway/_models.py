@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from repertory.runtime import (
     ApiKey,
+    AuditRecord,
     CacheEntry,
     FlowRun,
     LogRecord,
@@ -241,6 +242,53 @@ class InvalidateCache(_Model):
 
 class Invalidated(_Model):
     invalidated: int = Field(description="how many entries went")
+
+
+class AuditRecordOut(_Model):
+    """One audited call: who (the key's id and name, never its secret), what, how it ended."""
+
+    seq: int = Field(description="its place in the workspace's chain, from 1")
+    at: datetime
+    key_id: str | None
+    key_name: str | None
+    action: str
+    target: str
+    outcome: Literal["ok", "failed", "denied", "unauthenticated"]
+    status: int
+    request_id: str
+    client: str
+    previous_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, record: AuditRecord) -> AuditRecordOut:
+        return cls(
+            seq=record.seq,
+            at=record.at,
+            key_id=record.key_id,
+            key_name=record.key_name,
+            action=record.action,
+            target=record.target,
+            outcome=record.outcome,  # type: ignore[arg-type]  # written by the gateway
+            status=record.status,
+            request_id=record.request_id,
+            client=record.client,
+            previous_hash=record.previous_hash,
+            hash=record.hash,
+        )
+
+
+class AuditPage(_Model):
+    items: list[AuditRecordOut]
+    next_offset: int | None
+
+
+class AuditVerdictOut(_Model):
+    intact: bool
+    checked: int = Field(description="records that fit, from the first")
+    first_broken: AuditRecordOut | None = Field(
+        description="the first record that was edited, removed or moved, if any"
+    )
 
 
 class Health(_Model):

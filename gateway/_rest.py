@@ -31,6 +31,9 @@ from ._errors import ApiError
 from ._models import (
     MAX_PAGE,
     ApiKeyOut,
+    AuditPage,
+    AuditRecordOut,
+    AuditVerdictOut,
     CacheEntryOut,
     CacheEntryPage,
     CreateApiKey,
@@ -311,6 +314,41 @@ async def invalidate_cache(call: Call) -> Invalidated:
     return Invalidated(invalidated=count)
 
 
+class AuditQuery(PageQuery):
+    since: AwareDatetime | None = Field(default=None, description="at or after (with a zone)")
+    until: AwareDatetime | None = Field(default=None, description="before (with a zone)")
+    action: str | None = Field(default=None, max_length=100, pattern=r"^[a-z_]+$")
+    key_id: str | None = Field(default=None, max_length=100, pattern=r"^[0-9a-f]+$")
+
+
+async def read_audit(call: Call) -> AuditPage:
+    query = call.query
+    assert isinstance(query, AuditQuery)
+    records = await call.runtime.read_audit(
+        since=query.since,
+        until=query.until,
+        action=query.action,
+        key_id=query.key_id,
+        limit=query.limit + 1,
+        offset=query.offset,
+        workspace=call.workspace,
+    )
+    return AuditPage(
+        items=[AuditRecordOut.of(record) for record in records[: query.limit]],
+        next_offset=_next_offset(query, len(records)),
+    )
+
+
+async def verify_audit(call: Call) -> AuditVerdictOut:
+    verdict = await call.runtime.verify_audit(workspace=call.workspace)
+    broken = verdict.first_broken
+    return AuditVerdictOut(
+        intact=verdict.is_intact,
+        checked=verdict.checked,
+        first_broken=None if broken is None else AuditRecordOut.of(broken),
+    )
+
+
 async def list_api_keys(call: Call) -> list[BaseModel]:
     return [ApiKeyOut.of(key) for key in await call.runtime.read_api_keys(workspace=call.workspace)]
 
@@ -476,6 +514,27 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         scope="cache:write",
         body=InvalidateCache,
         tags=("cache",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/audit",
+        name="read_audit",
+        summary="The audit log: every mutating, refused or unauthenticated call, oldest first",
+        handler=read_audit,
+        answers=AuditPage,
+        scope="audit:read",
+        query=AuditQuery,
+        tags=("audit",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/audit/verify",
+        name="verify_audit",
+        summary="Check the audit log's hash chain; names the first record tampered with",
+        handler=verify_audit,
+        answers=AuditVerdictOut,
+        scope="audit:read",
+        tags=("audit",),
     ),
     Operation(
         method="GET",

@@ -6,6 +6,9 @@ Built on the actor kernel; knows nothing of the SDK or the gateway.
 from __future__ import annotations
 
 from ._api_keys import ApiKey as ApiKey
+from ._audit import SERVER_CHAIN as SERVER_CHAIN
+from ._audit import AuditRecord as AuditRecord
+from ._audit import verify_chain as verify_chain
 from ._cache import CacheStatistics as CacheStatistics
 from ._cache_policy import FLOW_PARAMETERS as FLOW_PARAMETERS
 from ._cache_policy import INPUTS as INPUTS
@@ -65,10 +68,15 @@ from ._states import STATE_TYPES as STATE_TYPES
 from ._states import TERMINAL_TYPES as TERMINAL_TYPES
 from ._states import StateType as StateType
 from ._states import check_transition as check_transition
+from ._workspace import AuditEvent as AuditEvent
+from ._workspace import AuditVerdict as AuditVerdict
 
 __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.py checks
     "ApiKey",
     "ApiKeyNotFoundError",
+    "AuditEvent",
+    "AuditRecord",
+    "AuditVerdict",
     "CacheEntry",
     "CacheKeyContext",
     "CachePolicy",
@@ -104,6 +112,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "Runtime",
     "RuntimeNotRunningError",
     "SCOPES",
+    "SERVER_CHAIN",
     "STATE_TYPES",
     "SchemaVersionError",
     "State",
@@ -127,4 +136,5 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "may_grant",
     "retry_delays",
     "scopes_of",
+    "verify_chain",
 ]

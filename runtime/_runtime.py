@@ -60,6 +60,7 @@ from ._roles import ROLES
 from ._serialization import loads
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
+from ._workspace import Audit, AuditEvent, AuditVerdict, ReadAudit, VerifyAudit, Workspaces
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, ActorSystem, Supervisor
 
+    from ._audit import AuditRecord
     from ._records import CacheEntry, FlowRun, LogRecord, State, TaskRun
     from ._sql import SqlDatabase as _Db
     from ._states import StateType
@@ -160,6 +162,7 @@ class Runtime:
         self._result_storage = result_storage
         self._clock = clock
         self._caches: CacheManagers | None = None
+        self._workspaces: Workspaces | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._engine: Engine | None = None
         self._store: ActorRef | None = None
@@ -212,6 +215,9 @@ class Runtime:
         self._system = system
         self._store = store
         self._caches = self._cache_managers(await system.spawn_supervisor(name="caches"))
+        self._workspaces = Workspaces(
+            supervisor=await system.spawn_supervisor(name="workspaces"), query=self._peek
+        )
         self._engine = Engine(
             journal=journal,
             store=store,
@@ -255,6 +261,7 @@ class Runtime:
                 current_runtime.reset(self._context_token)
             self._context_token = None
         self._engine = self._system = self._flow_runs = self._live_runs = self._caches = None
+        self._workspaces = None
         if stack is not None:
             # Closed without the body's exception, so that it reaches the caller as it was
             # (never wrapped in an exception group by the task groups in the stack). Each
@@ -428,6 +435,44 @@ class Runtime:
                     await self._query(lambda db: db.release_idempotency_key(ws, idempotency_key))
             raise
         return created
+
+    # -- the audit log -----------------------------------------------------------------------
+
+    async def audit(self, event: AuditEvent, *, workspace: str | None = None) -> AuditRecord:
+        """Append `event` to the workspace's audit chain (`SERVER_CHAIN` for calls that proved
+        no workspace); return its record once it is durable (blocks)."""
+        ref = await self._workspace_ref(self.workspace if workspace is None else workspace)
+        return await ref.ask(Audit(event=event))
+
+    async def read_audit(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: str | None = None,
+        key_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        workspace: str | None = None,
+    ) -> list[AuditRecord]:
+        """The workspace's audit records, oldest first, filtered: `since` inclusive, `until`
+        exclusive, by action and by key (blocks)."""
+        ref = await self._workspace_ref(self.workspace if workspace is None else workspace)
+        read = ReadAudit(
+            since=since, until=until, action=action, key_id=key_id, limit=limit, offset=offset
+        )
+        return await ref.ask(read)
+
+    async def verify_audit(self, *, workspace: str | None = None) -> AuditVerdict:
+        """Check the workspace's audit chain from its first record: how many fit, and the
+        first that was edited, removed or moved (blocks)."""
+        ref = await self._workspace_ref(self.workspace if workspace is None else workspace)
+        return await ref.ask(VerifyAudit())
+
+    async def _workspace_ref(self, chain: str) -> ActorRef:
+        if self._workspaces is None:
+            raise RuntimeNotRunningError
+        return await self._workspaces.ref(chain)
 
     # -- the cache ---------------------------------------------------------------------------
 

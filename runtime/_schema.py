@@ -143,6 +143,29 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             )""",
         ),
     ),
+    (
+        5,
+        (
+            # The audit log: one hash chain per workspace; rows are only ever inserted.
+            """CREATE TABLE audit_log (
+                chain TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                at BIGINT NOT NULL,
+                key_id TEXT,
+                key_name TEXT,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                request_id TEXT NOT NULL,
+                client TEXT NOT NULL,
+                previous_hash TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                PRIMARY KEY (chain, seq)
+            )""",
+            "CREATE INDEX audit_log_by_time ON audit_log (chain, at)",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

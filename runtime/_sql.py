@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final, final
 import anyio
 
 from ._api_keys import ApiKey
+from ._audit_sql import AuditTables
 from ._cache_sql import LINK_RESULT, CacheTables
 from ._errors import SchemaVersionError, StorageError
 from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
@@ -99,6 +100,7 @@ class SqlDatabase:
         # thread, so that a whole transaction costs one hop to a thread, not one per statement.
         self._writer: SqliteWriter | None = None
         self.cache = CacheTables(self)
+        self.audit = AuditTables(self)
 
     @property
     def writes_on_any_backend(self) -> bool:

@@ -36,6 +36,7 @@ TABLES = {
     "cache_entries",
     "cache_results",
     "task_run_results",
+    "audit_log",
     "schema_version",
 }
 

@@ -1,0 +1,127 @@
+"""The audit log's table, reached as `SqlDatabase.audit` through the store. Records are only
+ever inserted: nothing here updates or deletes one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, final
+
+from ._audit import AuditRecord
+from ._rows import format_time, parse_time, text
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from ._sql import SqlDatabase
+
+_NAMES: Final = (
+    "chain",
+    "seq",
+    "at",
+    "key_id",
+    "key_name",
+    "action",
+    "target",
+    "outcome",
+    "status",
+    "request_id",
+    "client",
+    "previous_hash",
+    "hash",
+)
+_COLUMNS: Final = ", ".join(_NAMES)
+
+
+@final
+class AuditTables:
+    def __init__(self, database: SqlDatabase) -> None:
+        self._db = database
+
+    async def append(self, records: Sequence[AuditRecord]) -> None:
+        """Insert records at the end of their chains, in one transaction. Two writers that
+        append to one chain at once collide on its (chain, seq) key: one of them fails."""
+        await self._db.transaction(
+            (
+                (
+                    f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})",
+                    [
+                        (
+                            r.chain,
+                            r.seq,
+                            format_time(r.at),
+                            r.key_id,
+                            text(r.key_name),
+                            r.action,
+                            text(r.target),
+                            r.outcome,
+                            r.status,
+                            text(r.request_id),
+                            text(r.client),
+                            r.previous_hash,
+                            r.hash,
+                        )
+                        for r in records
+                    ],
+                ),
+            )
+        )
+
+    async def head(self, chain: str) -> tuple[int, str] | None:
+        """The last record's place and hash in `chain`, if it has any."""
+        rows = await self._db.fetch_rows(
+            "SELECT seq, hash FROM audit_log WHERE chain = ? ORDER BY seq DESC LIMIT 1",
+            (chain,),
+        )
+        return (int(str(rows[0][0])), str(rows[0][1])) if rows else None
+
+    async def read(
+        self,
+        chain: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: str | None = None,
+        key_id: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[AuditRecord]:
+        """The chain's records in order, filtered (`since` inclusive, `until` exclusive)."""
+        where = ["chain = :chain", "seq > :after"]
+        values: dict[str, object] = {"chain": chain, "after": after_seq}
+        if since is not None:
+            where.append("at >= :since")
+            values["since"] = format_time(since)
+        if until is not None:
+            where.append("at < :until")
+            values["until"] = format_time(until)
+        if action is not None:
+            where.append("action = :action")
+            values["action"] = action
+        if key_id is not None:
+            where.append("key_id = :key_id")
+            values["key_id"] = key_id
+        query = f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq"
+        query += self._db.page(limit, offset, values)
+        return [_record(row) for row in await self._db.fetch(query, values)]
+
+
+def _record(row: Mapping[str, object]) -> AuditRecord:
+    get = row.__getitem__
+    at = parse_time(get("at"))
+    assert at is not None
+    return AuditRecord(
+        chain=str(get("chain")),
+        seq=int(str(get("seq"))),
+        at=at,
+        key_id=None if get("key_id") is None else str(get("key_id")),
+        key_name=None if get("key_name") is None else str(get("key_name")),
+        action=str(get("action")),
+        target=str(get("target")),
+        outcome=str(get("outcome")),
+        status=int(str(get("status"))),
+        request_id=str(get("request_id")),
+        client=str(get("client")),
+        previous_hash=str(get("previous_hash")),
+        hash=str(get("hash")),
+    )

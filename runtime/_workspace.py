@@ -1,0 +1,221 @@
+"""`WorkspaceActor`: one per tenant workspace (and one for the server's own chain), the only
+writer of its audit trail. Later it takes over its workspace's keys, roles and deployments.
+
+Appends arrive as messages and are written in batches, each batch one transaction, hashed
+onto the chain in the order they arrived; every asker is answered once its record is
+durable. Two runtimes appending to one chain on a shared database collide on the chain's
+(chain, seq) key; the loser reads the chain's head again and rehashes its batch onto it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+import anyio
+
+from repertory.actors import Actor, DeferredReply, Request, Restart
+
+from ._audit import GENESIS, AuditRecord, ChainVerifier, chain_hash
+from ._errors import StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from repertory.actors import ActorRef, Supervisor
+
+    from ._result_storage import QueryFn
+
+#: Tries to append a batch when other writers keep taking the chain's next places.
+APPEND_TRIES: Final = 5
+#: Records read per page while verifying a chain.
+VERIFY_PAGE: Final = 1_000
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """What happened, as the gateway saw it; the workspace's actor places and hashes it."""
+
+    at: datetime
+    key_id: str | None
+    key_name: str | None
+    action: str
+    target: str
+    outcome: str
+    status: int
+    request_id: str
+    client: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Audit(Request[AuditRecord]):
+    """Append an event to the chain; answered with its record once it is durable."""
+
+    event: AuditEvent
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadAudit(Request[list[AuditRecord]]):
+    since: datetime | None = None
+    until: datetime | None = None
+    action: str | None = None
+    key_id: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditVerdict:
+    """What verifying a chain found: how many records fit, and the first that does not."""
+
+    checked: int
+    first_broken: AuditRecord | None
+
+    @property
+    def is_intact(self) -> bool:
+        return self.first_broken is None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyAudit(Request[AuditVerdict]):
+    pass
+
+
+@final
+class WorkspaceActor(Actor):
+    """Owns one chain of the audit log; see the module's docstring."""
+
+    def __init__(self, *, chain: str, query: QueryFn) -> None:
+        self._chain = chain
+        self._query = query
+        self._pending: list[tuple[AuditEvent, DeferredReply]] = []
+        self._has_pending = anyio.Event()
+        self._head: tuple[int, str] | None = None  # (seq, hash) of the last record written
+
+    async def receive(self, message: object) -> object:
+        match message:
+            case Audit(event=event):
+                reply = DeferredReply()
+                self._pending.append((event, reply))
+                self._has_pending.set()
+                return reply
+            case ReadAudit() as read:
+                return await self._query(
+                    lambda db: db.audit.read(
+                        self._chain,
+                        since=read.since,
+                        until=read.until,
+                        action=read.action,
+                        key_id=read.key_id,
+                        limit=read.limit,
+                        offset=read.offset,
+                    )
+                )
+            case VerifyAudit():
+                return await self._verify()
+            case _:
+                return self.unhandled(message)
+
+    async def background(self) -> None:
+        """Write what was appended, a batch at a time, and answer each asker."""
+        while True:
+            await self._has_pending.wait()
+            self._has_pending = anyio.Event()
+            batch, self._pending = self._pending, []
+            try:
+                records = await self._write([event for event, _ in batch])
+            except Exception as exc:  # each asker learns it; the actor goes on
+                for _, reply in batch:
+                    reply.set_exception(exc)
+                continue
+            for (_, reply), record in zip(batch, records, strict=True):
+                reply.set_result(record)
+
+    async def _write(self, events: list[AuditEvent]) -> list[AuditRecord]:
+        chain = self._chain
+        for attempt in range(APPEND_TRIES):
+            if self._head is None:
+                self._head = await self._query(lambda db: db.audit.head(chain)) or (0, GENESIS)
+            seq, previous = self._head
+            records = []
+            for event in events:
+                seq += 1
+                unhashed = AuditRecord(
+                    chain=chain,
+                    seq=seq,
+                    at=event.at,
+                    key_id=event.key_id,
+                    key_name=event.key_name,
+                    action=event.action,
+                    target=event.target,
+                    outcome=event.outcome,
+                    status=event.status,
+                    request_id=event.request_id,
+                    client=event.client,
+                    previous_hash=previous,
+                    hash="",
+                )
+                previous = chain_hash(previous, unhashed.content())
+                records.append(dataclasses.replace(unhashed, hash=previous))
+            try:
+                with anyio.CancelScope(shield=True):  # written whole, or not at all
+                    await self._append(records)
+            except StorageError:
+                self._head = None  # another writer took these places: read the head again
+                if attempt == APPEND_TRIES - 1:
+                    raise
+                continue
+            self._head = (seq, previous)
+            return records
+        raise AssertionError("unreachable")
+
+    async def _append(self, records: list[AuditRecord]) -> None:
+        await self._query(lambda db: db.audit.append(records))
+
+    async def _verify(self) -> AuditVerdict:
+        verifier = ChainVerifier()
+        after = 0
+        while True:
+            page = await self._query(
+                lambda db, after=after: db.audit.read(  # type: ignore[misc]
+                    self._chain, after_seq=after, limit=VERIFY_PAGE
+                )
+            )
+            if not verifier.feed(page) or len(page) < VERIFY_PAGE:
+                return AuditVerdict(checked=verifier.checked, first_broken=verifier.first_broken)
+            after = page[-1].seq
+
+
+@final
+class Workspaces:
+    """The runtime's `WorkspaceActor`s, one per chain, spawned on first use under the
+    runtime's "workspaces" supervisor."""
+
+    def __init__(self, *, supervisor: Supervisor, query: QueryFn) -> None:
+        self._supervisor = supervisor
+        self._query = query
+        self._refs: dict[str, ActorRef] = {}
+        self._spawning = anyio.Lock()
+
+    async def ref(self, chain: str) -> ActorRef:
+        ref = self._refs.get(chain)
+        if ref is not None:
+            return ref
+        async with self._spawning:
+            ref = self._refs.get(chain)
+            if ref is None:
+                make: Callable[[], WorkspaceActor] = lambda: WorkspaceActor(  # noqa: E731
+                    chain=chain, query=self._query
+                )
+                ref = await self._supervisor.spawn(
+                    make, name=f"workspace:{chain}", restart=Restart.PERMANENT
+                )
+                self._refs[chain] = ref
+            return ref

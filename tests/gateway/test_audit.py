@@ -1,0 +1,96 @@
+"""The audit trail of the REST API: one record per mutating call, refused or unauthenticated
+call, with the right fields, written before the answer leaves; read and verified over REST."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from repertory.runtime import SERVER_CHAIN
+
+from .test_access import BODIES, call, operations, prepared
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
+
+    from .conftest import Api
+
+    OpenApi = Callable[..., AbstractAsyncContextManager[Api]]
+
+
+async def test_every_mutating_call_writes_exactly_one_record(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        ids = await prepared(api)
+        [key] = [k for k in await api.runtime.read_api_keys() if k.name == "tests"]
+        for name, method, path, _ in await operations(api):
+            before = await api.runtime.read_audit()
+            response = await call(api, method, path, name, api.key, ids)
+            after = await api.runtime.read_audit()
+            if method == "GET":
+                assert after == before, name  # an allowed read is not audited
+                continue
+            [record] = after[len(before) :]
+            assert (record.action, record.status, record.key_id, record.key_name) == (
+                name,
+                response.status_code,
+                key.id,
+                "tests",
+            )
+            assert record.outcome == ("ok" if response.status_code < 400 else "failed")
+            assert record.request_id == response.headers["x-request-id"]
+            assert record.client == "127.0.0.1"
+            assert record.target.startswith(f"/api/workspaces/{api.workspace}/")
+            if response.status_code == 201:
+                created = response.json().get("id") or response.json()["key"]["id"]
+                assert record.target.endswith(f" -> {created}")
+        assert (await api.runtime.verify_audit()).is_intact
+
+
+async def test_refused_and_unauthenticated_calls_are_recorded(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        viewer, viewer_secret = await api.runtime.create_api_key("watcher", role="viewer")
+        runs = api.url("/flow_runs")
+        refused = await api.client.post(
+            runs,
+            json=BODIES["create_flow_run"],
+            headers={"Authorization": f"Bearer {viewer_secret}"},
+        )
+        assert refused.status_code == 403
+        foreign = await api.client.get(api.url("/flow_runs", workspace="someone-else"))
+        assert foreign.status_code == 404
+        nobody = await api.client.get(runs, headers={"Authorization": "Bearer nope"})
+        assert nobody.status_code == 401
+        records = await api.runtime.read_audit()
+        assert [(r.action, r.outcome, r.status, r.key_name) for r in records] == [
+            ("create_flow_run", "denied", 403, "watcher"),
+            ("list_flow_runs", "denied", 404, "tests"),
+        ]
+        assert records[0].key_id == viewer.id
+        [anonymous] = [
+            r
+            for r in await api.runtime.read_audit(workspace=SERVER_CHAIN)
+            if r.request_id == nobody.headers["x-request-id"]
+        ]
+        assert (anonymous.outcome, anonymous.key_id, anonymous.status) == (
+            "unauthenticated",
+            None,
+            401,
+        )
+
+
+async def test_the_audit_log_is_read_and_verified_over_rest(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        for _ in range(3):
+            await api.client.post(api.url("/flow_runs"), json=BODIES["create_flow_run"])
+        page = (await api.client.get(api.url("/audit"), params={"limit": 2})).json()
+        assert [r["seq"] for r in page["items"]] == [1, 2]
+        assert page["next_offset"] == 2
+        assert page["items"][0]["action"] == "create_flow_run"
+        assert api.key.split("_")[2] not in str(page)  # never a secret
+        since = page["items"][1]["at"]
+        later = (await api.client.get(api.url("/audit"), params={"since": since})).json()
+        assert [r["seq"] for r in later["items"]] == [2, 3]
+        by_action = await api.client.get(api.url("/audit"), params={"action": "cancel_flow_run"})
+        assert by_action.json()["items"] == []
+        verdict = (await api.client.get(api.url("/audit/verify"))).json()
+        assert verdict == {"intact": True, "checked": 3, "first_broken": None}
