@@ -1,7 +1,7 @@
 """The `repertory` command line (typer): its root, `server start` and `run`; the commands
-that talk to a server live in `_cli_flow_runs`, `_cli_cache` and `_cli_api_keys`. The command
-line (this module and its `_cli_*` parts) is the one part of the SDK that may import the
-gateway; the rest of the SDK never imports it.
+that talk to a server live in `_cli_flow_runs`, `_cli_cache`, `_cli_api_keys` and
+`_cli_audit`. The command line (this module and its `_cli_*` parts) is the one part of the
+SDK that may import the gateway; the rest of the SDK never imports it.
 
 Errors print as one line and exit 1 (2 for bad usage), with the traceback only under `--debug`.
 """
@@ -17,6 +17,7 @@ import anyio
 import typer
 
 from ._cli_api_keys import api_key_app
+from ._cli_audit import audit_app
 from ._cli_cache import cache_app
 from ._cli_flow_runs import flow_run_app
 from ._cli_options import AsJson, Debug, fail
@@ -36,6 +37,7 @@ app.add_typer(server_app, name="server")
 app.add_typer(flow_run_app, name="flow-run")
 app.add_typer(cache_app, name="cache")
 app.add_typer(api_key_app, name="api-key")
+app.add_typer(audit_app, name="audit")
 
 
 @server_app.command("start")

@@ -27,6 +27,8 @@ import httpx
 from repertory.actors import ExponentialBackoff
 from repertory.runtime import (
     ApiKey,
+    AuditRecord,
+    AuditVerdict,
     CacheEntry,
     FlowRun,
     LogRecord,
@@ -259,6 +261,37 @@ class Client:
         count: int = data["invalidated"]
         return count
 
+    async def read_audit(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: str | None = None,
+        key_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditRecord]:
+        """One page of the workspace's audit log, oldest first (blocks; needs `audit:read`)."""
+        params: Query = {"limit": limit, "offset": offset}
+        for name, value in (("since", since), ("until", until)):
+            if value is not None:
+                params[name] = value.isoformat()
+        if action is not None:
+            params["action"] = action
+        if key_id is not None:
+            params["key_id"] = key_id
+        data = await self._call("GET", self._path("/audit"), params=params)
+        return [self._audit_record(item) for item in _items(data)]
+
+    async def verify_audit(self) -> AuditVerdict:
+        """Check the workspace's audit chain on the server (blocks; needs `audit:read`)."""
+        data = await self._call("GET", self._path("/audit/verify"))
+        broken = data["first_broken"]
+        return AuditVerdict(
+            checked=data["checked"],
+            first_broken=None if broken is None else self._audit_record(broken),
+        )
+
     async def create_api_key(
         self, name: str, *, role: str = "developer", expires: datetime | None = None
     ) -> tuple[ApiKey, str]:
@@ -373,6 +406,23 @@ class Client:
             end_time=_time(data["end_time"]),
             workspace=self.workspace,
             created=datetime.fromisoformat(data["created"]),
+        )
+
+    def _audit_record(self, data: Json) -> AuditRecord:
+        return AuditRecord(
+            chain=self.workspace,
+            seq=data["seq"],
+            at=datetime.fromisoformat(data["at"]),
+            key_id=data["key_id"],
+            key_name=data["key_name"],
+            action=data["action"],
+            target=data["target"],
+            outcome=data["outcome"],
+            status=data["status"],
+            request_id=data["request_id"],
+            client=data["client"],
+            previous_hash=data["previous_hash"],
+            hash=data["hash"],
         )
 
     def _cache_entry(self, data: Json) -> CacheEntry:
@@ -571,6 +621,30 @@ class SyncClient:
     def invalidate_cache(self, *, key: str | None = None, task_name: str | None = None) -> int:
         invalidate = self._client.invalidate_cache
         return self._run(functools.partial(invalidate, key=key, task_name=task_name))
+
+    def read_audit(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        action: str | None = None,
+        key_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditRecord]:
+        read = functools.partial(
+            self._client.read_audit,
+            since=since,
+            until=until,
+            action=action,
+            key_id=key_id,
+            limit=limit,
+            offset=offset,
+        )
+        return self._run(read)
+
+    def verify_audit(self) -> AuditVerdict:
+        return self._run(self._client.verify_audit)
 
     def create_api_key(
         self, name: str, *, role: str = "developer", expires: datetime | None = None

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,7 +133,8 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
 
 
 async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> None:
-    process, url, key = await start_server(f"sqlite:///{tmp_path / 'server.db'}")
+    database = tmp_path / "server.db"
+    process, url, key = await start_server(f"sqlite:///{database}")
     assert key is not None
 
     async def cli(*arguments: str, api_key: str = key) -> tuple[int, str, str]:
@@ -207,8 +209,34 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
             1,
             "error: unknown role 'superuser': one of owner, admin, developer, runner, viewer\n",
         )
+
+        code, out, _ = await cli("audit", "ls", "--action", "revoke_api_key", "--json")
+        [revoked] = json.loads(out)
+        assert (code, revoked["outcome"], revoked["target"]) == (
+            0,
+            "ok",
+            f"/api/workspaces/default/api_keys/{made['id']}/revoke",
+        )
+        code, out, _ = await cli("audit", "ls")
+        assert (code, "outcome" in out) == (0, True)  # a table, for people
+        code, out, _ = await cli("audit", "verify")
+        assert code == 0
+        assert out.startswith("intact: ")
+        await anyio.to_thread.run_sync(tamper_with_record, database, revoked["seq"])
+        code, out, _ = await cli("audit", "verify")
+        assert code == 1
+        assert out.startswith(f"BROKEN at record {revoked['seq']} ")
     finally:
         assert await stop_server(process) == 0
+
+
+def tamper_with_record(database: Path, seq: int) -> None:
+    connection = sqlite3.connect(database)
+    with connection:
+        connection.execute(
+            "UPDATE audit_log SET outcome = 'failed' WHERE chain = 'default' AND seq = ?", (seq,)
+        )
+    connection.close()
 
 
 @pytest.mark.parametrize(

@@ -145,6 +145,19 @@ async def test_the_client_lists_and_invalidates_cache_entries(
             await client.invalidate_cache()
 
 
+async def test_the_client_reads_and_verifies_the_audit_log(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with open_client(make_runtime) as (client, _):
+        run = await client.create_flow_run("add", {"x": 1})
+        records = await client.read_audit(action="create_flow_run")
+        assert [(r.seq, r.outcome, r.key_name) for r in records] == [(1, "ok", "client tests")]
+        assert records[0].target.endswith(f" -> {run.id}")
+        assert await client.read_audit(since=records[0].at + timedelta(seconds=1)) == []
+        verdict = await client.verify_audit()
+        assert (verdict.is_intact, verdict.checked) == (True, 1)
+
+
 async def test_an_idempotency_key_makes_one_run(make_runtime: Callable[[], Runtime]) -> None:
     async with open_client(make_runtime) as (client, _):
         first = await client.create_flow_run("add", {"x": 1}, idempotency_key="k1")
