@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._app import MAX_BODY as MAX_BODY
 from ._app import create_app as create_app
 from ._errors import ApiError as ApiError
+from ._limits import Limits as Limits
 from ._server import DEFAULT_HOST as DEFAULT_HOST
 from ._server import DEFAULT_PORT as DEFAULT_PORT
 from ._server import FlowsNotFoundError as FlowsNotFoundError
@@ -22,6 +23,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "FlowsNotFoundError",
+    "Limits",
     "MAX_BODY",
     "ServerStarted",
     "create_app",

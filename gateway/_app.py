@@ -11,7 +11,8 @@ import functools
 import html
 import json
 import secrets
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
 
 import pydantic
 from starlette.applications import Starlette
@@ -21,7 +22,8 @@ from starlette.routing import Route
 from ._audit_trail import STATE_KEY as AUDIT_STATE_KEY
 from ._audit_trail import AuditContext, AuditTrail
 from ._auth import authenticate, authorize, workspace_of
-from ._errors import ApiError, BodyTooLargeError, exception_handlers
+from ._errors import ApiError, BodyTooLargeError, NotAuthenticatedError, exception_handlers
+from ._limits import Guard, Limits
 from ._openapi import build_openapi
 from ._rest import OPERATIONS, Call, Operation, describe_flow
 
@@ -38,10 +40,15 @@ if TYPE_CHECKING:
 
 #: The largest request body accepted, in bytes.
 MAX_BODY: Final = 1 << 20
+DEFAULT_LIMITS: Final = Limits()
 
 
 def create_app(
-    runtime: Runtime, *, flows: Iterable[FlowDefinition] = (), max_body: int = MAX_BODY
+    runtime: Runtime,
+    *,
+    flows: Iterable[FlowDefinition] = (),
+    max_body: int = MAX_BODY,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Starlette:
     """The REST API of `runtime`, which must be running (and outlive the app).
 
@@ -49,19 +56,26 @@ def create_app(
         runtime: the runtime every request is answered by.
         flows: the flows that runs may be created of, by name.
         max_body: the largest request body accepted, in bytes (413 beyond).
+        limits: requests per key, failed authentications per client address (429 beyond).
     """
-    served = {flow.options.name: flow for flow in flows}
-    descriptions = tuple(describe_flow(flow) for flow in served.values())
+    by_name = {flow.options.name: flow for flow in flows}
+    served = _Served(
+        runtime=runtime,
+        flows=by_name,
+        descriptions=tuple(describe_flow(flow) for flow in by_name.values()),
+        max_body=max_body,
+        guard=Guard(limits),
+    )
     routes = [
         Route(
             operation.path,
-            functools.partial(_endpoint, operation, runtime, served, descriptions, max_body),
+            functools.partial(_endpoint, operation, served),
             methods=[operation.method],
             name=operation.name,
         )
         for operation in OPERATIONS
     ]
-    schema = build_openapi(OPERATIONS, flow_names=sorted(served))
+    schema = build_openapi(OPERATIONS, flow_names=sorted(by_name))
     routes += [
         Route("/api/openapi.json", lambda request: JSONResponse(schema), methods=["GET"]),
         Route("/api/docs", lambda request: HTMLResponse(_docs_page(schema)), methods=["GET"]),
@@ -72,14 +86,20 @@ def create_app(
     return app
 
 
-async def _endpoint(
-    operation: Operation,
-    runtime: Runtime,
-    flows: dict[str, FlowDefinition],
-    descriptions: tuple[FlowOut, ...],
-    max_body: int,
-    request: Request,
-) -> Response:
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Served:
+    """What every endpoint of one app shares."""
+
+    runtime: Runtime
+    flows: dict[str, FlowDefinition]
+    descriptions: tuple[FlowOut, ...]
+    max_body: int
+    guard: Guard
+
+
+async def _endpoint(operation: Operation, served: _Served, request: Request) -> Response:
+    runtime = served.runtime
     key = None
     workspace = ""
     audit = AuditContext(
@@ -87,23 +107,30 @@ async def _endpoint(
     )
     if operation.scope is not None:
         request.scope.setdefault("state", {})[AUDIT_STATE_KEY] = audit
-        audit.key = key = await authenticate(runtime, request)
+        client = request.client.host if request.client else "-"
+        served.guard.before_authentication(client)
+        try:
+            audit.key = key = await authenticate(runtime, request)
+        except NotAuthenticatedError:
+            served.guard.failed_authentication(client)
+            raise
         try:
             workspace = workspace_of(key, request)
         except ApiError:
             audit.is_foreign = True
             raise
         authorize(key, operation.scope)
+        served.guard.request(key.id)
     query = None
     if operation.query is not None:
         query = _validate(operation.query, dict(request.query_params), "query")
     body = None
     if operation.body is not None:
-        body = _validate(operation.body, await _json_body(request, max_body), "body")
+        body = _validate(operation.body, await _json_body(request, served.max_body), "body")
     call = Call(
         runtime=runtime,
-        flows=flows,
-        descriptions=descriptions,
+        flows=served.flows,
+        descriptions=served.descriptions,
         request=request,
         key=key,
         workspace=workspace,

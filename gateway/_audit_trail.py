@@ -45,9 +45,9 @@ class AuditContext:
 def outcome_of(context: AuditContext, status: int) -> str | None:
     """How the call ended for the audit log, or None when it is not audited (a read that
     was allowed, whatever it found)."""
-    if status == 401:
+    if status == 401 or (status == 429 and context.key is None):
         return "unauthenticated"
-    if status == 403 or context.is_foreign:
+    if status in {403, 429} or context.is_foreign:
         return "denied"
     if not context.is_mutating:
         return None

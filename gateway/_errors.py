@@ -5,6 +5,7 @@ Exception tree:
     ApiError                   an answer other than 2xx, with its status and code
     ├── NotAuthenticatedError  401: no key, or a key that does not work
     ├── BodyTooLargeError      413: the body is over the limit
+    ├── RateLimitedError       429: too many requests, or failed authentications (_limits)
     └── (ApiError itself)      400, 404, 409, 422 ... raised with their code
 
 Errors of the runtime are translated in `exception_handlers`; anything else is a 500 whose
@@ -26,6 +27,7 @@ from repertory.runtime import (
     ParameterValidationError,
     RunNotFoundError,
     RuntimeNotRunningError,
+    TooManyRunsError,
 )
 
 from ._models import ErrorOut
@@ -50,6 +52,8 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = dict(details or {})
+        #: Headers of the answer besides the usual ones (`Retry-After`, say).
+        self.headers: dict[str, str] = {}
 
 
 class NotAuthenticatedError(ApiError):
@@ -74,7 +78,9 @@ def error_response(request: Request, error: ApiError) -> JSONResponse:
         details=error.details,
         request_id=request_id(request),
     )
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    headers = dict(error.headers)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body.model_dump(mode="json"), status_code=error.status, headers=headers)
 
 
@@ -105,6 +111,12 @@ async def _conflict(request: Request, exc: Exception) -> Response:
     return error_response(request, ApiError(409, "conflict", str(exc)))
 
 
+async def _too_many_runs(request: Request, exc: Exception) -> Response:
+    error = ApiError(429, "too_many_runs", str(exc))
+    error.headers["Retry-After"] = "1"
+    return error_response(request, error)
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
     return error_response(request, ApiError(503, "unavailable", "the runtime is not running"))
 
@@ -133,6 +145,7 @@ exception_handlers: Final = {
     ParameterValidationError: _bad_parameters,
     InvalidTransitionError: _conflict,
     IdempotencyKeyReusedError: _conflict,
+    TooManyRunsError: _too_many_runs,
     RuntimeNotRunningError: _unavailable,
     Exception: _unexpected,
 }

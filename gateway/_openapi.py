@@ -29,9 +29,12 @@ _PATH_SCHEMAS: Final[dict[str, dict[str, object]]] = {
 _ERRORS: Final = {
     "400": "The request is malformed",
     "401": "No API key, or one that does not work",
+    "403": "The key's role lacks the scope this operation needs",
     "404": "No such object in this workspace",
     "413": "The body is too large",
     "422": "The body or the query does not validate",
+    "429": "Too many requests from this key, or failed authentications from this address "
+    "(Retry-After says when to try again)",
     "500": "The server failed",
     "503": "The runtime is not running",
 }
@@ -93,7 +96,7 @@ def _operation(operation: Operation) -> dict[str, object]:
     }
     errors = dict(_ERRORS)
     if operation.scope is None:
-        for status in ("401", "404", "413", "422"):
+        for status in ("401", "403", "404", "413", "422", "429"):
             errors.pop(status)
     if operation.body is None:
         errors.pop("413", None)

@@ -22,12 +22,14 @@ import uvicorn
 
 from repertory.runtime import DEFAULT_MAX_LIVE_RUNS, FlowOptions, Runtime
 
-from ._app import create_app
+from ._app import DEFAULT_LIMITS, create_app
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from repertory.runtime import FlowDefinition
+
+    from ._limits import Limits
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4200
@@ -96,6 +98,8 @@ async def serve(
     port: int = DEFAULT_PORT,
     flows: list[FlowDefinition] | None = None,
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
+    max_live_runs_per_workspace: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
     on_started: Callable[[ServerStarted], None] = lambda started: None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM (blocks; asyncio only, as uvicorn is).
@@ -103,7 +107,8 @@ async def serve(
     The socket listens before `on_started` is called, so a client may connect at once. On the
     first start of a database, an owner key for the `default` workspace is made and passed to
     `on_started`, once. `max_live_runs` bounds the runs in progress (see `Runtime`): past it,
-    a create waits for a run to end.
+    a create waits for a run to end; past `max_live_runs_per_workspace` in one workspace, a
+    create is refused (429). `limits` bound requests per key and failed authentications.
 
     Raises:
         OSError: the address cannot be listened on.
@@ -120,7 +125,10 @@ async def serve(
             error: Exception | None = None
             try:
                 async with Runtime(
-                    database_url, workspace=BOOTSTRAP_WORKSPACE, max_live_runs=max_live_runs
+                    database_url,
+                    workspace=BOOTSTRAP_WORKSPACE,
+                    max_live_runs=max_live_runs,
+                    max_live_runs_per_workspace=max_live_runs_per_workspace,
                 ) as runtime:
                     bootstrap_key = None
                     if not await runtime.read_api_keys():
@@ -129,7 +137,7 @@ async def serve(
                         )
                     address = listener.getsockname()
                     config = uvicorn.Config(
-                        create_app(runtime, flows=served),
+                        create_app(runtime, flows=served, limits=limits),
                         lifespan="off",
                         log_level="warning",
                         access_log=False,

@@ -35,6 +35,7 @@ from ._errors import RunNotFoundError as RunNotFoundError
 from ._errors import RuntimeNotRunningError as RuntimeNotRunningError
 from ._errors import SchemaVersionError as SchemaVersionError
 from ._errors import StorageError as StorageError
+from ._errors import TooManyRunsError as TooManyRunsError
 from ._errors import WorkflowError as WorkflowError
 from ._flow_run import FlowDefinition as FlowDefinition
 from ._options import FlowOptions as FlowOptions
@@ -122,6 +123,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "TERMINAL_TYPES",
     "TaskOptions",
     "TaskRun",
+    "TooManyRunsError",
     "UnhashableInputError",
     "UnhashableInputWarning",
     "WorkflowError",

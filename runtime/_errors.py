@@ -9,6 +9,7 @@ WorkflowError
 ├── ResultNotFoundError (LookupError)        a task run's result was not stored, or is gone
 ├── IdempotencyKeyReusedError (ValueError)   a key already used for another request
 ├── RuntimeNotRunningError                   a runtime used outside its `async with`
+├── TooManyRunsError                         a workspace has its most runs in progress
 └── StorageError                             the database cannot be opened, read or written
     └── SchemaVersionError                   the database was written by a newer repertory
 """
@@ -110,6 +111,18 @@ class RuntimeNotRunningError(WorkflowError):
 
     def __init__(self) -> None:
         super().__init__("the runtime is not running: use it inside `async with Runtime(...)`")
+
+
+class TooManyRunsError(WorkflowError):
+    """A run was not created: its workspace has `max_live_runs_per_workspace` in progress."""
+
+    def __init__(self, workspace: str, limit: int) -> None:
+        super().__init__(
+            f"workspace {workspace!r} has {limit} runs in progress, its most: "
+            "try again when some have ended"
+        )
+        self.workspace = workspace
+        self.limit = limit
 
 
 class StorageError(WorkflowError):

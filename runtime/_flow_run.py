@@ -60,22 +60,33 @@ def flow_run_actor_name(workspace: str, run_id: str) -> str:
 @final
 class LiveRunSlot:
     """One of the runtime's `max_live_runs` places, held by a run from its creation until its
-    actor stops, and given back once, whichever way the run ends or fails to start."""
+    actor stops, and given back once, whichever way the run ends or fails to start. It also
+    counts the live runs of its workspace (for `max_live_runs_per_workspace`)."""
 
-    __slots__ = ("_is_held", "_semaphore")
+    __slots__ = ("_counts", "_is_held", "_semaphore", "_workspace")
 
-    def __init__(self, semaphore: anyio.Semaphore) -> None:
+    def __init__(self, semaphore: anyio.Semaphore, counts: dict[str, int], workspace: str) -> None:
         self._semaphore = semaphore
+        self._counts = counts
+        self._workspace = workspace
         self._is_held = False
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> int:
+        """Wait for a place; return how many runs of the workspace are live with this one."""
         await self._semaphore.acquire()
         self._is_held = True
+        count = self._counts[self._workspace] = self._counts.get(self._workspace, 0) + 1
+        return count
 
     def release(self) -> None:
         if self._is_held:
             self._is_held = False
             self._semaphore.release()
+            left = self._counts[self._workspace] - 1
+            if left:
+                self._counts[self._workspace] = left
+            else:
+                del self._counts[self._workspace]
 
 
 @final

@@ -42,6 +42,7 @@ from ._errors import (
     RunNotFoundError,
     RuntimeNotRunningError,
     StorageError,
+    TooManyRunsError,
 )
 from ._flow_run import (
     CancelFlowRun,
@@ -124,6 +125,8 @@ class Runtime:
         max_live_runs: runs created through `create_flow_run` that may be live (not yet
             ended and durable) at once; beyond that, `create_flow_run` waits for one to end.
             Without the bound, runs created faster than they end would pile up in memory.
+        max_live_runs_per_workspace: of those, how many one workspace may have; beyond
+            that, `create_flow_run` raises TooManyRunsError (no bound when None).
         result_storage: where cached task results are kept: "local" (files under
             `$REPERTORY_HOME/results`, the default), "database" (this runtime's database),
             or any `ResultStorage`.
@@ -139,6 +142,7 @@ class Runtime:
         worker_threads: int = DEFAULT_WORKER_THREADS,
         max_pending_logs: int = DEFAULT_MAX_PENDING_LOGS,
         max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
+        max_live_runs_per_workspace: int | None = None,
         result_storage: ResultStorage | Literal["local", "database"] = "local",
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -151,6 +155,10 @@ class Runtime:
             )
         if max_live_runs < 1:
             raise ValueError(f"max_live_runs must be >= 1, got {max_live_runs}")
+        if max_live_runs_per_workspace is not None and max_live_runs_per_workspace < 1:
+            raise ValueError(
+                f"max_live_runs_per_workspace must be >= 1, got {max_live_runs_per_workspace}"
+            )
         self.database_url = database_url or default_database_url()
         dialect_of(self.database_url)  # an unsupported URL fails here, not at start
         self.workspace = workspace
@@ -158,6 +166,8 @@ class Runtime:
         self._worker_threads = worker_threads
         self._max_pending_logs = max_pending_logs
         self._max_live_runs = max_live_runs
+        self._max_per_workspace = max_live_runs_per_workspace
+        self._live_by_workspace: dict[str, int] = {}
         self._live_runs: anyio.Semaphore | None = None
         self._result_storage = result_storage
         self._clock = clock
@@ -418,9 +428,11 @@ class Runtime:
                 if holder_request != request:
                     raise IdempotencyKeyReusedError(idempotency_key, holder)
                 return await self.read_flow_run(holder, workspace=ws)
-        slot = LiveRunSlot(live_runs)
+        slot = LiveRunSlot(live_runs, self._live_by_workspace, ws)
         try:
-            await slot.acquire()  # backpressure: wait while max_live_runs are live
+            live = await slot.acquire()  # backpressure: wait while max_live_runs are live
+            if self._max_per_workspace is not None and live > self._max_per_workspace:
+                raise TooManyRunsError(ws, self._max_per_workspace)
             run = engine.new_flow_run(options, values, workspace=ws, run_id=run_id)
             created = run.record.as_stored()  # as it starts: it may be running once spawned
             await supervisor.spawn(

@@ -64,10 +64,25 @@ def start(
             "Lower trades concurrent waiting runs for latency under saturation.",
         ),
     ] = 1_000,  # DEFAULT_MAX_LIVE_RUNS (the runtime is imported only once a command runs)
+    max_runs_per_workspace: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Runs in progress one workspace may have; creating more is refused (429) "
+            "until some end. 0: no bound but --max-live-runs.",
+        ),
+    ] = 500,
+    rate_limit: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Requests per second one API key may send (bursts of twice that); 0: no limit.",
+        ),
+    ] = 100.0,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Serve the REST API until interrupted (Ctrl-C or SIGTERM)."""
-    from repertory.gateway import FlowsNotFoundError, ServerStarted, load_flows, serve
+    from repertory.gateway import FlowsNotFoundError, Limits, ServerStarted, load_flows, serve
     from repertory.runtime import WorkflowError
 
     def started(info: ServerStarted) -> None:
@@ -91,6 +106,8 @@ def start(
                 port=port,
                 flows=served,
                 max_live_runs=max_live_runs,
+                max_live_runs_per_workspace=max_runs_per_workspace or None,
+                limits=Limits(key_rate=rate_limit or None, key_burst=max(1.0, 2 * rate_limit)),
                 on_started=started,
             ),
             backend="asyncio",

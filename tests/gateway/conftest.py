@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from repertory import INPUTS, Runtime, flow, get_run_logger, task
-from repertory.gateway import create_app
+from repertory.gateway import Limits, create_app
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
@@ -51,6 +51,8 @@ async def remember(xs: list[int]) -> list[int]:
 
 
 FLOWS: tuple[FlowDefinition, ...] = (add, gated, remember)
+#: Tests send many requests at once with one key and many bad keys: the limits are tested apart.
+NO_LIMITS = Limits(key_rate=None, auth_failures_per_minute=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,12 +71,14 @@ def open_api(database_url: str) -> Callable[..., AbstractAsyncContextManager[Api
     """`async with open_api() as api:` a runtime, a key of its workspace, and a client."""
 
     @contextlib.asynccontextmanager
-    async def open_it(flows: Iterable[FlowDefinition] = FLOWS) -> AsyncIterator[Api]:
+    async def open_it(
+        flows: Iterable[FlowDefinition] = FLOWS, limits: Limits = NO_LIMITS
+    ) -> AsyncIterator[Api]:
         workspace = f"test-{uuid.uuid4().hex[:12]}"
         async with Runtime(database_url, workspace=workspace) as runtime:
             _, key = await runtime.create_api_key("tests")
             transport = httpx.ASGITransport(
-                app=create_app(runtime, flows=flows), raise_app_exceptions=False
+                app=create_app(runtime, flows=flows, limits=limits), raise_app_exceptions=False
             )
             async with httpx.AsyncClient(
                 transport=transport,

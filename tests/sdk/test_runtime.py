@@ -15,6 +15,7 @@ from repertory.runtime import (
     RunNotFoundError,
     RuntimeNotRunningError,
     StorageError,
+    TooManyRunsError,
     default_database_url,
 )
 from repertory.testing import open_test_runtime
@@ -166,6 +167,28 @@ async def test_creating_past_max_live_runs_waits_for_a_run_to_end(database_url: 
             release.set()
         runs = await rt.read_flow_runs()
         assert sorted(str(run.parameters["x"]) for run in runs) == ["1", "2", "4"]
+
+
+async def test_a_workspace_past_its_live_runs_is_refused(database_url: str) -> None:
+    release = anyio.Event()
+
+    @flow
+    async def gated() -> None:
+        await release.wait()
+
+    ws = f"test-{uuid.uuid4().hex[:12]}"
+    async with Runtime(database_url, workspace=ws, max_live_runs_per_workspace=2) as rt:
+        first = await rt.create_flow_run(gated)
+        await rt.create_flow_run(gated)
+        with pytest.raises(TooManyRunsError, match="2 runs in progress") as caught:
+            await rt.create_flow_run(gated, idempotency_key="refused")
+        assert caught.value.workspace == ws
+        await rt.create_flow_run(gated, workspace=f"{ws}-other")  # another workspace's own
+        await rt.cancel_flow_run(first.id)
+        again = await rt.create_flow_run(gated, idempotency_key="refused")  # the key is free
+        assert again.state.name == "Pending"
+        assert len(await rt.read_flow_runs()) == 3
+        release.set()
 
 
 def test_max_live_runs_must_be_positive() -> None:
