@@ -114,11 +114,14 @@ async def _endpoint(operation: Operation, served: _Served, request: Request) -> 
         except NotAuthenticatedError:
             served.guard.failed_authentication(client)
             raise
-        try:
-            workspace = workspace_of(key, request)
-        except ApiError:
-            audit.is_foreign = True
-            raise
+        if operation.is_server_level:
+            workspace = request.path_params.get("workspace", "")
+        else:
+            try:
+                workspace = workspace_of(key, request)
+            except ApiError:
+                audit.is_foreign = True
+                raise
         authorize(key, operation.scope)
         served.guard.request(key.id)
     query = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from repertory.runtime import scopes_of
+from repertory.runtime import SERVER_SCOPE, scopes_of
 
 from ._errors import ApiError, NotAuthenticatedError
 
@@ -53,8 +53,10 @@ def workspace_of(key: ApiKey, request: Request) -> str:
 
 
 def authorize(key: ApiKey, scope: str) -> None:
-    """Raises ApiError 403 unless the key's role has `scope`."""
-    if scope not in scopes_of(key.role):
+    """Raises ApiError 403 unless the key's role has `scope` (or, for managing workspaces,
+    unless it is a server admin key)."""
+    allowed = key.is_server_admin if scope == SERVER_SCOPE else scope in scopes_of(key.role)
+    if not allowed:
         raise ApiError(
             403,
             "forbidden",

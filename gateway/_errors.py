@@ -28,6 +28,8 @@ from repertory.runtime import (
     RunNotFoundError,
     RuntimeNotRunningError,
     TooManyRunsError,
+    WorkspaceBusyError,
+    WorkspaceExistsError,
 )
 
 from ._models import ErrorOut
@@ -146,6 +148,8 @@ exception_handlers: Final = {
     InvalidTransitionError: _conflict,
     IdempotencyKeyReusedError: _conflict,
     TooManyRunsError: _too_many_runs,
+    WorkspaceBusyError: _conflict,
+    WorkspaceExistsError: _conflict,
     RuntimeNotRunningError: _unavailable,
     Exception: _unexpected,
 }

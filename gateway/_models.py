@@ -20,6 +20,7 @@ from repertory.runtime import (
     State,
     StateType,
     TaskRun,
+    Workspace,
 )
 
 #: Names of flows, workspaces and keys in paths and bodies.
@@ -289,6 +290,30 @@ class AuditVerdictOut(_Model):
     first_broken: AuditRecordOut | None = Field(
         description="the first record that was edited, removed or moved, if any"
     )
+
+
+class WorkspaceOut(_Model):
+    name: str
+    created: datetime
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> WorkspaceOut:
+        return cls(name=workspace.name, created=workspace.created)
+
+
+class CreateWorkspace(_Model):
+    name: Name
+
+
+class CreatedWorkspace(_Model):
+    """A new workspace and its first owner key, whose secret is in this answer only."""
+
+    workspace: WorkspaceOut
+    owner_key: CreatedApiKey
+
+
+class DeletedWorkspace(_Model):
+    deleted: str
 
 
 class Health(_Model):

@@ -107,6 +107,8 @@ def _operation(operation: Operation) -> dict[str, object]:
         errors["409"] = "The run has already ended"
     if operation.headers:
         errors["409"] = "The idempotency key was used for another request"
+    if operation.conflict is not None:
+        errors["409"] = operation.conflict
     for status, description in sorted(errors.items()):
         responses[status] = {
             "description": description,

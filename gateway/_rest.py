@@ -38,7 +38,10 @@ from ._models import (
     CacheEntryPage,
     CreateApiKey,
     CreatedApiKey,
+    CreatedWorkspace,
     CreateFlowRun,
+    CreateWorkspace,
+    DeletedWorkspace,
     FlowOut,
     FlowRunOut,
     FlowRunPage,
@@ -51,6 +54,7 @@ from ._models import (
     TaskRunOut,
     TaskRunPage,
     Version,
+    WorkspaceOut,
 )
 
 if TYPE_CHECKING:
@@ -109,6 +113,10 @@ class Operation:
     body: type[BaseModel] | None = None
     #: Optional request headers it reads: (name, description).
     headers: tuple[tuple[str, str], ...] = ()
+    #: Server-wide, not of the key's workspace: a `{workspace}` in its path is its target.
+    is_server_level: bool = False
+    #: When it answers 409, if it can.
+    conflict: str | None = None
     tags: tuple[str, ...] = field(default=())
 
 
@@ -349,6 +357,37 @@ async def verify_audit(call: Call) -> AuditVerdictOut:
     )
 
 
+class DeleteWorkspaceQuery(_Query):
+    force: bool = Field(default=False, description="cancel its runs in progress first")
+
+
+async def list_workspaces(call: Call) -> list[BaseModel]:
+    return [WorkspaceOut.of(ws) for ws in await call.runtime.read_workspaces()]
+
+
+async def create_workspace(call: Call) -> CreatedWorkspace:
+    body = call.body
+    assert isinstance(body, CreateWorkspace)
+    workspace = await call.runtime.create_workspace(body.name)
+    key, secret = await call.runtime.create_api_key(
+        "first owner", role="owner", workspace=workspace.name
+    )
+    return CreatedWorkspace(
+        workspace=WorkspaceOut.of(workspace),
+        owner_key=CreatedApiKey(key=ApiKeyOut.of(key), secret=secret),
+    )
+
+
+async def delete_workspace(call: Call) -> DeletedWorkspace:
+    query = call.query
+    assert isinstance(query, DeleteWorkspaceQuery)
+    name = call.path("workspace")
+    if name not in {ws.name for ws in await call.runtime.read_workspaces()}:
+        raise ApiError(404, "not_found", f"no workspace {name[:100]!r}")
+    await call.runtime.delete_workspace(name, force=query.force)
+    return DeletedWorkspace(deleted=name)
+
+
 async def list_api_keys(call: Call) -> list[BaseModel]:
     return [ApiKeyOut.of(key) for key in await call.runtime.read_api_keys(workspace=call.workspace)]
 
@@ -382,6 +421,45 @@ async def revoke_api_key(call: Call) -> ApiKeyOut:
 _WS: Final = "/api/workspaces/{workspace}"
 
 OPERATIONS: Final[tuple[Operation, ...]] = (
+    Operation(
+        method="GET",
+        path="/api/workspaces",
+        name="list_workspaces",
+        summary="Every workspace of the server (server admin keys only)",
+        handler=list_workspaces,
+        answers=(WorkspaceOut,),
+        scope="workspaces:admin",
+        is_server_level=True,
+        tags=("workspaces",),
+    ),
+    Operation(
+        method="POST",
+        path="/api/workspaces",
+        name="create_workspace",
+        summary="Create a workspace; answers its first owner key, shown this once",
+        handler=create_workspace,
+        answers=CreatedWorkspace,
+        status=201,
+        scope="workspaces:admin",
+        body=CreateWorkspace,
+        is_server_level=True,
+        conflict="A workspace of that name exists",
+        tags=("workspaces",),
+    ),
+    Operation(
+        method="DELETE",
+        path=_WS,
+        name="delete_workspace",
+        summary="Delete a workspace and all it holds (409 while runs are in progress, unless "
+        "force)",
+        handler=delete_workspace,
+        answers=DeletedWorkspace,
+        scope="workspaces:admin",
+        query=DeleteWorkspaceQuery,
+        is_server_level=True,
+        conflict="It has runs in progress (and force was not given)",
+        tags=("workspaces",),
+    ),
     Operation(
         method="GET",
         path="/api/health",

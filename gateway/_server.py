@@ -105,8 +105,9 @@ async def serve(
     """Run the server until SIGINT or SIGTERM (blocks; asyncio only, as uvicorn is).
 
     The socket listens before `on_started` is called, so a client may connect at once. On the
-    first start of a database, an owner key for the `default` workspace is made and passed to
-    `on_started`, once. `max_live_runs` bounds the runs in progress (see `Runtime`): past it,
+    first start of a database, the `default` workspace and an owner key of it, which is also a
+    server admin key (it manages workspaces), are made and the key passed to `on_started`,
+    once. `max_live_runs` bounds the runs in progress (see `Runtime`): past it,
     a create waits for a run to end; past `max_live_runs_per_workspace` in one workspace, a
     create is refused (429). `limits` bound requests per key and failed authentications.
 
@@ -131,9 +132,11 @@ async def serve(
                     max_live_runs_per_workspace=max_live_runs_per_workspace,
                 ) as runtime:
                     bootstrap_key = None
+                    if BOOTSTRAP_WORKSPACE not in {w.name for w in await runtime.read_workspaces()}:
+                        await runtime.create_workspace(BOOTSTRAP_WORKSPACE)
                     if not await runtime.read_api_keys():
                         _, bootstrap_key = await runtime.create_api_key(
-                            "bootstrap owner", role="owner"
+                            "bootstrap owner", role="owner", server_admin=True
                         )
                     address = listener.getsockname()
                     config = uvicorn.Config(

@@ -37,6 +37,8 @@ from ._errors import SchemaVersionError as SchemaVersionError
 from ._errors import StorageError as StorageError
 from ._errors import TooManyRunsError as TooManyRunsError
 from ._errors import WorkflowError as WorkflowError
+from ._errors import WorkspaceBusyError as WorkspaceBusyError
+from ._errors import WorkspaceExistsError as WorkspaceExistsError
 from ._flow_run import FlowDefinition as FlowDefinition
 from ._options import FlowOptions as FlowOptions
 from ._options import RetryDelay as RetryDelay
@@ -57,6 +59,7 @@ from ._result_storage import ResultStorage as ResultStorage
 from ._roles import ROLE_SCOPES as ROLE_SCOPES
 from ._roles import ROLES as ROLES
 from ._roles import SCOPES as SCOPES
+from ._roles import SERVER_SCOPE as SERVER_SCOPE
 from ._roles import may_grant as may_grant
 from ._roles import scopes_of as scopes_of
 from ._runtime import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
@@ -71,6 +74,7 @@ from ._states import StateType as StateType
 from ._states import check_transition as check_transition
 from ._workspace import AuditEvent as AuditEvent
 from ._workspace import AuditVerdict as AuditVerdict
+from ._workspace_sql import Workspace as Workspace
 
 __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.py checks
     "ApiKey",
@@ -114,6 +118,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "RuntimeNotRunningError",
     "SCOPES",
     "SERVER_CHAIN",
+    "SERVER_SCOPE",
     "STATE_TYPES",
     "SchemaVersionError",
     "State",
@@ -127,6 +132,9 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "UnhashableInputError",
     "UnhashableInputWarning",
     "WorkflowError",
+    "Workspace",
+    "WorkspaceBusyError",
+    "WorkspaceExistsError",
     "bind_parameters",
     "check_transition",
     "current_run",

@@ -37,6 +37,8 @@ class ApiKey:
     created: datetime
     expires: datetime | None = None
     revoked: datetime | None = None
+    #: It may also manage workspaces, server-wide (the bootstrap key is one).
+    is_server_admin: bool = False
 
     def is_valid_at(self, now: datetime) -> bool:
         """Whether the key may be used at `now`: not revoked and not expired."""

@@ -107,6 +107,12 @@ class CacheManagers:
                 handle = self._handles[workspace] = CacheHandle(ref, tier)
             return handle
 
+    async def forget(self, workspace: str) -> None:
+        """Stop the workspace's manager and drop its memory tier (the workspace is gone)."""
+        handle = self._handles.pop(workspace, None)
+        if handle is not None:
+            await self._supervisor.stop_child(handle.ref)
+
 
 async def run_cached(
     engine: Engine,

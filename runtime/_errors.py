@@ -10,6 +10,8 @@ WorkflowError
 ├── IdempotencyKeyReusedError (ValueError)   a key already used for another request
 ├── RuntimeNotRunningError                   a runtime used outside its `async with`
 ├── TooManyRunsError                         a workspace has its most runs in progress
+├── WorkspaceExistsError (ValueError)         a workspace of that name exists already
+├── WorkspaceBusyError                       a workspace to delete still has runs in progress
 └── StorageError                             the database cannot be opened, read or written
     └── SchemaVersionError                   the database was written by a newer repertory
 """
@@ -123,6 +125,23 @@ class TooManyRunsError(WorkflowError):
         )
         self.workspace = workspace
         self.limit = limit
+
+
+class WorkspaceExistsError(WorkflowError, ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"workspace {name!r} exists already")
+        self.name = name
+
+
+class WorkspaceBusyError(WorkflowError):
+    """A workspace was not deleted: it has runs in progress (delete with force to cancel them)."""
+
+    def __init__(self, name: str, live: int) -> None:
+        super().__init__(
+            f"workspace {name!r} has {live} runs in progress: wait for them, or delete with force "
+            "(which cancels them)"
+        )
+        self.name = name
 
 
 class StorageError(WorkflowError):

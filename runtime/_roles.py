@@ -8,6 +8,9 @@ role lacks it is refused (403). Built-in roles, from most to least:
 - developer: run and read (flows, runs, the cache);
 - runner: create and read runs only;
 - viewer: read only.
+
+Managing the workspaces themselves (`workspaces:admin`) belongs to no role: only to server
+admin keys, such as the one a server makes on its first start.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ SCOPES: Final = {
     "audit:read": "read the audit log",
     "workspace:admin": "rename or delete the workspace",
 }
+
+#: What only a server admin key may do, whatever its role: manage the workspaces themselves.
+SERVER_SCOPE: Final = "workspaces:admin"
 
 _READ: Final = frozenset({"flows:read", "flow_runs:read", "cache:read"})
 _RUN: Final = frozenset({"flows:read", "flow_runs:read", "flow_runs:write"})

@@ -12,6 +12,7 @@ import contextvars
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, TypeVar, final
@@ -43,6 +44,8 @@ from ._errors import (
     RuntimeNotRunningError,
     StorageError,
     TooManyRunsError,
+    WorkspaceBusyError,
+    WorkspaceExistsError,
 )
 from ._flow_run import (
     CancelFlowRun,
@@ -62,6 +65,7 @@ from ._serialization import loads
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 from ._workspace import Audit, AuditEvent, AuditVerdict, ReadAudit, VerifyAudit, Workspaces
+from ._workspace_sql import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -81,6 +85,7 @@ current_runtime: Final[contextvars.ContextVar[Runtime | None]] = contextvars.Con
 )
 
 DEFAULT_WORKER_THREADS: Final = 16
+_WORKSPACE_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 #: Runs created through `create_flow_run` that may be live at once (see `max_live_runs`).
 DEFAULT_MAX_LIVE_RUNS: Final = 1_000
 MAX_IDEMPOTENCY_KEY: Final = 200
@@ -448,6 +453,59 @@ class Runtime:
             raise
         return created
 
+    # -- workspaces ----------------------------------------------------------------------------
+
+    async def create_workspace(self, name: str) -> Workspace:
+        """Create a workspace (blocks). Runs, keys and caches of any name work without one; a
+        server manages its tenants' as objects.
+
+        Raises:
+            ValueError: a name that is empty, too long or not made of A-Z a-z 0-9 _ . : -
+            WorkspaceExistsError: there is one of that name.
+        """
+        if not _WORKSPACE_NAME.fullmatch(name):
+            raise ValueError(
+                f"a workspace's name has 1 to 200 of A-Z a-z 0-9 _ . : - , not {name[:50]!r}"
+            )
+        workspace = Workspace(name=name, created=utc_now())
+        if not await self._query(lambda db: db.workspaces.create(workspace)):
+            raise WorkspaceExistsError(name)
+        return workspace
+
+    async def read_workspaces(self) -> list[Workspace]:
+        """Every workspace created, by name (blocks)."""
+        return await self._query(lambda db: db.workspaces.read_all())
+
+    async def delete_workspace(self, name: str, *, force: bool = False) -> None:
+        """Delete a workspace and everything of it: runs, task runs, states, logs, keys (which
+        stop working at once), cache entries and results, and its audit log (blocks).
+
+        Raises:
+            WorkspaceBusyError: it has runs in progress here, and `force` is False; with
+                `force`, they are cancelled first.
+        """
+        live = self._live_by_workspace.get(name, 0)
+        if live and not force:
+            raise WorkspaceBusyError(name, live)
+        if live:
+            for run in await self.read_flow_runs(workspace=name):
+                if self._live_run(run.id, name) is not None:
+                    with contextlib.suppress(InvalidTransitionError, RunNotFoundError):
+                        await self.cancel_flow_run(run.id, workspace=name)
+        caches = self._caches
+        entries = await self.read_cache_entries(workspace=name)
+        await self._query(lambda db: db.workspaces.delete(name))
+        self._keys = {k: v for k, v in self._keys.items() if v[0].workspace != name}
+        if caches is not None:
+            for entry in entries:  # the results, once nothing points at them any more
+                storage = caches.storages.get(entry.storage)
+                if storage is not None:
+                    with contextlib.suppress(Exception):
+                        await storage.delete(entry.location)
+            await caches.forget(name)
+        if self._workspaces is not None:
+            await self._workspaces.forget(name)
+
     # -- the audit log -----------------------------------------------------------------------
 
     async def audit(self, event: AuditEvent, *, workspace: str | None = None) -> AuditRecord:
@@ -604,6 +662,7 @@ class Runtime:
         role: str = "owner",
         expires: datetime | None = None,
         workspace: str | None = None,
+        server_admin: bool = False,
     ) -> tuple[ApiKey, str]:
         """Create an API key and return it with the whole key, which is shown this once only:
         what is stored is a hash of its secret (blocks).
@@ -623,6 +682,7 @@ class Runtime:
             role=role,
             created=utc_now(),
             expires=expires,
+            is_server_admin=server_admin,
         )
         await self._query(lambda db: db.insert_api_key(key, secret_hash))
         return key, whole

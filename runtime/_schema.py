@@ -166,6 +166,17 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             "CREATE INDEX audit_log_by_time ON audit_log (chain, at)",
         ),
     ),
+    (
+        6,
+        (
+            # Workspaces as objects a server admin manages, and which keys are server admins.
+            """CREATE TABLE workspaces (
+                name TEXT PRIMARY KEY,
+                created BIGINT NOT NULL
+            )""",
+            "ALTER TABLE api_keys ADD COLUMN server_admin INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -39,6 +39,7 @@ from ._rows import (
 from ._schema import BLOB, LATEST_VERSION, MIGRATIONS, SERIAL
 from ._sqlite_writer import SqliteWriter
 from ._states import TERMINAL_TYPES, StateType
+from ._workspace_sql import WorkspaceTables
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -103,6 +104,7 @@ class SqlDatabase:
         self._writer: SqliteWriter | None = None
         self.cache = CacheTables(self)
         self.audit = AuditTables(self)
+        self.workspaces = WorkspaceTables(self)
 
     @property
     def writes_on_any_backend(self) -> bool:
@@ -198,6 +200,10 @@ class SqlDatabase:
         rows = await raw.fetch(self._sql(statement), *args)  # type: ignore[attr-defined]  # asyncpg
         return [tuple(row) for row in rows]
 
+    async def execute_rows(self, statement: str, args: Sequence[object] = ()) -> None:
+        """One `?`-placeholder statement through the driver's connection (inside `atomically`)."""
+        await self._raw_execute(statement, args)
+
     async def fetch_rows(
         self, statement: str, args: Sequence[object] = ()
     ) -> list[tuple[object, ...]]:
@@ -218,7 +224,7 @@ class SqlDatabase:
         await self._raw_execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
 
     @contextlib.asynccontextmanager
-    async def _atomically(self, doing: str) -> AsyncIterator[None]:
+    async def atomically(self, doing: str) -> AsyncIterator[None]:
         """One transaction on the `databases` connection: committed, or rolled back and
         reported as a StorageError saying what it was `doing`."""
         try:
@@ -234,7 +240,7 @@ class SqlDatabase:
         if self._writer is not None:
             await self._writer.run(functools.partial(self._write_in_thread, work=work))
             return
-        async with self._atomically("write to"):
+        async with self.atomically("write to"):
             for statement, rows in work:
                 if rows:
                     await self._raw_execute_many(statement, rows)
@@ -281,7 +287,7 @@ class SqlDatabase:
             await self._raw_execute("PRAGMA journal_mode=WAL")
         if found == LATEST_VERSION:
             return
-        async with self._atomically("migrate"):
+        async with self.atomically("migrate"):
             if self.dialect == "postgresql":
                 await self._raw_execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             current = await self._version()  # again: another process may have migrated
@@ -408,7 +414,7 @@ class SqlDatabase:
             "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
             "VALUES (?, ?, 'CRASHED', 'Crashed', ?, ?)"
         )
-        async with self._atomically("write to"):
+        async with self.atomically("write to"):
             flow_rows = await self._raw_fetch(
                 update.format(table="flow_runs", where="owner = ?"), (message, now, now, owner)
             )
@@ -547,7 +553,7 @@ class SqlDatabase:
     ) -> tuple[str, str]:
         """Give `key` to `flow_run_id` unless a run holds it already, atomically; return the
         holder's run id and request hash (this run's own when the key was free)."""
-        async with self._atomically("claim an idempotency key in"):
+        async with self.atomically("claim an idempotency key in"):
             await self._raw_execute(
                 "INSERT INTO idempotency_keys (workspace, key, request_hash, flow_run_id, "
                 "created) VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace, key) DO NOTHING",
@@ -577,7 +583,7 @@ class SqlDatabase:
             (
                 (
                     "INSERT INTO api_keys (id, workspace, name, role, secret_hash, created, "
-                    "expires, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "expires, revoked, server_admin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             key.id,
@@ -588,6 +594,7 @@ class SqlDatabase:
                             format_time(key.created),
                             format_time(key.expires),
                             format_time(key.revoked),
+                            int(key.is_server_admin),
                         )
                     ],
                 ),
@@ -640,4 +647,5 @@ def _api_key_from(row: Mapping[str, object]) -> ApiKey:
         created=time_from(row["created"]),
         expires=parse_time(row["expires"]),
         revoked=parse_time(row["revoked"]),
+        is_server_admin=bool(row["server_admin"]),
     )

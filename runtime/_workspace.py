@@ -219,3 +219,9 @@ class Workspaces:
                 )
                 self._refs[chain] = ref
             return ref
+
+    async def forget(self, chain: str) -> None:
+        """Stop the chain's actor (its workspace is gone)."""
+        ref = self._refs.pop(chain, None)
+        if ref is not None:
+            await self._supervisor.stop_child(ref)

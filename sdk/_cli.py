@@ -1,7 +1,7 @@
 """The `repertory` command line (typer): its root, `server start` and `run`; the commands
-that talk to a server live in `_cli_flow_runs`, `_cli_cache`, `_cli_api_keys` and
-`_cli_audit`. The command line (this module and its `_cli_*` parts) is the one part of the
-SDK that may import the gateway; the rest of the SDK never imports it.
+that talk to a server live in `_cli_flow_runs`, `_cli_cache`, `_cli_api_keys`,
+`_cli_audit` and `_cli_workspaces`. The command line (this module and its `_cli_*` parts)
+is the one part of the SDK that may import the gateway; the rest of the SDK never imports it.
 
 Errors print as one line and exit 1 (2 for bad usage), with the traceback only under `--debug`.
 """
@@ -21,6 +21,7 @@ from ._cli_audit import audit_app
 from ._cli_cache import cache_app
 from ._cli_flow_runs import flow_run_app
 from ._cli_options import AsJson, Debug, fail
+from ._cli_workspaces import workspace_app
 
 if TYPE_CHECKING:
     from repertory import State
@@ -38,6 +39,7 @@ app.add_typer(flow_run_app, name="flow-run")
 app.add_typer(cache_app, name="cache")
 app.add_typer(api_key_app, name="api-key")
 app.add_typer(audit_app, name="audit")
+app.add_typer(workspace_app, name="workspace")
 
 
 @server_app.command("start")
@@ -91,7 +93,8 @@ def start(
         typer.echo(f"flows: {served}")
         if info.bootstrap_key is not None:
             typer.echo(
-                "owner API key of workspace 'default', shown this once, keep it: "
+                "owner API key of workspace 'default' (a server admin key too: it manages "
+                "workspaces), shown this once, keep it: "
                 f"{info.bootstrap_key}"
             )
         typer.echo(f"repertory serving {info.url} (API docs: {info.url}/api/docs)")

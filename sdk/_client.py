@@ -35,6 +35,7 @@ from repertory.runtime import (
     State,
     StateType,
     TaskRun,
+    Workspace,
 )
 
 from ._errors import (
@@ -261,6 +262,30 @@ class Client:
         count: int = data["invalidated"]
         return count
 
+    async def create_workspace(self, name: str) -> tuple[Workspace, str]:
+        """Create a workspace; return it and the whole key of its first owner, which the
+        server shows this once (blocks; needs a server admin key).
+
+        Raises:
+            ConflictError: there is one of that name.
+        """
+        data = await self._call("POST", "/api/workspaces", json={"name": name}, is_retry_safe=False)
+        return self._workspace(data["workspace"]), data["owner_key"]["secret"]
+
+    async def read_workspaces(self) -> list[Workspace]:
+        """Every workspace of the server (blocks; needs a server admin key)."""
+        data = await self._call("GET", "/api/workspaces")
+        return [self._workspace(item) for item in data]
+
+    async def delete_workspace(self, name: str, *, force: bool = False) -> None:
+        """Delete a workspace and everything in it (blocks; needs a server admin key).
+
+        Raises:
+            ConflictError: it has runs in progress, and `force` (cancel them) was not given.
+            NotFoundError: there is none of that name.
+        """
+        await self._call("DELETE", f"/api/workspaces/{_quoted(name)}", params={"force": force})
+
     async def read_audit(
         self,
         *,
@@ -407,6 +432,9 @@ class Client:
             workspace=self.workspace,
             created=datetime.fromisoformat(data["created"]),
         )
+
+    def _workspace(self, data: Json) -> Workspace:
+        return Workspace(name=data["name"], created=datetime.fromisoformat(data["created"]))
 
     def _audit_record(self, data: Json) -> AuditRecord:
         return AuditRecord(
@@ -621,6 +649,15 @@ class SyncClient:
     def invalidate_cache(self, *, key: str | None = None, task_name: str | None = None) -> int:
         invalidate = self._client.invalidate_cache
         return self._run(functools.partial(invalidate, key=key, task_name=task_name))
+
+    def create_workspace(self, name: str) -> tuple[Workspace, str]:
+        return self._run(functools.partial(self._client.create_workspace, name))
+
+    def read_workspaces(self) -> list[Workspace]:
+        return self._run(self._client.read_workspaces)
+
+    def delete_workspace(self, name: str, *, force: bool = False) -> None:
+        self._run(functools.partial(self._client.delete_workspace, name, force=force))
 
     def read_audit(
         self,

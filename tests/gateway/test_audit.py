@@ -26,7 +26,7 @@ async def test_every_mutating_call_writes_exactly_one_record(open_api: OpenApi) 
             before = await api.runtime.read_audit()
             response = await call(api, method, path, name, api.key, ids)
             after = await api.runtime.read_audit()
-            if method == "GET":
+            if method == "GET" and response.status_code != 403:
                 assert after == before, name  # an allowed read is not audited
                 continue
             [record] = after[len(before) :]
@@ -36,10 +36,11 @@ async def test_every_mutating_call_writes_exactly_one_record(open_api: OpenApi) 
                 key.id,
                 "tests",
             )
-            assert record.outcome == ("ok" if response.status_code < 400 else "failed")
+            expected = "ok" if response.status_code < 400 else "failed"
+            assert record.outcome == ("denied" if response.status_code == 403 else expected)
             assert record.request_id == response.headers["x-request-id"]
             assert record.client == "127.0.0.1"
-            assert record.target.startswith(f"/api/workspaces/{api.workspace}/")
+            assert record.target.startswith("/api/workspaces")
             if response.status_code == 201:
                 created = response.json().get("id") or response.json()["key"]["id"]
                 assert record.target.endswith(f" -> {created}")

@@ -210,6 +210,20 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
             "error: unknown role 'superuser': one of owner, admin, developer, runner, viewer\n",
         )
 
+        code, out, _ = await cli("workspace", "create", "tenant", "--json")
+        assert code == 0
+        tenant_key = json.loads(out)["owner_key"]
+        code, out, _ = await cli("flow-run", "ls", "--workspace", "tenant", api_key=tenant_key)
+        assert code == 0
+        code, out, _ = await cli("workspace", "ls")
+        assert (code, out.split()[::3]) == (0, ["default", "tenant"])
+        code, _, err = await cli("workspace", "create", "tenant")
+        assert (code, err.startswith("error: ")) == (1, True)
+        code, out, _ = await cli("workspace", "delete", "tenant")
+        assert (code, out) == (0, "workspace tenant deleted\n")
+        code, _, _ = await cli("flow-run", "ls", "--workspace", "tenant", api_key=tenant_key)
+        assert code == 1  # its key went with it
+
         code, out, _ = await cli("audit", "ls", "--action", "revoke_api_key", "--json")
         [revoked] = json.loads(out)
         assert (code, revoked["outcome"], revoked["target"]) == (

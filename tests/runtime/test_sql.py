@@ -37,6 +37,7 @@ TABLES = {
     "cache_results",
     "task_run_results",
     "audit_log",
+    "workspaces",
     "schema_version",
 }
 

@@ -1,0 +1,70 @@
+"""The workspaces table, and removing a workspace's data from every table. Reached as
+`SqlDatabase.workspaces`, through the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+from ._rows import format_time, time_from
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._sql import SqlDatabase
+
+#: Every table that holds a workspace's data, and the column that names the workspace.
+WORKSPACE_DATA: Final = (
+    ("states", "workspace"),
+    ("logs", "workspace"),
+    ("task_runs", "workspace"),
+    ("flow_runs", "workspace"),
+    ("idempotency_keys", "workspace"),
+    ("task_run_results", "workspace"),
+    ("cache_entries", "workspace"),
+    ("api_keys", "workspace"),
+    ("audit_log", "chain"),
+    ("workspaces", "name"),
+)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workspace:
+    """A tenant workspace: every run, key, cache entry and audit record belongs to one."""
+
+    name: str
+    created: datetime
+
+
+@final
+class WorkspaceTables:
+    def __init__(self, database: SqlDatabase) -> None:
+        self._db = database
+
+    async def create(self, workspace: Workspace) -> bool:
+        """Add the workspace; False if one of that name exists already."""
+        async with self._db.atomically("create a workspace in"):
+            rows = await self._db.fetch_rows(
+                "SELECT name FROM workspaces WHERE name = ?", (workspace.name,)
+            )
+            if rows:
+                return False
+            await self._db.execute_rows(
+                "INSERT INTO workspaces (name, created) VALUES (?, ?)",
+                (workspace.name, format_time(workspace.created)),
+            )
+        return True
+
+    async def read_all(self) -> list[Workspace]:
+        rows = await self._db.fetch_rows("SELECT name, created FROM workspaces ORDER BY name")
+        return [Workspace(name=str(name), created=time_from(created)) for name, created in rows]
+
+    async def exists(self, name: str) -> bool:
+        return bool(await self._db.fetch_rows("SELECT 1 FROM workspaces WHERE name = ?", (name,)))
+
+    async def delete(self, name: str) -> None:
+        """Remove the workspace and all its data, in one transaction."""
+        async with self._db.atomically("delete a workspace from"):
+            for table, column in WORKSPACE_DATA:
+                await self._db.execute_rows(f"DELETE FROM {table} WHERE {column} = ?", (name,))
