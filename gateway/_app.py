@@ -1,8 +1,9 @@
 """`create_app`: the Starlette app of the REST API, over a running `Runtime`.
 
 Every request gets an id (answered in `X-Request-Id`, and in every error body); a request to
-an `/api` route other than health, version and the schema needs an API key; bodies and query
-strings are validated by the operation's models before its handler runs.
+an `/api` route other than health and version needs an API key; bodies and query strings are
+validated by the operation's models before its handler runs; the audit trail records what
+changes and what is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ._openapi import build_openapi
 from ._rest import OPERATIONS, Call, Operation, describe_flow
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from pydantic import BaseModel
     from starlette.requests import Request
@@ -76,9 +77,19 @@ def create_app(
         for operation in OPERATIONS
     ]
     schema = build_openapi(OPERATIONS, flow_names=sorted(by_name))
+    docs = _docs_page(schema)
+    # Like every /api route but health and version, they need a key: they name the flows.
     routes += [
-        Route("/api/openapi.json", lambda request: JSONResponse(schema), methods=["GET"]),
-        Route("/api/docs", lambda request: HTMLResponse(_docs_page(schema)), methods=["GET"]),
+        Route(
+            "/api/openapi.json",
+            functools.partial(_documentation, served, lambda: JSONResponse(schema)),
+            methods=["GET"],
+        ),
+        Route(
+            "/api/docs",
+            functools.partial(_documentation, served, lambda: HTMLResponse(docs)),
+            methods=["GET"],
+        ),
     ]
     app = Starlette(routes=routes, exception_handlers=exception_handlers)
     app.add_middleware(AuditTrail, runtime=runtime)
@@ -149,6 +160,20 @@ async def _endpoint(operation: Operation, served: _Served, request: Request) -> 
     else:
         content = result.model_dump(mode="json")
     return JSONResponse(content, status_code=operation.status)
+
+
+async def _documentation(
+    served: _Served, answer: Callable[[], Response], request: Request
+) -> Response:
+    """The schema or the docs page, for any working key."""
+    client = request.client.host if request.client else "-"
+    served.guard.before_authentication(client)
+    try:
+        await authenticate(served.runtime, request)
+    except NotAuthenticatedError:
+        served.guard.failed_authentication(client)
+        raise
+    return answer()
 
 
 def _validate(model: type[BaseModel], data: object, where: str) -> BaseModel:

@@ -81,6 +81,14 @@ def start(
             help="Requests per second one API key may send (bursts of twice that); 0: no limit.",
         ),
     ] = 100.0,
+    auth_failure_limit: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Failed authentications per minute from one address before it must wait; "
+            "0: no limit.",
+        ),
+    ] = 10.0,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Serve the REST API until interrupted (Ctrl-C or SIGTERM)."""
@@ -110,7 +118,11 @@ def start(
                 flows=served,
                 max_live_runs=max_live_runs,
                 max_live_runs_per_workspace=max_runs_per_workspace or None,
-                limits=Limits(key_rate=rate_limit or None, key_burst=max(1.0, 2 * rate_limit)),
+                limits=Limits(
+                    key_rate=rate_limit or None,
+                    key_burst=max(1.0, 2 * rate_limit),
+                    auth_failures_per_minute=auth_failure_limit or None,
+                ),
                 on_started=started,
             ),
             backend="asyncio",

@@ -40,6 +40,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
             f"sqlite:///{database}",
             "--flows",
             FLOWS,
+            # It sends bursts and, checking that auth is not ignored, calls without a key.
+            "--rate-limit",
+            "0",
+            "--auth-failure-limit",
+            "0",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -67,7 +72,9 @@ def test_every_operation_answers_within_its_schema(
     server: tuple[str, str], operation: Operation
 ) -> None:
     url, key = server
-    schema = schemathesis.openapi.from_url(f"{url}/api/openapi.json")
+    schema = schemathesis.openapi.from_url(
+        f"{url}/api/openapi.json", headers={"Authorization": f"Bearer {key}"}
+    )
     label = f"{operation.method} {operation.path}"
     operations = []
     for result in schema.get_all_operations():
