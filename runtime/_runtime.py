@@ -25,21 +25,14 @@ from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, ope
 from ._api_keys import ApiKey, new_key, secret_matches, split_key
 from ._asyncio_thread import AsyncioRunner
 from ._cache import (
-    PURGE_BATCH,
     PURGE_EVERY,
-    CacheStatistics,
-    GetCacheStatistics,
-    Invalidate,
-    PurgeExpired,
-    ReadEntries,
 )
-from ._cached_task import CacheHandle, CacheManagers
+from ._cached_task import CacheManagers
 from ._engine import Engine
 from ._errors import (
     ApiKeyNotFoundError,
     IdempotencyKeyReusedError,
     InvalidTransitionError,
-    ResultNotFoundError,
     RunNotFoundError,
     RuntimeNotRunningError,
     StorageError,
@@ -61,7 +54,7 @@ from ._parameters import bind_parameters, summarize
 from ._records import is_run_id, new_id, utc_now
 from ._result_storage import DatabaseStorage, LocalFileStorage, ResultStorage
 from ._roles import ROLES
-from ._serialization import loads
+from ._runtime_cache import CacheAccess
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 from ._workspace import Audit, AuditEvent, AuditVerdict, ReadAudit, VerifyAudit, Workspaces
@@ -75,7 +68,7 @@ if TYPE_CHECKING:
     from repertory.actors import ActorRef, ActorSystem, Supervisor
 
     from ._audit import AuditRecord
-    from ._records import CacheEntry, FlowRun, LogRecord, State, TaskRun
+    from ._records import FlowRun, LogRecord, State, TaskRun
     from ._sql import SqlDatabase as _Db
     from ._states import StateType
 
@@ -109,7 +102,7 @@ def default_results_directory() -> Path:
 
 
 @final
-class Runtime:
+class Runtime(CacheAccess):
     """The workflow runtime, embedded in the caller's event loop (asyncio or trio).
 
     Use it as an async context manager; flows called inside it run on it::
@@ -543,84 +536,6 @@ class Runtime:
         if self._workspaces is None:
             raise RuntimeNotRunningError
         return await self._workspaces.ref(chain)
-
-    # -- the cache ---------------------------------------------------------------------------
-
-    async def read_result(self, task_run_id: str, *, workspace: str | None = None) -> object:
-        """The result a cached task run returned (computed or a hit), read back (blocks).
-
-        Raises:
-            ResultNotFoundError: the run was not cached, or its entry expired, was
-                invalidated, or lies in a storage this runtime does not have, or its stored
-                bytes are gone or damaged.
-        """
-        caches = self._caches
-        if caches is None:
-            raise RuntimeNotRunningError
-        ws = workspace or self.workspace
-        entry = await self._query(lambda db: db.cache.read_entry_of_run(ws, task_run_id))
-        if entry is None:
-            raise ResultNotFoundError(task_run_id, "it was not cached, or its entry is gone")
-        if not entry.is_valid_at(caches.clock()):
-            raise ResultNotFoundError(task_run_id, f"its cache entry expired at {entry.expires}")
-        storage = caches.storages.get(entry.storage)
-        if storage is None:
-            raise ResultNotFoundError(task_run_id, f"it is in storage {entry.storage!r}")
-        try:
-            return loads(await storage.read(entry.location))
-        except (LookupError, ValueError, OSError) as exc:
-            raise ResultNotFoundError(
-                task_run_id, f"its stored result is unreadable: {exc}"
-            ) from exc
-
-    async def read_cache_entries(
-        self,
-        *,
-        task_name: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        workspace: str | None = None,
-    ) -> list[CacheEntry]:
-        """The workspace's cache entries, oldest first, expired ones not yet purged included;
-        all that match unless `limit` is given (blocks)."""
-        handle = await self._cache_handle(workspace)
-        return await handle.ref.ask(ReadEntries(task_name=task_name, limit=limit, offset=offset))
-
-    async def invalidate_cache(
-        self,
-        *,
-        key: str | None = None,
-        task_name: str | None = None,
-        workspace: str | None = None,
-    ) -> int:
-        """Remove the entry of `key`, or every entry of `task_name`, with their stored
-        results; return how many went (blocks). The next call computes again.
-
-        Raises:
-            ValueError: neither or both of `key` and `task_name`.
-        """
-        if (key is None) == (task_name is None):
-            raise ValueError("invalidate the cache by key or by task_name (one of them)")
-        handle = await self._cache_handle(workspace)
-        return await handle.ref.ask(Invalidate(key=key, task_name=task_name))
-
-    async def purge_expired_cache(
-        self, *, limit: int = PURGE_BATCH, workspace: str | None = None
-    ) -> int:
-        """Remove up to `limit` expired entries and their results now; return how many went
-        (blocks). The runtime does this in the background every minute as well."""
-        handle = await self._cache_handle(workspace)
-        return await handle.ref.ask(PurgeExpired(limit=limit))
-
-    async def cache_statistics(self, *, workspace: str | None = None) -> CacheStatistics:
-        """What the workspace's cache holds in memory and is computing now (blocks)."""
-        handle = await self._cache_handle(workspace)
-        return await handle.ref.ask(GetCacheStatistics())
-
-    async def _cache_handle(self, workspace: str | None) -> CacheHandle:
-        if self._caches is None:
-            raise RuntimeNotRunningError
-        return await self._caches.handle(workspace or self.workspace)
 
     def _live_run(self, run_id: str, workspace: str | None) -> ActorRef | None:
         """The actor of a run this runtime is running, if it is in the workspace asked about."""

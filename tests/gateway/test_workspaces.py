@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from repertory.runtime import SERVER_CHAIN
-
 if TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractAsyncContextManager
@@ -69,4 +67,3 @@ async def test_a_server_admin_creates_lists_and_deletes_workspaces(open_api: Ope
             (200, "ok", "admin"),
             (404, "failed", "admin"),
         ]
-        assert await rt.read_audit(workspace=SERVER_CHAIN, action="delete_workspace") == []
