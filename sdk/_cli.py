@@ -105,7 +105,7 @@ def start(
                 "workspaces), shown this once, keep it: "
                 f"{info.bootstrap_key}"
             )
-        typer.echo(f"repertory serving {info.url} (API docs: {info.url}/api/docs)")
+        typer.echo(f"repertory serving {info.url} (API docs, with a key: {info.url}/api/docs)")
         sys.stdout.flush()
 
     try:
