@@ -57,7 +57,17 @@ from ._roles import ROLES
 from ._runtime_cache import CacheAccess
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
-from ._workspace import Audit, AuditEvent, AuditVerdict, ReadAudit, VerifyAudit, Workspaces
+from ._workspace import (
+    AddApiKey,
+    Audit,
+    AuditEvent,
+    AuditVerdict,
+    ReadApiKeys,
+    ReadAudit,
+    RevokeApiKey,
+    VerifyAudit,
+    Workspaces,
+)
 from ._workspace_sql import Workspace
 
 if TYPE_CHECKING:
@@ -599,7 +609,8 @@ class Runtime(CacheAccess):
             expires=expires,
             is_server_admin=server_admin,
         )
-        await self._query(lambda db: db.insert_api_key(key, secret_hash))
+        ref = await self._workspace_ref(key.workspace)
+        await ref.ask(AddApiKey(key=key, secret_hash=secret_hash))
         return key, whole
 
     async def authenticate(self, presented: str) -> ApiKey | None:
@@ -629,8 +640,8 @@ class Runtime(CacheAccess):
 
     async def read_api_keys(self, *, workspace: str | None = None) -> list[ApiKey]:
         """The workspace's API keys, oldest first, revoked ones included (blocks)."""
-        ws = workspace or self.workspace
-        return await self._query(lambda db: db.read_api_keys(ws))
+        ref = await self._workspace_ref(workspace or self.workspace)
+        return await ref.ask(ReadApiKeys())
 
     async def revoke_api_key(self, key_id: str, *, workspace: str | None = None) -> ApiKey:
         """Revoke an API key: it stops working at once (blocks).
@@ -639,12 +650,12 @@ class Runtime(CacheAccess):
             ApiKeyNotFoundError: no such key in the workspace.
         """
         ws = workspace or self.workspace
-        await self._query(lambda db: db.revoke_api_key(ws, key_id))
-        self._keys.pop(key_id, None)
-        for key in await self.read_api_keys(workspace=ws):
-            if key.id == key_id:
-                return key
-        raise ApiKeyNotFoundError(key_id, ws)
+        ref = await self._workspace_ref(ws)
+        key = await ref.ask(RevokeApiKey(key_id=key_id))
+        self._keys.pop(key_id, None)  # this runtime stops taking it at once
+        if key is None:
+            raise ApiKeyNotFoundError(key_id, ws)
+        return key
 
 
 def _request_hash(flow_name: str, parameters: Mapping[str, object]) -> str:

@@ -1,5 +1,5 @@
 """`WorkspaceActor`: one per tenant workspace (and one for the server's own chain), the only
-writer of its audit trail. Later it takes over its workspace's keys, roles and deployments.
+writer of its audit trail and of its API keys. Later it takes over its deployments too.
 
 Appends arrive as messages and are written in batches, each batch one transaction, hashed
 onto the chain in the order they arrived; every asker is answered once its record is
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, Supervisor
 
+    from ._api_keys import ApiKey
     from ._result_storage import QueryFn
 
 #: Tries to append a batch when other writers keep taking the chain's next places.
@@ -89,6 +90,29 @@ class VerifyAudit(Request[AuditVerdict]):
 
 
 @final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddApiKey(Request[None]):
+    """Store a new key of the workspace (its secret only as a hash)."""
+
+    key: ApiKey
+    secret_hash: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevokeApiKey(Request["ApiKey | None"]):
+    """Revoke a key of the workspace; answers it as it now is, or None if it has none such."""
+
+    key_id: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadApiKeys(Request["list[ApiKey]"]):
+    pass
+
+
+@final
 class WorkspaceActor(Actor):
     """Owns one chain of the audit log; see the module's docstring."""
 
@@ -120,6 +144,17 @@ class WorkspaceActor(Actor):
                 )
             case VerifyAudit():
                 return await self._verify()
+            case AddApiKey(key=key, secret_hash=secret_hash):
+                if key.workspace != self._chain:
+                    raise ValueError(f"key of workspace {key.workspace!r} sent to {self._chain!r}")
+                await self._query(lambda db: db.insert_api_key(key, secret_hash))
+                return None
+            case RevokeApiKey(key_id=key_id):
+                await self._query(lambda db: db.revoke_api_key(self._chain, key_id))
+                keys = await self._query(lambda db: db.read_api_keys(self._chain))
+                return next((key for key in keys if key.id == key_id), None)
+            case ReadApiKeys():
+                return await self._query(lambda db: db.read_api_keys(self._chain))
             case _:
                 return self.unhandled(message)
 
