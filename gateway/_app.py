@@ -133,7 +133,7 @@ async def _endpoint(operation: Operation, served: _Served, request: Request) -> 
             except ApiError:
                 audit.is_foreign = True
                 raise
-        authorize(key, operation.scope)
+        await authorize(runtime, key, operation.scope)
         served.guard.request(key.id)
     query = None
     if operation.query is not None:
@@ -152,9 +152,8 @@ async def _endpoint(operation: Operation, served: _Served, request: Request) -> 
         body=body,
     )
     result = await operation.handler(call)
-    created = getattr(result, "id", None) or getattr(getattr(result, "key", None), "id", None)
-    if operation.status == 201 and created:
-        audit.target += f" -> {created}"
+    if operation.status == 201:
+        audit.target += f" -> {_created(result)}"
     if isinstance(result, list):
         content: object = [item.model_dump(mode="json") for item in result]
     else:
@@ -174,6 +173,16 @@ async def _documentation(
         served.guard.failed_authentication(client)
         raise
     return answer()
+
+
+def _created(result: object) -> str:
+    """What a 201 made, named for the audit log: its id, or its name."""
+    for holder in (result, getattr(result, "key", None), getattr(result, "workspace", None)):
+        for field in ("id", "name"):
+            value = getattr(holder, field, None)
+            if isinstance(value, str):
+                return value
+    return "?"
 
 
 def _validate(model: type[BaseModel], data: object, where: str) -> BaseModel:

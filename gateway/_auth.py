@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from repertory.runtime import SERVER_SCOPE, scopes_of
+from repertory.runtime import SERVER_SCOPE
 
 from ._errors import ApiError, NotAuthenticatedError
 
@@ -52,10 +52,13 @@ def workspace_of(key: ApiKey, request: Request) -> str:
     return workspace
 
 
-def authorize(key: ApiKey, scope: str) -> None:
-    """Raises ApiError 403 unless the key's role has `scope` (or, for managing workspaces,
-    unless it is a server admin key)."""
-    allowed = key.is_server_admin if scope == SERVER_SCOPE else scope in scopes_of(key.role)
+async def authorize(runtime: Runtime, key: ApiKey, scope: str) -> None:
+    """Raises ApiError 403 unless the key's role (built in, or a custom role of its
+    workspace) has `scope`, or, for managing workspaces, unless it is a server admin key."""
+    if scope == SERVER_SCOPE:
+        allowed = key.is_server_admin
+    else:
+        allowed = scope in await runtime.scopes_of_role(key.role, workspace=key.workspace)
     if not allowed:
         raise ApiError(
             403,

@@ -25,6 +25,8 @@ from repertory.runtime import (
     IdempotencyKeyReusedError,
     InvalidTransitionError,
     ParameterValidationError,
+    RoleExistsError,
+    RoleInUseError,
     RunNotFoundError,
     RuntimeNotRunningError,
     TooManyRunsError,
@@ -150,6 +152,8 @@ exception_handlers: Final = {
     TooManyRunsError: _too_many_runs,
     WorkspaceBusyError: _conflict,
     WorkspaceExistsError: _conflict,
+    RoleExistsError: _conflict,
+    RoleInUseError: _conflict,
     RuntimeNotRunningError: _unavailable,
     Exception: _unexpected,
 }

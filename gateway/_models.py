@@ -12,11 +12,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from repertory.runtime import (
+    SCOPES,
     ApiKey,
     AuditRecord,
     CacheEntry,
     FlowRun,
     LogRecord,
+    Role,
     State,
     StateType,
     TaskRun,
@@ -25,6 +27,17 @@ from repertory.runtime import (
 
 #: Names of flows, workspaces and keys in paths and bodies.
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: A scope a key's role may hold.
+Scope = Literal[
+    "flows:read",
+    "flow_runs:read",
+    "flow_runs:write",
+    "cache:read",
+    "cache:write",
+    "keys:admin",
+    "audit:read",
+    "workspace:admin",
+]
 #: The most items one page may hold.
 MAX_PAGE: int = 200
 
@@ -161,8 +174,9 @@ class CreateApiKey(_Model):
     """A request for a new API key of the workspace."""
 
     name: str = Field(min_length=1, max_length=200)
-    role: Literal["owner", "admin", "developer", "runner", "viewer"] = Field(
-        description="what the key may do (roles are enforced from the next release on)"
+    role: Name = Field(
+        description="a built-in role (owner, admin, developer, runner, viewer) or a custom "
+        "role of the workspace"
     )
     expires: AwareDatetime | None = Field(
         default=None, description="when the key stops working; never when absent"
@@ -314,6 +328,21 @@ class CreatedWorkspace(_Model):
 
 class DeletedWorkspace(_Model):
     deleted: str
+
+
+class RoleOut(_Model):
+    name: str
+    scopes: list[str]
+    builtin: bool
+
+    @classmethod
+    def of(cls, role: Role) -> RoleOut:
+        return cls(name=role.name, scopes=sorted(role.scopes), builtin=role.is_builtin)
+
+
+class CreateRole(_Model):
+    name: Name
+    scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
 
 
 class Health(_Model):

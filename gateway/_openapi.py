@@ -25,6 +25,7 @@ _PATH_SCHEMAS: Final[dict[str, dict[str, object]]] = {
         "pattern": r"^[A-Za-z0-9_.:-]+$",
     },
     "id": {"type": "string", "minLength": 1, "maxLength": 100},
+    "name": {"type": "string", "minLength": 1, "maxLength": 200},
 }
 _ERRORS: Final = {
     "400": "The request is malformed",

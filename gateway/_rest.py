@@ -21,10 +21,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from repertory.runtime import (
     MAX_IDEMPOTENCY_KEY,
     ApiKeyNotFoundError,
+    RoleExistsError,
     RunNotFoundError,
     StateType,
     is_run_id,
-    may_grant,
 )
 
 from ._errors import ApiError
@@ -40,6 +40,7 @@ from ._models import (
     CreatedApiKey,
     CreatedWorkspace,
     CreateFlowRun,
+    CreateRole,
     CreateWorkspace,
     DeletedWorkspace,
     FlowOut,
@@ -50,6 +51,7 @@ from ._models import (
     Invalidated,
     LogOut,
     LogPage,
+    RoleOut,
     StateOut,
     TaskRunOut,
     TaskRunPage,
@@ -396,19 +398,60 @@ async def create_api_key(call: Call) -> CreatedApiKey:
     body = call.body
     assert isinstance(body, CreateApiKey)
     assert call.key is not None
-    if not may_grant(call.key.role, body.role):
+    await _may_grant(call, body.role)
+    if body.expires is not None and body.expires <= datetime.now(UTC):
+        raise ApiError(422, "invalid_request", "expires is in the past")
+    try:
+        key, secret = await call.runtime.create_api_key(
+            body.name, role=body.role, expires=body.expires, workspace=call.workspace
+        )
+    except ValueError as exc:  # a role the workspace does not have
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    return CreatedApiKey(key=ApiKeyOut.of(key), secret=secret)
+
+
+async def _may_grant(call: Call, role: str) -> None:
+    """Raises 403 when the caller's key would make a key (or a role) that may do more."""
+    assert call.key is not None
+    runtime, ws = call.runtime, call.workspace
+    mine = await runtime.scopes_of_role(call.key.role, workspace=ws)
+    theirs = await runtime.scopes_of_role(role, workspace=ws)
+    if not theirs <= mine:
         raise ApiError(
             403,
             "forbidden",
-            f"a key of role {call.key.role!r} cannot make one of role {body.role!r}, "
-            "which may do more",
+            f"a key of role {call.key.role!r} cannot grant role {role!r}, which may do more",
         )
-    if body.expires is not None and body.expires <= datetime.now(UTC):
-        raise ApiError(422, "invalid_request", "expires is in the past")
-    key, secret = await call.runtime.create_api_key(
-        body.name, role=body.role, expires=body.expires, workspace=call.workspace
-    )
-    return CreatedApiKey(key=ApiKeyOut.of(key), secret=secret)
+
+
+async def list_roles(call: Call) -> list[BaseModel]:
+    return [RoleOut.of(role) for role in await call.runtime.read_roles(workspace=call.workspace)]
+
+
+async def create_role(call: Call) -> RoleOut:
+    body = call.body
+    assert isinstance(body, CreateRole)
+    assert call.key is not None
+    mine = await call.runtime.scopes_of_role(call.key.role, workspace=call.workspace)
+    if not set(body.scopes) <= mine:
+        raise ApiError(403, "forbidden", "a role may not hold scopes its maker's key has not")
+    try:
+        role = await call.runtime.create_role(body.name, body.scopes, workspace=call.workspace)
+    except RoleExistsError:
+        raise
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    return RoleOut.of(role)
+
+
+async def delete_role(call: Call) -> RoleOut:
+    name = call.path("name")
+    roles = {role.name: role for role in await call.runtime.read_roles(workspace=call.workspace)}
+    role = roles.get(name)
+    if role is None or role.is_builtin:
+        raise ApiError(404, "not_found", f"no custom role {name[:100]!r}")
+    await call.runtime.delete_role(name, workspace=call.workspace)
+    return RoleOut.of(role)
 
 
 async def revoke_api_key(call: Call) -> ApiKeyOut:
@@ -613,6 +656,40 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         answers=AuditVerdictOut,
         scope="audit:read",
         tags=("audit",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/roles",
+        name="list_roles",
+        summary="The roles keys may carry: the built-in ones, and the workspace's own",
+        handler=list_roles,
+        answers=(RoleOut,),
+        scope="keys:admin",
+        tags=("api keys",),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_WS}/roles",
+        name="create_role",
+        summary="Add a custom role: a name for a set of scopes (no more than the caller's)",
+        handler=create_role,
+        answers=RoleOut,
+        status=201,
+        scope="keys:admin",
+        body=CreateRole,
+        conflict="The workspace has a role of that name",
+        tags=("api keys",),
+    ),
+    Operation(
+        method="DELETE",
+        path=f"{_WS}/roles/{{name}}",
+        name="delete_role",
+        summary="Delete a custom role (409 while a key that is not revoked carries it)",
+        handler=delete_role,
+        answers=RoleOut,
+        scope="keys:admin",
+        conflict="A key that is not revoked carries it",
+        tags=("api keys",),
     ),
     Operation(
         method="GET",

@@ -31,6 +31,8 @@ from ._errors import InvalidTransitionError as InvalidTransitionError
 from ._errors import NoResultError as NoResultError
 from ._errors import ParameterValidationError as ParameterValidationError
 from ._errors import ResultNotFoundError as ResultNotFoundError
+from ._errors import RoleExistsError as RoleExistsError
+from ._errors import RoleInUseError as RoleInUseError
 from ._errors import RunNotFoundError as RunNotFoundError
 from ._errors import RuntimeNotRunningError as RuntimeNotRunningError
 from ._errors import SchemaVersionError as SchemaVersionError
@@ -56,10 +58,12 @@ from ._result_storage import DatabaseStorage as DatabaseStorage
 from ._result_storage import LocalFileStorage as LocalFileStorage
 from ._result_storage import ResultMissingError as ResultMissingError
 from ._result_storage import ResultStorage as ResultStorage
+from ._roles import BUILTIN_ROLES as BUILTIN_ROLES
 from ._roles import ROLE_SCOPES as ROLE_SCOPES
 from ._roles import ROLES as ROLES
 from ._roles import SCOPES as SCOPES
 from ._roles import SERVER_SCOPE as SERVER_SCOPE
+from ._roles import Role as Role
 from ._roles import may_grant as may_grant
 from ._roles import scopes_of as scopes_of
 from ._runtime import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
@@ -82,6 +86,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "AuditEvent",
     "AuditRecord",
     "AuditVerdict",
+    "BUILTIN_ROLES",
     "CacheEntry",
     "CacheKeyContext",
     "CachePolicy",
@@ -111,6 +116,9 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "ResultNotFoundError",
     "ResultStorage",
     "RetryDelay",
+    "Role",
+    "RoleExistsError",
+    "RoleInUseError",
     "RunContext",
     "RunLogger",
     "RunNotFoundError",

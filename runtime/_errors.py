@@ -12,6 +12,8 @@ WorkflowError
 ├── TooManyRunsError                         a workspace has its most runs in progress
 ├── WorkspaceExistsError (ValueError)         a workspace of that name exists already
 ├── WorkspaceBusyError                       a workspace to delete still has runs in progress
+├── RoleExistsError (ValueError)             a role of that name exists already
+├── RoleInUseError                           a role to delete is carried by a key
 └── StorageError                             the database cannot be opened, read or written
     └── SchemaVersionError                   the database was written by a newer repertory
 """
@@ -141,6 +143,18 @@ class WorkspaceBusyError(WorkflowError):
             f"workspace {name!r} has {live} runs in progress: wait for them, or delete with force "
             "(which cancels them)"
         )
+        self.name = name
+
+
+class RoleExistsError(WorkflowError, ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a role {name!r} exists already")
+        self.name = name
+
+
+class RoleInUseError(WorkflowError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"role {name!r} is carried by keys not revoked: revoke them first")
         self.name = name
 
 

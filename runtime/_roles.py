@@ -9,13 +9,15 @@ role lacks it is refused (403). Built-in roles, from most to least:
 - runner: create and read runs only;
 - viewer: read only.
 
+A workspace may add custom roles, each a set of these scopes (`Runtime.create_role`).
 Managing the workspaces themselves (`workspaces:admin`) belongs to no role: only to server
 admin keys, such as the one a server makes on its first start.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, final
 
 #: Every scope there is, and what it allows.
 SCOPES: Final = {
@@ -45,6 +47,21 @@ ROLE_SCOPES: Final[dict[str, frozenset[str]]] = {
 }
 
 ROLES: Final = frozenset(ROLE_SCOPES)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Role:
+    """A named set of scopes: built in, or a custom role of one workspace."""
+
+    name: str
+    scopes: frozenset[str]
+    is_builtin: bool = False
+
+
+BUILTIN_ROLES: Final = tuple(
+    Role(name=name, scopes=scopes, is_builtin=True) for name, scopes in ROLE_SCOPES.items()
+)
 
 
 def scopes_of(role: str) -> frozenset[str]:

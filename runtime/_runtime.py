@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, TypeVar, final
 
@@ -22,7 +21,6 @@ from anyio.lowlevel import current_token
 
 from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, open_actor_system
 
-from ._api_keys import ApiKey, new_key, secret_matches, split_key
 from ._asyncio_thread import AsyncioRunner
 from ._cache import (
     PURGE_EVERY,
@@ -30,7 +28,6 @@ from ._cache import (
 from ._cached_task import CacheManagers
 from ._engine import Engine
 from ._errors import (
-    ApiKeyNotFoundError,
     IdempotencyKeyReusedError,
     InvalidTransitionError,
     RunNotFoundError,
@@ -53,18 +50,15 @@ from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters, summarize
 from ._records import is_run_id, new_id, utc_now
 from ._result_storage import DatabaseStorage, LocalFileStorage, ResultStorage
-from ._roles import ROLES
 from ._runtime_cache import CacheAccess
+from ._runtime_keys import KeysAccess
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 from ._workspace import (
-    AddApiKey,
     Audit,
     AuditEvent,
     AuditVerdict,
-    ReadApiKeys,
     ReadAudit,
-    RevokeApiKey,
     VerifyAudit,
     Workspaces,
 )
@@ -77,6 +71,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, ActorSystem, Supervisor
 
+    from ._api_keys import ApiKey
     from ._audit import AuditRecord
     from ._records import FlowRun, LogRecord, State, TaskRun
     from ._sql import SqlDatabase as _Db
@@ -92,8 +87,6 @@ _WORKSPACE_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 #: Runs created through `create_flow_run` that may be live at once (see `max_live_runs`).
 DEFAULT_MAX_LIVE_RUNS: Final = 1_000
 MAX_IDEMPOTENCY_KEY: Final = 200
-#: How long a looked-up API key is trusted before it is read again.
-KEY_CACHE_SECONDS: Final = 5.0
 T = TypeVar("T")
 
 
@@ -112,7 +105,7 @@ def default_results_directory() -> Path:
 
 
 @final
-class Runtime(CacheAccess):
+class Runtime(CacheAccess, KeysAccess):
     """The workflow runtime, embedded in the caller's event loop (asyncio or trio).
 
     Use it as an async context manager; flows called inside it run on it::
@@ -190,6 +183,8 @@ class Runtime(CacheAccess):
         # revocation through this runtime drops a key at once, one through another runtime on
         # the same database within KEY_CACHE_SECONDS.
         self._keys: dict[str, tuple[ApiKey, str, float]] = {}
+        # Custom roles' scopes looked up lately, by (workspace, role), and when to look again.
+        self._role_scopes: dict[tuple[str, str], tuple[frozenset[str], float]] = {}
         self._context_token: contextvars.Token[Runtime | None] | None = None
 
     # -- lifetime --------------------------------------------------------------------------
@@ -577,85 +572,6 @@ class Runtime(CacheAccess):
                 return await live.ask(CancelFlowRun())
         run = await self.read_flow_run(run_id, workspace=workspace)
         raise InvalidTransitionError(run.state.name, "Cancelling", "the run is not live here")
-
-    # -- API keys --------------------------------------------------------------------------
-
-    async def create_api_key(
-        self,
-        name: str,
-        *,
-        role: str = "owner",
-        expires: datetime | None = None,
-        workspace: str | None = None,
-        server_admin: bool = False,
-    ) -> tuple[ApiKey, str]:
-        """Create an API key and return it with the whole key, which is shown this once only:
-        what is stored is a hash of its secret (blocks).
-
-        Raises:
-            ValueError: an unknown role, or an empty or overlong name.
-        """
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}: one of {', '.join(sorted(ROLES))}")
-        if not name or len(name) > 200:
-            raise ValueError("an API key's name must have 1 to 200 characters")
-        key_id, whole, secret_hash = new_key()
-        key = ApiKey(
-            id=key_id,
-            workspace=workspace or self.workspace,
-            name=name,
-            role=role,
-            created=utc_now(),
-            expires=expires,
-            is_server_admin=server_admin,
-        )
-        ref = await self._workspace_ref(key.workspace)
-        await ref.ask(AddApiKey(key=key, secret_hash=secret_hash))
-        return key, whole
-
-    async def authenticate(self, presented: str) -> ApiKey | None:
-        """The key that `presented` is, if it is one and may be used now; else None (blocks).
-
-        Malformed, unknown, wrong, revoked and expired keys all give None, after the same
-        constant-time comparison of hashes.
-        """
-        parts = split_key(presented)
-        if parts is None:
-            secret_matches(presented, None)  # as long as for a key in the right format
-            return None
-        key_id, secret = parts
-        cached = self._keys.get(key_id)
-        if cached is not None and cached[2] > time.monotonic():
-            found: tuple[ApiKey, str] | None = (cached[0], cached[1])
-        else:
-            found = await self._query(lambda db: db.read_api_key(key_id))
-            if found is None:
-                self._keys.pop(key_id, None)
-            else:
-                self._keys[key_id] = (*found, time.monotonic() + KEY_CACHE_SECONDS)
-        key, stored_hash = found if found is not None else (None, None)
-        if not secret_matches(secret, stored_hash) or key is None:
-            return None
-        return key if key.is_valid_at(utc_now()) else None
-
-    async def read_api_keys(self, *, workspace: str | None = None) -> list[ApiKey]:
-        """The workspace's API keys, oldest first, revoked ones included (blocks)."""
-        ref = await self._workspace_ref(workspace or self.workspace)
-        return await ref.ask(ReadApiKeys())
-
-    async def revoke_api_key(self, key_id: str, *, workspace: str | None = None) -> ApiKey:
-        """Revoke an API key: it stops working at once (blocks).
-
-        Raises:
-            ApiKeyNotFoundError: no such key in the workspace.
-        """
-        ws = workspace or self.workspace
-        ref = await self._workspace_ref(ws)
-        key = await ref.ask(RevokeApiKey(key_id=key_id))
-        self._keys.pop(key_id, None)  # this runtime stops taking it at once
-        if key is None:
-            raise ApiKeyNotFoundError(key_id, ws)
-        return key
 
 
 def _request_hash(flow_name: str, parameters: Mapping[str, object]) -> str:

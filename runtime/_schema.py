@@ -177,6 +177,19 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             "ALTER TABLE api_keys ADD COLUMN server_admin INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    (
+        7,
+        (
+            # Custom roles of a workspace: sets of scopes (JSON), beside the built-in ones.
+            """CREATE TABLE roles (
+                workspace TEXT NOT NULL,
+                name TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created BIGINT NOT NULL,
+                PRIMARY KEY (workspace, name)
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from ._api_keys import ApiKey
     from ._result_storage import QueryFn
+    from ._roles import Role
 
 #: Tries to append a batch when other writers keep taking the chain's next places.
 APPEND_TRIES: Final = 5
@@ -113,6 +114,29 @@ class ReadApiKeys(Request["list[ApiKey]"]):
 
 
 @final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddRole(Request[bool]):
+    """Add a custom role; answers False if the workspace has one of that name."""
+
+    role: Role
+    created: datetime
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadRoles(Request["list[Role]"]):
+    """The workspace's custom roles, by name."""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteRole(Request[str]):
+    """Delete a custom role: "deleted", "missing", or "in use" by a key not revoked."""
+
+    name: str
+
+
+@final
 class WorkspaceActor(Actor):
     """Owns one chain of the audit log; see the module's docstring."""
 
@@ -155,6 +179,14 @@ class WorkspaceActor(Actor):
                 return next((key for key in keys if key.id == key_id), None)
             case ReadApiKeys():
                 return await self._query(lambda db: db.read_api_keys(self._chain))
+            case AddRole(role=role, created=created):
+                return await self._query(
+                    lambda db: db.workspaces.create_role(self._chain, role, created)
+                )
+            case ReadRoles():
+                return await self._query(lambda db: db.workspaces.read_roles(self._chain))
+            case DeleteRole(name=name):
+                return await self._query(lambda db: db.workspaces.delete_role(self._chain, name))
             case _:
                 return self.unhandled(message)
 

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
+from ._roles import Role
 from ._rows import format_time, time_from
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ WORKSPACE_DATA: Final = (
     ("task_run_results", "workspace"),
     ("cache_entries", "workspace"),
     ("api_keys", "workspace"),
+    ("roles", "workspace"),
     ("audit_log", "chain"),
     ("workspaces", "name"),
 )
@@ -68,3 +71,41 @@ class WorkspaceTables:
         async with self._db.atomically("delete a workspace from"):
             for table, column in WORKSPACE_DATA:
                 await self._db.execute_rows(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+
+    async def create_role(self, workspace: str, role: Role, created: datetime) -> bool:
+        """Add a custom role; False if the workspace has one of that name already."""
+        async with self._db.atomically("create a role in"):
+            if await self._db.fetch_rows(
+                "SELECT 1 FROM roles WHERE workspace = ? AND name = ?", (workspace, role.name)
+            ):
+                return False
+            await self._db.execute_rows(
+                "INSERT INTO roles (workspace, name, scopes, created) VALUES (?, ?, ?, ?)",
+                (workspace, role.name, json.dumps(sorted(role.scopes)), format_time(created)),
+            )
+        return True
+
+    async def read_roles(self, workspace: str) -> list[Role]:
+        rows = await self._db.fetch_rows(
+            "SELECT name, scopes FROM roles WHERE workspace = ? ORDER BY name", (workspace,)
+        )
+        return [
+            Role(name=str(name), scopes=frozenset(json.loads(str(scopes)))) for name, scopes in rows
+        ]
+
+    async def delete_role(self, workspace: str, name: str) -> str:
+        """ "deleted", "missing", or "in use" (by a key that still works or may again)."""
+        async with self._db.atomically("delete a role from"):
+            if not await self._db.fetch_rows(
+                "SELECT 1 FROM roles WHERE workspace = ? AND name = ?", (workspace, name)
+            ):
+                return "missing"
+            if await self._db.fetch_rows(
+                "SELECT 1 FROM api_keys WHERE workspace = ? AND role = ? AND revoked IS NULL",
+                (workspace, name),
+            ):
+                return "in use"
+            await self._db.execute_rows(
+                "DELETE FROM roles WHERE workspace = ? AND name = ?", (workspace, name)
+            )
+        return "deleted"

@@ -27,6 +27,7 @@ BODIES: dict[str, object] = {
     "invalidate_cache": {"task_name": "remembered"},
     "create_api_key": {"name": "made", "role": "viewer"},
     "create_workspace": {"name": "made-by-a-test"},
+    "create_role": {"name": "made-by-a-test", "scopes": ["flows:read"]},
 }
 
 
@@ -45,6 +46,7 @@ async def call(
 ) -> httpx.Response:
     run_or_key = ids["key"] if "api_keys" in path else ids["run"]
     url = path.replace("{workspace}", api.workspace).replace("{id}", run_or_key)
+    url = url.replace("{name}", ids["role"])
     headers = {"Authorization": f"Bearer {key}" if key else ""}
     return await api.client.request(method, url, json=BODIES.get(name), headers=headers)
 
@@ -64,7 +66,8 @@ async def prepared(api: Api) -> dict[str, str]:
     created = await api.client.post(api.url("/flow_runs"), json=BODIES["create_flow_run"])
     run = await api.runtime.wait_for_flow_run(created.json()["id"])
     spare, _ = await api.runtime.create_api_key("spare", role="viewer")
-    return {"run": run.id, "key": spare.id}
+    role = await api.runtime.create_role("spare-role", ["flows:read"])
+    return {"run": run.id, "key": spare.id, "role": role.name}
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))

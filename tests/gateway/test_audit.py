@@ -42,7 +42,8 @@ async def test_every_mutating_call_writes_exactly_one_record(open_api: OpenApi) 
             assert record.client == "127.0.0.1"
             assert record.target.startswith("/api/workspaces")
             if response.status_code == 201:
-                created = response.json().get("id") or response.json()["key"]["id"]
+                made = response.json()
+                created = made.get("id") or made.get("name") or made["key"]["id"]
                 assert record.target.endswith(f" -> {created}")
         assert (await api.runtime.verify_audit()).is_intact
 

@@ -38,6 +38,7 @@ TABLES = {
     "task_run_results",
     "audit_log",
     "workspaces",
+    "roles",
     "schema_version",
 }
 
