@@ -326,6 +326,10 @@ class CreatedWorkspace(_Model):
     owner_key: CreatedApiKey
 
 
+class RenameWorkspace(_Model):
+    name: Name = Field(description="the new name")
+
+
 class DeletedWorkspace(_Model):
     deleted: str
 

@@ -51,6 +51,7 @@ from ._models import (
     Invalidated,
     LogOut,
     LogPage,
+    RenameWorkspace,
     RoleOut,
     StateOut,
     TaskRunOut,
@@ -390,6 +391,16 @@ async def delete_workspace(call: Call) -> DeletedWorkspace:
     return DeletedWorkspace(deleted=name)
 
 
+async def rename_workspace(call: Call) -> WorkspaceOut:
+    body = call.body
+    assert isinstance(body, RenameWorkspace)
+    try:
+        renamed = await call.runtime.rename_workspace(call.path("workspace"), body.name)
+    except LookupError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return WorkspaceOut.of(renamed)
+
+
 async def list_api_keys(call: Call) -> list[BaseModel]:
     return [ApiKeyOut.of(key) for key in await call.runtime.read_api_keys(workspace=call.workspace)]
 
@@ -487,6 +498,19 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         body=CreateWorkspace,
         is_server_level=True,
         conflict="A workspace of that name exists",
+        tags=("workspaces",),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_WS}/rename",
+        name="rename_workspace",
+        summary="Rename a workspace: all it holds follows, its keys go on working",
+        handler=rename_workspace,
+        answers=WorkspaceOut,
+        scope="workspaces:admin",
+        body=RenameWorkspace,
+        is_server_level=True,
+        conflict="A workspace has that name, or this one has runs in progress",
         tags=("workspaces",),
     ),
     Operation(

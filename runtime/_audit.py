@@ -43,10 +43,10 @@ class AuditRecord:
     hash: str
 
     def content(self) -> bytes:
-        """What the hash covers besides the previous hash: every field but the hashes."""
+        """What the hash covers besides the previous hash: every field but the hashes and the
+        chain's name (a workspace may be renamed; its records' places and links stay)."""
         return json.dumps(
             [
-                self.chain,
                 self.seq,
                 self.at.isoformat(),
                 self.key_id,

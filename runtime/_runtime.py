@@ -474,6 +474,37 @@ class Runtime(CacheAccess, KeysAccess):
         """Every workspace created, by name (blocks)."""
         return await self._query(lambda db: db.workspaces.read_all())
 
+    async def rename_workspace(self, name: str, new_name: str) -> Workspace:
+        """Rename a workspace: its runs, keys (which go on working, under the new name),
+        cache entries, roles and audit log follow (blocks).
+
+        Raises:
+            ValueError: a bad new name.
+            LookupError: there is no workspace `name`.
+            WorkspaceExistsError: there is one called `new_name`.
+            WorkspaceBusyError: it has runs in progress here (actors know it by its name).
+        """
+        if not _WORKSPACE_NAME.fullmatch(new_name):
+            raise ValueError(
+                f"a workspace's name has 1 to 200 of A-Z a-z 0-9 _ . : - , not {new_name[:50]!r}"
+            )
+        live = self._live_by_workspace.get(name, 0)
+        if live:
+            raise WorkspaceBusyError(name, live)
+        outcome = await self._query(lambda db: db.workspaces.rename(name, new_name))
+        if outcome == "missing":
+            raise LookupError(f"no workspace {name!r}")
+        if outcome == "taken":
+            raise WorkspaceExistsError(new_name)
+        self._keys = {k: v for k, v in self._keys.items() if v[0].workspace != name}
+        self._role_scopes = {k: v for k, v in self._role_scopes.items() if k[0] != name}
+        if self._caches is not None:
+            await self._caches.forget(name)
+        if self._workspaces is not None:
+            await self._workspaces.forget(name)
+        [renamed] = [ws for ws in await self.read_workspaces() if ws.name == new_name]
+        return renamed
+
     async def delete_workspace(self, name: str, *, force: bool = False) -> None:
         """Delete a workspace and everything of it: runs, task runs, states, logs, keys (which
         stop working at once), cache entries and results, and its audit log (blocks).

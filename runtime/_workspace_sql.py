@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
     from ._sql import SqlDatabase
 
-#: Every table that holds a workspace's data, and the column that names the workspace.
+#: Every table that holds a workspace's data, and the column that names the workspace (the
+#: statements below put these names, never any input, into their SQL).
 WORKSPACE_DATA: Final = (
     ("states", "workspace"),
     ("logs", "workspace"),
@@ -109,3 +110,23 @@ class WorkspaceTables:
                 "DELETE FROM roles WHERE workspace = ? AND name = ?", (workspace, name)
             )
         return "deleted"
+
+    async def rename(self, old: str, new: str) -> str:
+        """Give the workspace and all its data the new name, in one transaction: "renamed",
+        "missing" (no workspace `old`) or "taken" (`new` names a workspace, or data of one
+        never created as an object, such as an embedded runtime's)."""
+        async with self._db.atomically("rename a workspace in"):
+            if not await self._db.fetch_rows("SELECT 1 FROM workspaces WHERE name = ?", (old,)):
+                return "missing"
+            for table, column in WORKSPACE_DATA:  # a name in use, with a row or without
+                if await self._db.fetch_rows(
+                    f"SELECT 1 FROM {table} WHERE {column} = ? LIMIT 1",
+                    (new,),
+                ):
+                    return "taken"
+            for table, column in WORKSPACE_DATA:
+                await self._db.execute_rows(
+                    f"UPDATE {table} SET {column} = ? WHERE {column} = ?",
+                    (new, old),
+                )
+        return "renamed"

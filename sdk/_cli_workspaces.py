@@ -51,6 +51,20 @@ def workspace_ls(
         typer.echo(f"{ws.name}  (created {ws.created.isoformat(timespec='seconds')})")
 
 
+@workspace_app.command("rename")
+def workspace_rename(
+    name: str,
+    new_name: str,
+    url: Url = None,
+    api_key: Key = None,
+    debug: Debug = False,
+) -> None:
+    """Rename a workspace: its runs, keys, cache, roles and audit log follow."""
+    with connect(url, api_key, "default", debug) as client:
+        client.rename_workspace(name, new_name)
+    typer.echo(f"workspace {name} is now {new_name}")
+
+
 @workspace_app.command("delete")
 def workspace_delete(
     name: str,

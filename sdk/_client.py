@@ -277,6 +277,18 @@ class Client:
         data = await self._call("GET", "/api/workspaces")
         return [self._workspace(item) for item in data]
 
+    async def rename_workspace(self, name: str, new_name: str) -> Workspace:
+        """Rename a workspace; all it holds follows (blocks; needs a server admin key).
+
+        Raises:
+            ConflictError: one has that name, or this one has runs in progress.
+            NotFoundError: there is none called `name`.
+        """
+        data = await self._call(
+            "POST", f"/api/workspaces/{_quoted(name)}/rename", json={"name": new_name}
+        )
+        return self._workspace(data)
+
     async def delete_workspace(self, name: str, *, force: bool = False) -> None:
         """Delete a workspace and everything in it (blocks; needs a server admin key).
 
@@ -655,6 +667,9 @@ class SyncClient:
 
     def read_workspaces(self) -> list[Workspace]:
         return self._run(self._client.read_workspaces)
+
+    def rename_workspace(self, name: str, new_name: str) -> Workspace:
+        return self._run(functools.partial(self._client.rename_workspace, name, new_name))
 
     def delete_workspace(self, name: str, *, force: bool = False) -> None:
         self._run(functools.partial(self._client.delete_workspace, name, force=force))

@@ -28,6 +28,7 @@ BODIES: dict[str, object] = {
     "create_api_key": {"name": "made", "role": "viewer"},
     "create_workspace": {"name": "made-by-a-test"},
     "create_role": {"name": "made-by-a-test", "scopes": ["flows:read"]},
+    "rename_workspace": {"name": "renamed-by-a-test"},
 }
 
 

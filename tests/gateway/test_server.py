@@ -219,9 +219,13 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
         assert (code, out.split()[::3]) == (0, ["default", "tenant"])
         code, _, err = await cli("workspace", "create", "tenant")
         assert (code, err.startswith("error: ")) == (1, True)
-        code, out, _ = await cli("workspace", "delete", "tenant")
-        assert (code, out) == (0, "workspace tenant deleted\n")
-        code, _, _ = await cli("flow-run", "ls", "--workspace", "tenant", api_key=tenant_key)
+        code, out, _ = await cli("workspace", "rename", "tenant", "tenant-2")
+        assert (code, out) == (0, "workspace tenant is now tenant-2\n")
+        code, _, _ = await cli("flow-run", "ls", "--workspace", "tenant-2", api_key=tenant_key)
+        assert code == 0  # its key followed it
+        code, out, _ = await cli("workspace", "delete", "tenant-2")
+        assert (code, out) == (0, "workspace tenant-2 deleted\n")
+        code, _, _ = await cli("flow-run", "ls", "--workspace", "tenant-2", api_key=tenant_key)
         assert code == 1  # its key went with it
 
         code, out, _ = await cli("audit", "ls", "--action", "revoke_api_key", "--json")

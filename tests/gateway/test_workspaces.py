@@ -67,3 +67,43 @@ async def test_a_server_admin_creates_lists_and_deletes_workspaces(open_api: Ope
             (200, "ok", "admin"),
             (404, "failed", "admin"),
         ]
+
+
+async def test_a_renamed_workspace_keeps_all_it_holds(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        _, admin = await api.runtime.create_api_key("admin", role="owner", server_admin=True)
+        as_admin = {"Authorization": f"Bearer {admin}"}
+        old, new = f"{api.workspace}-old", f"{api.workspace}-new"
+        made = await api.client.post("/api/workspaces", json={"name": old}, headers=as_admin)
+        owner = {"Authorization": f"Bearer {made.json()['owner_key']['secret']}"}
+        done = await api.client.post(
+            f"/api/workspaces/{old}/flow_runs",
+            json={"flow_name": "remember", "parameters": {"xs": [1]}},
+            headers=owner,
+        )
+        await api.runtime.wait_for_flow_run(done.json()["id"], workspace=old)
+        live = await api.client.post(
+            f"/api/workspaces/{old}/flow_runs", json={"flow_name": "gated"}, headers=owner
+        )
+        rename = f"/api/workspaces/{old}/rename"
+        busy = await api.client.post(rename, json={"name": new}, headers=as_admin)
+        assert busy.status_code == 409  # its runs' actors know it by its name
+        await api.client.post(
+            f"/api/workspaces/{old}/flow_runs/{live.json()['id']}/cancel", headers=owner
+        )
+        taken = await api.client.post(rename, json={"name": api.workspace}, headers=as_admin)
+        assert taken.status_code == 409
+        renamed = await api.client.post(rename, json={"name": new}, headers=as_admin)
+        assert (renamed.status_code, renamed.json()["name"]) == (200, new)
+
+        runs = await api.client.get(f"/api/workspaces/{new}/flow_runs", headers=owner)
+        assert runs.status_code == 200  # the key goes on working, under the new name
+        assert done.json()["id"] in [run["id"] for run in runs.json()["items"]]
+        gone = await api.client.get(f"/api/workspaces/{old}/flow_runs", headers=owner)
+        assert gone.status_code == 404
+        assert len(await api.runtime.read_cache_entries(workspace=new)) == 1
+        verdict = await api.client.get(f"/api/workspaces/{new}/audit/verify", headers=owner)
+        assert verdict.json()["intact"]
+        assert verdict.json()["checked"] >= 3  # its records came along, still chained
+        missing = await api.client.post(rename, json={"name": "x"}, headers=as_admin)
+        assert missing.status_code == 404
