@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -94,5 +95,61 @@ def test_every_operation_answers_within_its_schema(
             else:
                 case.path_parameters["workspace"] = "default"  # the key's own: past the 404s
         case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, excluded_checks=excluded)
+
+    fuzz()
+
+
+@pytest.fixture(scope="module")
+def other_key(server: tuple[str, str]) -> tuple[str, str]:
+    """A key of a second workspace, and the id of a run the first one made."""
+    url, key = server
+    admin = {"Authorization": f"Bearer {key}"}
+    made = httpx.post(f"{url}/api/workspaces", json={"name": "fuzz-other"}, headers=admin)
+    assert made.status_code == 201, made.text
+    run = httpx.post(
+        f"{url}/api/workspaces/default/flow_runs",
+        json={"flow_name": "add", "parameters": {"x": 1}},
+        headers=admin,
+    )
+    assert run.status_code == 201, run.text
+    return made.json()["owner_key"]["secret"], run.json()["id"]
+
+
+SCOPED = [op for op in OPERATIONS if op.scope is not None]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("operation", SCOPED, ids=[op.name for op in SCOPED])
+def test_another_workspaces_key_finds_nothing(
+    server: tuple[str, str], other_key: tuple[str, str], operation: Operation
+) -> None:
+    """Fuzzed calls into the first workspace, its run's id among them, with the second's key:
+    every answer is a 404 (a 403 for the server's own operations), within the schema."""
+    url, key = server
+    theirs, run_id = other_key
+    schema = schemathesis.openapi.from_url(
+        f"{url}/api/openapi.json", headers={"Authorization": f"Bearer {key}"}
+    )
+    label = f"{operation.method} {operation.path}"
+    [found] = [
+        result.ok()
+        for result in schema.get_all_operations()
+        if isinstance(result, Ok) and result.ok().label == label
+    ]
+    expected = 403 if operation.is_server_level else 404
+
+    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=found.as_strategy())
+    def fuzz(case: Case[Any]) -> None:
+        if case.path_parameters and "workspace" in case.path_parameters:
+            case.path_parameters["workspace"] = "default"  # the first workspace, not its own
+        if case.path_parameters and "id" in case.path_parameters:
+            case.path_parameters["id"] = run_id  # made with the first workspace's key
+        response = case.call_and_validate(
+            headers={"Authorization": f"Bearer {theirs}"},
+            excluded_checks=[positive_data_acceptance],  # valid, yet not theirs: refused
+        )
+        assert response.status_code == expected, (label, response.text)
+        assert run_id not in response.text or run_id in str(case.path_parameters)
 
     fuzz()
