@@ -465,6 +465,14 @@ async def delete_role(call: Call) -> RoleOut:
     return RoleOut.of(role)
 
 
+async def rotate_api_key(call: Call) -> CreatedApiKey:
+    key_id = call.path("id")
+    if len(key_id) > 100:
+        raise ApiKeyNotFoundError(key_id[:100], call.workspace)
+    key, secret = await call.runtime.rotate_api_key(key_id, workspace=call.workspace)
+    return CreatedApiKey(key=ApiKeyOut.of(key), secret=secret)
+
+
 async def revoke_api_key(call: Call) -> ApiKeyOut:
     key_id = call.path("id")
     if len(key_id) > 100:
@@ -735,6 +743,16 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         status=201,
         scope="keys:admin",
         body=CreateApiKey,
+        tags=("api keys",),
+    ),
+    Operation(
+        method="POST",
+        path=f"{_WS}/api_keys/{{id}}/rotate",
+        name="rotate_api_key",
+        summary="Give a key a new secret, in this answer only; the old one stops working",
+        handler=rotate_api_key,
+        answers=CreatedApiKey,
+        scope="keys:admin",
         tags=("api keys",),
     ),
     Operation(

@@ -7,11 +7,19 @@ import re
 import time
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from ._api_keys import ApiKey, new_key, secret_matches, split_key
+from ._api_keys import PREFIX, ApiKey, new_key, secret_matches, split_key
 from ._errors import ApiKeyNotFoundError, RoleExistsError, RoleInUseError
 from ._records import utc_now
 from ._roles import BUILTIN_ROLES, ROLES, SCOPES, Role, scopes_of
-from ._workspace import AddApiKey, AddRole, DeleteRole, ReadApiKeys, ReadRoles, RevokeApiKey
+from ._workspace import (
+    AddApiKey,
+    AddRole,
+    DeleteRole,
+    ReadApiKeys,
+    ReadRoles,
+    RevokeApiKey,
+    RotateApiKey,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -169,6 +177,26 @@ class KeysAccess:
         """The workspace's API keys, oldest first, revoked ones included (blocks)."""
         ref = await self._workspace_ref(workspace or self.workspace)
         return await ref.ask(ReadApiKeys())
+
+    async def rotate_api_key(
+        self, key_id: str, *, workspace: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """Give a key a new secret and return the key with its new whole key, shown this once;
+        the old one stops working at once here, within KEY_CACHE_SECONDS elsewhere (blocks).
+        Its id, name, role and expiry stay.
+
+        Raises:
+            ApiKeyNotFoundError: the workspace has no such key that works (revoked keys stay
+                revoked).
+        """
+        ws = workspace or self.workspace
+        _, secret, secret_hash = new_key()
+        ref = await self._workspace_ref(ws)
+        key = await ref.ask(RotateApiKey(key_id=key_id, secret_hash=secret_hash))
+        self._keys.pop(key_id, None)
+        if key is None:
+            raise ApiKeyNotFoundError(key_id, ws)
+        return key, f"{PREFIX}_{key_id}_{secret.rsplit('_', 1)[1]}"
 
     async def revoke_api_key(self, key_id: str, *, workspace: str | None = None) -> ApiKey:
         """Revoke an API key: it stops working at once (blocks).

@@ -613,6 +613,18 @@ class SqlDatabase:
         )
         return [_api_key_from(row) for row in rows]
 
+    async def rotate_api_key(self, workspace: str, key_id: str, secret_hash: str) -> None:
+        """Give a key that works a new secret's hash: the old secret stops working."""
+        await self.transaction(
+            (
+                (
+                    "UPDATE api_keys SET secret_hash = ? "
+                    "WHERE workspace = ? AND id = ? AND revoked IS NULL",
+                    [(secret_hash, workspace, key_id)],
+                ),
+            )
+        )
+
     async def revoke_api_key(self, workspace: str, key_id: str) -> None:
         """Revoke the key, if it is in `workspace` and not revoked yet."""
         await self.transaction(

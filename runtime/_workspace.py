@@ -115,6 +115,16 @@ class ReadApiKeys(Request["list[ApiKey]"]):
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RotateApiKey(Request["ApiKey | None"]):
+    """Give a key of the workspace that is not revoked a new secret (as its hash); answers
+    the key, or None if the workspace has no such key that works."""
+
+    key_id: str
+    secret_hash: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AddRole(Request[bool]):
     """Add a custom role; answers False if the workspace has one of that name."""
 
@@ -179,6 +189,14 @@ class WorkspaceActor(Actor):
                 return next((key for key in keys if key.id == key_id), None)
             case ReadApiKeys():
                 return await self._query(lambda db: db.read_api_keys(self._chain))
+            case RotateApiKey(key_id=key_id, secret_hash=secret_hash):
+                keys = await self._query(lambda db: db.read_api_keys(self._chain))
+                working = next((k for k in keys if k.id == key_id and k.revoked is None), None)
+                if working is not None:
+                    await self._query(
+                        lambda db: db.rotate_api_key(self._chain, key_id, secret_hash)
+                    )
+                return working
             case AddRole(role=role, created=created):
                 return await self._query(
                     lambda db: db.workspaces.create_role(self._chain, role, created)

@@ -86,6 +86,25 @@ def api_key_ls(
     Console().print(table)
 
 
+@api_key_app.command("rotate")
+def api_key_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key's id (the part after rpk_).")],
+    url: Url = None,
+    api_key: Key = None,
+    workspace: Workspace = "default",
+    as_json: AsJson = False,
+    debug: Debug = False,
+) -> None:
+    """Give a key a new secret and print it, shown this once; the old one stops working."""
+    with connect(url, api_key, workspace, debug) as client:
+        key, secret = client.rotate_api_key(key_id)
+    if as_json:
+        typer.echo(json.dumps({**_key_json(key), "secret": secret}))
+        return
+    typer.echo(f"API key {key.id} ({key.name}) has a new secret, shown this once, keep it:")
+    typer.echo(secret)
+
+
 @api_key_app.command("revoke")
 def api_key_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (the part after rpk_).")],

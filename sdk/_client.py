@@ -352,6 +352,16 @@ class Client:
         data = await self._call("GET", self._path("/api_keys"))
         return [self._key_record(item) for item in data]
 
+    async def rotate_api_key(self, key_id: str) -> tuple[ApiKey, str]:
+        """Give a key a new secret; return it with the new whole key, shown this once (blocks).
+
+        Raises:
+            NotFoundError: no such key that works in the workspace.
+        """
+        path = self._path(f"/api_keys/{_quoted(key_id)}/rotate")
+        data = await self._call("POST", path, is_retry_safe=False)
+        return self._key_record(data["key"]), data["secret"]
+
     async def revoke_api_key(self, key_id: str) -> ApiKey:
         """Revoke an API key by its id: it stops working at once (blocks).
 
@@ -707,6 +717,9 @@ class SyncClient:
 
     def read_api_keys(self) -> list[ApiKey]:
         return self._run(self._client.read_api_keys)
+
+    def rotate_api_key(self, key_id: str) -> tuple[ApiKey, str]:
+        return self._run(functools.partial(self._client.rotate_api_key, key_id))
 
     def revoke_api_key(self, key_id: str) -> ApiKey:
         return self._run(functools.partial(self._client.revoke_api_key, key_id))

@@ -80,6 +80,7 @@ async def test_each_role_gets_exactly_its_scopes(open_api: OpenApi, role: str) -
         assert {name for name, method, _, _ in table if method == "POST"} == set(BODIES) | {
             "cancel_flow_run",
             "revoke_api_key",
+            "rotate_api_key",
         }
         for name, method, path, scope in table:
             before = await snapshot(api)

@@ -284,6 +284,29 @@ async def test_a_key_made_over_the_api_works_until_it_is_revoked(open_api: OpenA
         assert_error(again, 401, "not_authenticated")
 
 
+async def test_a_rotated_key_has_a_new_secret_and_the_old_one_stops(open_api: OpenApi) -> None:
+    async with open_api() as api:
+        made = (
+            await api.client.post(api.url("/api_keys"), json={"name": "ci", "role": "viewer"})
+        ).json()
+        key_id, old = made["key"]["id"], made["secret"]
+        rotated = await api.client.post(api.url(f"/api_keys/{key_id}/rotate"))
+        assert rotated.status_code == 200, rotated.text
+        new = rotated.json()["secret"]
+        assert (rotated.json()["key"]["id"], rotated.json()["key"]["role"]) == (key_id, "viewer")
+        assert new != old
+        assert new.startswith(f"rpk_{key_id}_")
+        runs = api.url("/flow_runs")
+        assert (
+            await api.client.get(runs, headers={"Authorization": f"Bearer {new}"})
+        ).status_code == 200
+        stale = await api.client.get(runs, headers={"Authorization": f"Bearer {old}"})
+        assert stale.status_code == 401
+        await api.client.post(api.url(f"/api_keys/{key_id}/revoke"))
+        again = await api.client.post(api.url(f"/api_keys/{key_id}/rotate"))
+        assert_error(again, 404, "not_found")  # a revoked key stays revoked
+
+
 async def test_bad_key_requests_make_no_key(open_api: OpenApi) -> None:
     async with open_api() as api:
         past, naive = "2020-01-01T00:00:00+00:00", "2999-01-01T00:00:00"

@@ -200,6 +200,12 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
         assert code == 0
         assert "deploys" in out
         assert made["secret"] not in out
+        code, out, _ = await cli("api-key", "rotate", made["id"], "--json")
+        rotated = json.loads(out)
+        assert (code, rotated["id"], rotated["secret"] != made["secret"]) == (0, made["id"], True)
+        code, _, _ = await cli("flow-run", "ls", "--json", api_key=made["secret"])
+        assert code == 1  # the old secret stopped working
+        made["secret"] = rotated["secret"]
         code, out, _ = await cli("api-key", "revoke", made["id"])
         assert (code, out) == (0, f"{made['id']} (deploys): revoked\n")
         code, _, err = await cli("flow-run", "ls", api_key=made["secret"])

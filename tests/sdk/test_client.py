@@ -120,6 +120,11 @@ async def test_the_client_makes_lists_and_revokes_keys(
         )
         assert await runtime.authenticate(secret) is not None
         assert [k.name for k in await client.read_api_keys()] == ["client tests", "deploys"]
+        rotated, new_secret = await client.rotate_api_key(key.id)
+        assert (rotated.id, new_secret != secret) == (key.id, True)
+        assert await runtime.authenticate(secret) is None
+        assert await runtime.authenticate(new_secret) is not None
+        secret = new_secret
         revoked = await client.revoke_api_key(key.id)
         assert revoked.revoked is not None
         assert await runtime.authenticate(secret) is None
