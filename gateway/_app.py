@@ -26,7 +26,8 @@ from ._auth import authenticate, authorize, workspace_of
 from ._errors import ApiError, BodyTooLargeError, NotAuthenticatedError, exception_handlers
 from ._limits import Guard, Limits
 from ._openapi import build_openapi
-from ._rest import OPERATIONS, Call, Operation, describe_flow
+from ._operation import Call, Operation
+from ._rest import OPERATIONS, describe_flow
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

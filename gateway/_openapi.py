@@ -13,7 +13,7 @@ from ._rest import SERVER_VERSION
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from ._rest import Operation
+    from ._operation import Operation
 
 _REF: Final = "#/components/schemas/{model}"
 _PATH_PARAMETER: Final = re.compile(r"{(\w+)}")

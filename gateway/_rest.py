@@ -1,48 +1,32 @@
 """The REST operations: each one a handler that turns a request into runtime calls and back.
 
-Every operation is declared once, in `OPERATIONS`, with what it needs (its scope, query and
-body models) and what it answers; the app's routes and its OpenAPI schema are both built from
-that list. No handler touches the database: the runtime's methods are messages to its actors.
+Every operation is declared once, in `OPERATIONS` (flows, runs and the cache here; tenancy's in
+`_tenancy`), with what it needs (its scope, query and body models) and what it answers; the
+app's routes and its OpenAPI schema are both built from that list. No handler touches the
+database: the runtime's methods are messages to its actors.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import pydantic
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from repertory.runtime import (
     MAX_IDEMPOTENCY_KEY,
-    ApiKeyNotFoundError,
-    RoleExistsError,
-    RunNotFoundError,
     StateType,
-    is_run_id,
 )
 
 from ._errors import ApiError
 from ._models import (
-    MAX_PAGE,
-    ApiKeyOut,
-    AuditPage,
-    AuditRecordOut,
-    AuditVerdictOut,
     CacheEntryOut,
     CacheEntryPage,
-    CreateApiKey,
-    CreatedApiKey,
-    CreatedWorkspace,
     CreateFlowRun,
-    CreateRole,
-    CreateWorkspace,
-    DeletedWorkspace,
     FlowOut,
     FlowRunOut,
     FlowRunPage,
@@ -51,88 +35,23 @@ from ._models import (
     Invalidated,
     LogOut,
     LogPage,
-    RenameWorkspace,
-    RoleOut,
     StateOut,
     TaskRunOut,
     TaskRunPage,
     Version,
-    WorkspaceOut,
 )
+from ._operation import Call, Operation, PageQuery, QueryModel, next_offset, page_query
+from ._tenancy import TENANCY_OPERATIONS
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
-
-    from starlette.requests import Request
-
-    from repertory.runtime import ApiKey, FlowDefinition, Runtime
+    from repertory.runtime import FlowDefinition
 
 logger = logging.getLogger("repertory.gateway")
 #: Read once, at import: finding a package's metadata reads files.
 SERVER_VERSION: Final = metadata.version("repertory")
 
 
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Call:
-    """What a handler gets: the runtime, the request, and what was checked before it."""
-
-    runtime: Runtime
-    flows: Mapping[str, FlowDefinition]
-    descriptions: Sequence[FlowOut]
-    request: Request
-    key: ApiKey | None
-    workspace: str
-    query: BaseModel | None
-    body: BaseModel | None
-
-    def path(self, name: str) -> str:
-        value: str = self.request.path_params[name]
-        return value
-
-    def run_id(self) -> str:
-        """The run id in the path; one of another shape names no run (a 404, as a missing run)."""
-        run_id = self.path("id")
-        if not is_run_id(run_id):
-            raise RunNotFoundError(run_id[:100], self.workspace)
-        return run_id
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Operation:
-    """One REST operation, as routed and as documented."""
-
-    method: str
-    path: str
-    name: str
-    summary: str
-    handler: Callable[[Call], Awaitable[BaseModel | list[BaseModel]]]
-    answers: type[BaseModel] | tuple[type[BaseModel]]  # a tuple of one: a list of them
-    status: int = 200
-    #: What the key must be allowed to do (issue 6 checks roles against it); None: no key.
-    scope: str | None = None
-    query: type[BaseModel] | None = None
-    body: type[BaseModel] | None = None
-    #: Optional request headers it reads: (name, description).
-    headers: tuple[tuple[str, str], ...] = ()
-    #: Server-wide, not of the key's workspace: a `{workspace}` in its path is its target.
-    is_server_level: bool = False
-    #: When it answers 409, if it can.
-    conflict: str | None = None
-    tags: tuple[str, ...] = field(default=())
-
-
-class _Query(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PageQuery(_Query):
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
-    offset: int = Field(default=0, ge=0, le=10_000_000)
-
-
-class ReadFlowRunQuery(_Query):
+class ReadFlowRunQuery(QueryModel):
     wait_seconds: float = Field(
         default=0,
         ge=0,
@@ -150,16 +69,6 @@ class FlowRunQuery(PageQuery):
     created_before: AwareDatetime | None = Field(
         default=None, description="only runs created before this time (with its zone)"
     )
-
-
-def _next_offset(query: PageQuery, count: int) -> int | None:
-    """Pages are read one item long: the extra item says whether another page follows."""
-    return query.offset + query.limit if count > query.limit else None
-
-
-def _page_query(call: Call) -> PageQuery:
-    assert isinstance(call.query, PageQuery)
-    return call.query
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -243,7 +152,7 @@ async def list_flow_runs(call: Call) -> FlowRunPage:
     )
     return FlowRunPage(
         items=[FlowRunOut.of(run) for run in runs[: query.limit]],
-        next_offset=_next_offset(query, len(runs)),
+        next_offset=next_offset(query, len(runs)),
     )
 
 
@@ -265,7 +174,7 @@ async def cancel_flow_run(call: Call) -> FlowRunOut:
 
 
 async def list_task_runs(call: Call) -> TaskRunPage:
-    query = _page_query(call)
+    query = page_query(call)
     run_id = call.run_id()
     await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
     runs = await call.runtime.read_task_runs(
@@ -273,7 +182,7 @@ async def list_task_runs(call: Call) -> TaskRunPage:
     )
     return TaskRunPage(
         items=[TaskRunOut.of(run) for run in runs[: query.limit]],
-        next_offset=_next_offset(query, len(runs)),
+        next_offset=next_offset(query, len(runs)),
     )
 
 
@@ -285,7 +194,7 @@ async def read_flow_run_states(call: Call) -> list[BaseModel]:
 
 
 async def read_logs(call: Call) -> LogPage:
-    query = _page_query(call)
+    query = page_query(call)
     run_id = call.run_id()
     await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
     logs = await call.runtime.read_logs(
@@ -293,7 +202,7 @@ async def read_logs(call: Call) -> LogPage:
     )
     return LogPage(
         items=[LogOut.of(log) for log in logs[: query.limit]],
-        next_offset=_next_offset(query, len(logs)),
+        next_offset=next_offset(query, len(logs)),
     )
 
 
@@ -312,7 +221,7 @@ async def list_cache_entries(call: Call) -> CacheEntryPage:
     )
     return CacheEntryPage(
         items=[CacheEntryOut.of(entry) for entry in entries[: query.limit]],
-        next_offset=_next_offset(query, len(entries)),
+        next_offset=next_offset(query, len(entries)),
     )
 
 
@@ -325,216 +234,9 @@ async def invalidate_cache(call: Call) -> Invalidated:
     return Invalidated(invalidated=count)
 
 
-class AuditQuery(PageQuery):
-    since: AwareDatetime | None = Field(default=None, description="at or after (with a zone)")
-    until: AwareDatetime | None = Field(default=None, description="before (with a zone)")
-    action: str | None = Field(default=None, max_length=100, pattern=r"^[a-z_]+$")
-    key_id: str | None = Field(default=None, max_length=100, pattern=r"^[0-9a-f]+$")
-
-
-async def read_audit(call: Call) -> AuditPage:
-    query = call.query
-    assert isinstance(query, AuditQuery)
-    records = await call.runtime.read_audit(
-        since=query.since,
-        until=query.until,
-        action=query.action,
-        key_id=query.key_id,
-        limit=query.limit + 1,
-        offset=query.offset,
-        workspace=call.workspace,
-    )
-    return AuditPage(
-        items=[AuditRecordOut.of(record) for record in records[: query.limit]],
-        next_offset=_next_offset(query, len(records)),
-    )
-
-
-async def verify_audit(call: Call) -> AuditVerdictOut:
-    verdict = await call.runtime.verify_audit(workspace=call.workspace)
-    broken = verdict.first_broken
-    return AuditVerdictOut(
-        intact=verdict.is_intact,
-        checked=verdict.checked,
-        first_broken=None if broken is None else AuditRecordOut.of(broken),
-    )
-
-
-class DeleteWorkspaceQuery(_Query):
-    force: bool = Field(default=False, description="cancel its runs in progress first")
-
-
-async def list_workspaces(call: Call) -> list[BaseModel]:
-    return [WorkspaceOut.of(ws) for ws in await call.runtime.read_workspaces()]
-
-
-async def create_workspace(call: Call) -> CreatedWorkspace:
-    body = call.body
-    assert isinstance(body, CreateWorkspace)
-    workspace = await call.runtime.create_workspace(body.name)
-    key, secret = await call.runtime.create_api_key(
-        "first owner", role="owner", workspace=workspace.name
-    )
-    return CreatedWorkspace(
-        workspace=WorkspaceOut.of(workspace),
-        owner_key=CreatedApiKey(key=ApiKeyOut.of(key), secret=secret),
-    )
-
-
-async def delete_workspace(call: Call) -> DeletedWorkspace:
-    query = call.query
-    assert isinstance(query, DeleteWorkspaceQuery)
-    name = call.path("workspace")
-    if name not in {ws.name for ws in await call.runtime.read_workspaces()}:
-        raise ApiError(404, "not_found", f"no workspace {name[:100]!r}")
-    await call.runtime.delete_workspace(name, force=query.force)
-    return DeletedWorkspace(deleted=name)
-
-
-async def rename_workspace(call: Call) -> WorkspaceOut:
-    body = call.body
-    assert isinstance(body, RenameWorkspace)
-    try:
-        renamed = await call.runtime.rename_workspace(call.path("workspace"), body.name)
-    except LookupError as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
-    return WorkspaceOut.of(renamed)
-
-
-async def list_api_keys(call: Call) -> list[BaseModel]:
-    return [ApiKeyOut.of(key) for key in await call.runtime.read_api_keys(workspace=call.workspace)]
-
-
-async def create_api_key(call: Call) -> CreatedApiKey:
-    body = call.body
-    assert isinstance(body, CreateApiKey)
-    assert call.key is not None
-    await _may_grant(call, body.role)
-    if body.expires is not None and body.expires <= datetime.now(UTC):
-        raise ApiError(422, "invalid_request", "expires is in the past")
-    try:
-        key, secret = await call.runtime.create_api_key(
-            body.name, role=body.role, expires=body.expires, workspace=call.workspace
-        )
-    except ValueError as exc:  # a role the workspace does not have
-        raise ApiError(422, "invalid_request", str(exc)) from None
-    return CreatedApiKey(key=ApiKeyOut.of(key), secret=secret)
-
-
-async def _may_grant(call: Call, role: str) -> None:
-    """Raises 403 when the caller's key would make a key (or a role) that may do more."""
-    assert call.key is not None
-    runtime, ws = call.runtime, call.workspace
-    mine = await runtime.scopes_of_role(call.key.role, workspace=ws)
-    theirs = await runtime.scopes_of_role(role, workspace=ws)
-    if not theirs <= mine:
-        raise ApiError(
-            403,
-            "forbidden",
-            f"a key of role {call.key.role!r} cannot grant role {role!r}, which may do more",
-        )
-
-
-async def list_roles(call: Call) -> list[BaseModel]:
-    return [RoleOut.of(role) for role in await call.runtime.read_roles(workspace=call.workspace)]
-
-
-async def create_role(call: Call) -> RoleOut:
-    body = call.body
-    assert isinstance(body, CreateRole)
-    assert call.key is not None
-    mine = await call.runtime.scopes_of_role(call.key.role, workspace=call.workspace)
-    if not set(body.scopes) <= mine:
-        raise ApiError(403, "forbidden", "a role may not hold scopes its maker's key has not")
-    try:
-        role = await call.runtime.create_role(body.name, body.scopes, workspace=call.workspace)
-    except RoleExistsError:
-        raise
-    except ValueError as exc:
-        raise ApiError(422, "invalid_request", str(exc)) from None
-    return RoleOut.of(role)
-
-
-async def delete_role(call: Call) -> RoleOut:
-    name = call.path("name")
-    roles = {role.name: role for role in await call.runtime.read_roles(workspace=call.workspace)}
-    role = roles.get(name)
-    if role is None or role.is_builtin:
-        raise ApiError(404, "not_found", f"no custom role {name[:100]!r}")
-    await call.runtime.delete_role(name, workspace=call.workspace)
-    return RoleOut.of(role)
-
-
-async def rotate_api_key(call: Call) -> CreatedApiKey:
-    key_id = call.path("id")
-    if len(key_id) > 100:
-        raise ApiKeyNotFoundError(key_id[:100], call.workspace)
-    key, secret = await call.runtime.rotate_api_key(key_id, workspace=call.workspace)
-    return CreatedApiKey(key=ApiKeyOut.of(key), secret=secret)
-
-
-async def revoke_api_key(call: Call) -> ApiKeyOut:
-    key_id = call.path("id")
-    if len(key_id) > 100:
-        raise ApiKeyNotFoundError(key_id[:100], call.workspace)
-    return ApiKeyOut.of(await call.runtime.revoke_api_key(key_id, workspace=call.workspace))
-
-
 _WS: Final = "/api/workspaces/{workspace}"
 
 OPERATIONS: Final[tuple[Operation, ...]] = (
-    Operation(
-        method="GET",
-        path="/api/workspaces",
-        name="list_workspaces",
-        summary="Every workspace of the server (server admin keys only)",
-        handler=list_workspaces,
-        answers=(WorkspaceOut,),
-        scope="workspaces:admin",
-        is_server_level=True,
-        tags=("workspaces",),
-    ),
-    Operation(
-        method="POST",
-        path="/api/workspaces",
-        name="create_workspace",
-        summary="Create a workspace; answers its first owner key, shown this once",
-        handler=create_workspace,
-        answers=CreatedWorkspace,
-        status=201,
-        scope="workspaces:admin",
-        body=CreateWorkspace,
-        is_server_level=True,
-        conflict="A workspace of that name exists",
-        tags=("workspaces",),
-    ),
-    Operation(
-        method="POST",
-        path=f"{_WS}/rename",
-        name="rename_workspace",
-        summary="Rename a workspace: all it holds follows, its keys go on working",
-        handler=rename_workspace,
-        answers=WorkspaceOut,
-        scope="workspaces:admin",
-        body=RenameWorkspace,
-        is_server_level=True,
-        conflict="A workspace has that name, or this one has runs in progress",
-        tags=("workspaces",),
-    ),
-    Operation(
-        method="DELETE",
-        path=_WS,
-        name="delete_workspace",
-        summary="Delete a workspace and all it holds (409 while runs are in progress, unless "
-        "force)",
-        handler=delete_workspace,
-        answers=DeletedWorkspace,
-        scope="workspaces:admin",
-        query=DeleteWorkspaceQuery,
-        is_server_level=True,
-        conflict="It has runs in progress (and force was not given)",
-        tags=("workspaces",),
-    ),
     Operation(
         method="GET",
         path="/api/health",
@@ -668,101 +370,5 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         body=InvalidateCache,
         tags=("cache",),
     ),
-    Operation(
-        method="GET",
-        path=f"{_WS}/audit",
-        name="read_audit",
-        summary="The audit log: every mutating, refused or unauthenticated call, oldest first",
-        handler=read_audit,
-        answers=AuditPage,
-        scope="audit:read",
-        query=AuditQuery,
-        tags=("audit",),
-    ),
-    Operation(
-        method="GET",
-        path=f"{_WS}/audit/verify",
-        name="verify_audit",
-        summary="Check the audit log's hash chain; names the first record tampered with",
-        handler=verify_audit,
-        answers=AuditVerdictOut,
-        scope="audit:read",
-        tags=("audit",),
-    ),
-    Operation(
-        method="GET",
-        path=f"{_WS}/roles",
-        name="list_roles",
-        summary="The roles keys may carry: the built-in ones, and the workspace's own",
-        handler=list_roles,
-        answers=(RoleOut,),
-        scope="keys:admin",
-        tags=("api keys",),
-    ),
-    Operation(
-        method="POST",
-        path=f"{_WS}/roles",
-        name="create_role",
-        summary="Add a custom role: a name for a set of scopes (no more than the caller's)",
-        handler=create_role,
-        answers=RoleOut,
-        status=201,
-        scope="keys:admin",
-        body=CreateRole,
-        conflict="The workspace has a role of that name",
-        tags=("api keys",),
-    ),
-    Operation(
-        method="DELETE",
-        path=f"{_WS}/roles/{{name}}",
-        name="delete_role",
-        summary="Delete a custom role (409 while a key that is not revoked carries it)",
-        handler=delete_role,
-        answers=RoleOut,
-        scope="keys:admin",
-        conflict="A key that is not revoked carries it",
-        tags=("api keys",),
-    ),
-    Operation(
-        method="GET",
-        path=f"{_WS}/api_keys",
-        name="list_api_keys",
-        summary="The workspace's API keys (never their secrets)",
-        handler=list_api_keys,
-        answers=(ApiKeyOut,),
-        scope="keys:admin",
-        tags=("api keys",),
-    ),
-    Operation(
-        method="POST",
-        path=f"{_WS}/api_keys",
-        name="create_api_key",
-        summary="Make an API key; its secret is in this answer only (only a hash is kept)",
-        handler=create_api_key,
-        answers=CreatedApiKey,
-        status=201,
-        scope="keys:admin",
-        body=CreateApiKey,
-        tags=("api keys",),
-    ),
-    Operation(
-        method="POST",
-        path=f"{_WS}/api_keys/{{id}}/rotate",
-        name="rotate_api_key",
-        summary="Give a key a new secret, in this answer only; the old one stops working",
-        handler=rotate_api_key,
-        answers=CreatedApiKey,
-        scope="keys:admin",
-        tags=("api keys",),
-    ),
-    Operation(
-        method="POST",
-        path=f"{_WS}/api_keys/{{id}}/revoke",
-        name="revoke_api_key",
-        summary="Revoke an API key: it stops working at once (revoking again changes nothing)",
-        handler=revoke_api_key,
-        answers=ApiKeyOut,
-        scope="keys:admin",
-        tags=("api keys",),
-    ),
+    *TENANCY_OPERATIONS,
 )

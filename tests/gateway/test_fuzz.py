@@ -15,12 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from repertory.gateway._rest import OPERATIONS, Operation
+from repertory.gateway._rest import OPERATIONS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from schemathesis import Case
+
+    from repertory.gateway._operation import Operation
 
 COMMAND = str(Path(sys.executable).with_name("repertory"))
 FLOWS = str(Path(__file__).with_name("served_flows.py"))
