@@ -4,7 +4,7 @@ handler gets, and the query models and paging they share."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, TypeVar, final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from repertory.runtime import ApiKey, FlowDefinition, Runtime
 
     from ._models import FlowOut
+
+P = TypeVar("P", bound=BaseModel)
+T = TypeVar("T")
 
 
 @final
@@ -92,3 +95,12 @@ def next_offset(query: PageQuery, count: int) -> int | None:
 def page_query(call: Call) -> PageQuery:
     assert isinstance(call.query, PageQuery)
     return call.query
+
+
+def paged(
+    page: Callable[..., P], query: PageQuery, found: Sequence[T], out: Callable[[T], BaseModel]
+) -> P:
+    """The answer of a listing that read `query.limit + 1` items: the extra one, if any, says
+    that another page follows."""
+    items = [out(item) for item in found[: query.limit]]
+    return page(items=items, next_offset=next_offset(query, len(found)))

@@ -40,7 +40,7 @@ from ._models import (
     TaskRunPage,
     Version,
 )
-from ._operation import Call, Operation, PageQuery, QueryModel, next_offset, page_query
+from ._operation import Call, Operation, PageQuery, QueryModel, page_query, paged
 from ._tenancy import TENANCY_OPERATIONS
 
 if TYPE_CHECKING:
@@ -150,10 +150,7 @@ async def list_flow_runs(call: Call) -> FlowRunPage:
         offset=query.offset,
         workspace=call.workspace,
     )
-    return FlowRunPage(
-        items=[FlowRunOut.of(run) for run in runs[: query.limit]],
-        next_offset=next_offset(query, len(runs)),
-    )
+    return paged(FlowRunPage, query, runs, FlowRunOut.of)
 
 
 async def read_flow_run(call: Call) -> FlowRunOut:
@@ -180,10 +177,7 @@ async def list_task_runs(call: Call) -> TaskRunPage:
     runs = await call.runtime.read_task_runs(
         flow_run_id=run_id, limit=query.limit + 1, offset=query.offset, workspace=call.workspace
     )
-    return TaskRunPage(
-        items=[TaskRunOut.of(run) for run in runs[: query.limit]],
-        next_offset=next_offset(query, len(runs)),
-    )
+    return paged(TaskRunPage, query, runs, TaskRunOut.of)
 
 
 async def read_flow_run_states(call: Call) -> list[BaseModel]:
@@ -200,10 +194,7 @@ async def read_logs(call: Call) -> LogPage:
     logs = await call.runtime.read_logs(
         flow_run_id=run_id, limit=query.limit + 1, offset=query.offset, workspace=call.workspace
     )
-    return LogPage(
-        items=[LogOut.of(log) for log in logs[: query.limit]],
-        next_offset=next_offset(query, len(logs)),
-    )
+    return paged(LogPage, query, logs, LogOut.of)
 
 
 class CacheEntryQuery(PageQuery):
@@ -219,10 +210,7 @@ async def list_cache_entries(call: Call) -> CacheEntryPage:
         offset=query.offset,
         workspace=call.workspace,
     )
-    return CacheEntryPage(
-        items=[CacheEntryOut.of(entry) for entry in entries[: query.limit]],
-        next_offset=next_offset(query, len(entries)),
-    )
+    return paged(CacheEntryPage, query, entries, CacheEntryOut.of)
 
 
 async def invalidate_cache(call: Call) -> Invalidated:

@@ -26,7 +26,7 @@ from ._models import (
     RoleOut,
     WorkspaceOut,
 )
-from ._operation import Call, Operation, PageQuery, QueryModel, next_offset
+from ._operation import Call, Operation, PageQuery, QueryModel, paged
 
 _WS: Final = "/api/workspaces/{workspace}"
 
@@ -50,10 +50,7 @@ async def read_audit(call: Call) -> AuditPage:
         offset=query.offset,
         workspace=call.workspace,
     )
-    return AuditPage(
-        items=[AuditRecordOut.of(record) for record in records[: query.limit]],
-        next_offset=next_offset(query, len(records)),
-    )
+    return paged(AuditPage, query, records, AuditRecordOut.of)
 
 
 async def verify_audit(call: Call) -> AuditVerdictOut:

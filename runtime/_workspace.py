@@ -21,7 +21,6 @@ from ._audit import GENESIS, AuditRecord, ChainVerifier, chain_hash
 from ._errors import StorageError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from datetime import datetime
 
     from repertory.actors import ActorRef, Supervisor
@@ -296,11 +295,10 @@ class Workspaces:
         async with self._spawning:
             ref = self._refs.get(chain)
             if ref is None:
-                make: Callable[[], WorkspaceActor] = lambda: WorkspaceActor(  # noqa: E731
-                    chain=chain, query=self._query
-                )
                 ref = await self._supervisor.spawn(
-                    make, name=f"workspace:{chain}", restart=Restart.PERMANENT
+                    lambda: WorkspaceActor(chain=chain, query=self._query),
+                    name=f"workspace:{chain}",
+                    restart=Restart.PERMANENT,
                 )
                 self._refs[chain] = ref
             return ref

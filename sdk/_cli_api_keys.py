@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, fail
+from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
 
 if TYPE_CHECKING:
     from repertory.runtime import ApiKey
@@ -70,20 +70,13 @@ def api_key_ls(
     if as_json:
         typer.echo(json.dumps([_key_json(key) for key in keys]))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "name", "role", "created", "expires", "revoked")
-    for key in keys:
-        table.add_row(
-            key.id,
-            key.name,
-            key.role,
-            key.created.isoformat(timespec="seconds"),
-            key.expires.isoformat(timespec="seconds") if key.expires else "",
-            key.revoked.isoformat(timespec="seconds") if key.revoked else "",
-        )
-    Console().print(table)
+    print_table(
+        ("id", "name", "role", "created", "expires", "revoked"),
+        (
+            (k.id, k.name, k.role, stamp(k.created), stamp(k.expires), stamp(k.revoked))
+            for k in keys
+        ),
+    )
 
 
 @api_key_app.command("rotate")

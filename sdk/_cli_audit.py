@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, fail
+from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
 
 if TYPE_CHECKING:
     from repertory.runtime import AuditRecord
@@ -67,22 +67,22 @@ def audit_ls(
     if as_json:
         typer.echo(json.dumps([_record_json(record) for record in records]))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("seq", "at", "key", "action", "target", "outcome", "status", "client")
-    for r in records:
-        table.add_row(
-            str(r.seq),
-            r.at.isoformat(timespec="seconds"),
-            f"{r.key_name} ({r.key_id})" if r.key_id else "-",
-            r.action,
-            r.target,
-            r.outcome,
-            str(r.status),
-            r.client,
-        )
-    Console().print(table)
+    print_table(
+        ("seq", "at", "key", "action", "target", "outcome", "status", "client"),
+        (
+            (
+                str(r.seq),
+                stamp(r.at),
+                f"{r.key_name} ({r.key_id})" if r.key_id else "-",
+                r.action,
+                r.target,
+                r.outcome,
+                str(r.status),
+                r.client,
+            )
+            for r in records
+        ),
+    )
 
 
 @audit_app.command("verify")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, fail
+from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
 
 if TYPE_CHECKING:
     from repertory.runtime import CacheEntry
@@ -43,20 +43,20 @@ def cache_ls(
     if as_json:
         typer.echo(json.dumps([_entry_json(entry) for entry in entries]))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("key", "task", "created", "expires", "bytes", "storage")
-    for entry in entries:
-        table.add_row(
-            entry.key[:16],
-            entry.task_name,
-            entry.created.isoformat(timespec="seconds"),
-            entry.expires.isoformat(timespec="seconds") if entry.expires else "never",
-            f"{entry.size:,}",
-            entry.storage,
-        )
-    Console().print(table)
+    print_table(
+        ("key", "task", "created", "expires", "bytes", "storage"),
+        (
+            (
+                e.key[:16],
+                e.task_name,
+                stamp(e.created),
+                stamp(e.expires, none="never"),
+                f"{e.size:,}",
+                e.storage,
+            )
+            for e in entries
+        ),
+    )
 
 
 @cache_app.command("invalidate")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
-from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect
+from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, print_table, stamp
 
 if TYPE_CHECKING:
     from repertory import FlowRun, SyncClient
@@ -43,20 +43,13 @@ def _print_runs(runs: list[FlowRun], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps([_run_json(run) for run in runs]))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "name", "flow", "state", "started", "ended")
-    for run in runs:
-        table.add_row(
-            run.id,
-            run.name,
-            run.flow_name,
-            run.state.name,
-            run.start_time.isoformat(timespec="seconds") if run.start_time else "",
-            run.end_time.isoformat(timespec="seconds") if run.end_time else "",
-        )
-    Console().print(table)
+    print_table(
+        ("id", "name", "flow", "state", "started", "ended"),
+        (
+            (r.id, r.name, r.flow_name, r.state.name, stamp(r.start_time), stamp(r.end_time))
+            for r in runs
+        ),
+    )
 
 
 @flow_run_app.command("ls")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Sequence
+    from datetime import datetime
 
     from repertory import SyncClient
 
@@ -42,3 +43,19 @@ def connect(
             yield client
     except (ClientError, SdkError) as exc:
         raise fail(str(exc), debug=debug, error=exc) from None
+
+
+def stamp(moment: datetime | None, *, none: str = "") -> str:
+    """A time as a table shows it: to the second."""
+    return none if moment is None else moment.isoformat(timespec="seconds")
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A table for people (rich, loaded only when a table is printed)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
