@@ -1,8 +1,10 @@
-"""SQLite and PostgreSQL through `databases`: one connection, migrations, batched writes, reads.
+"""SQLite and PostgreSQL through `databases`: connections, migrations, batched writes, reads.
 
-Runs on asyncio only (as `databases` and its drivers do) and is used by one task at a time:
-the store actor owns it. Bulk writes go through the driver connection that `databases` hands
-out, since `databases`' own `execute_many` runs one statement per row.
+Used by one task at a time: the store actor owns it. Bulk writes go through a driver
+connection, since `databases`' own `execute_many` runs one statement per row. On PostgreSQL
+(and in-memory SQLite) that is the one `databases` connection, on asyncio only. A SQLite file
+gets a writer thread of its own for every statement of ours, and `databases` connects when it
+is first asked to read, so that a runtime starts without importing it and SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -89,19 +91,26 @@ def sqlite_path(url: str) -> str | None:
 
 @final
 class SqlDatabase:
-    """One connection to SQLite or PostgreSQL, used by one task at a time."""
+    """Connections to SQLite or PostgreSQL, used by one task at a time."""
 
     def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
         self.url = url
         self.dialect = dialect_of(url)
         if synchronous not in {"NORMAL", "FULL"}:
             raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
-        self._synchronous = synchronous
+        self._is_open = False
         self._database: databases.Database | None = None
         self._connection: databases.core.Connection | None = None
-        # SQLite files: group commits go through a connection of the driver's own in a worker
-        # thread, so that a whole transaction costs one hop to a thread, not one per statement.
-        self._writer: SqliteWriter | None = None
+        # SQLite files: our statements go through a connection of the driver's own in a
+        # worker thread, so that a whole group commit costs one hop to a thread, not one per
+        # statement, and opening needs no `databases`.
+        self._pragmas = (
+            f"PRAGMA synchronous={synchronous}",
+            "PRAGMA busy_timeout=5000",
+            "PRAGMA foreign_keys=ON",
+        )
+        path = sqlite_path(url) if self.dialect == "sqlite" else None
+        self._writer = SqliteWriter(path, self._pragmas) if path is not None else None
         self.cache = CacheTables(self)
         self.audit = AuditTables(self)
         self.workspaces = WorkspaceTables(self)
@@ -115,6 +124,8 @@ class SqlDatabase:
     @property
     def safe_url(self) -> str:
         """The URL without its password, for messages."""
+        if self.dialect == "sqlite":
+            return self.url  # no password to hide, and no need to import `databases`
         from databases import DatabaseURL
 
         return DatabaseURL(self.url).obscure_password
@@ -126,43 +137,48 @@ class SqlDatabase:
             StorageError: the database cannot be opened.
             SchemaVersionError: the database was written by a newer repertory.
         """
-        url = self.url
-        if self.dialect == "postgresql":
-            url = "postgresql://" + url.partition("://")[2]  # the asyncpg driver either way
         try:
-            database = await anyio.to_thread.run_sync(_new_database, url, self.dialect)
-            await database.connect()
-            connection = database.connection()
-            await connection.__aenter__()
+            if self._writer is not None:
+                await self._writer.open()
+            else:
+                await self._connect()
         except Exception as exc:
             raise StorageError(f"cannot open database {self.safe_url}: {exc}") from exc
-        self._database = database
-        self._connection = connection
+        self._is_open = True
         try:
-            if self.dialect == "sqlite":
-                for pragma in (
-                    f"PRAGMA synchronous={self._synchronous}",
-                    "PRAGMA busy_timeout=5000",
-                    "PRAGMA foreign_keys=ON",
-                ):
-                    await self._raw_execute(pragma)
             await self._migrate()
-            path = sqlite_path(self.url) if self.dialect == "sqlite" else None
-            if path is not None:
-                writer = SqliteWriter(
-                    path, (f"PRAGMA synchronous={self._synchronous}", "PRAGMA busy_timeout=5000")
-                )
-                await writer.open()
-                self._writer = writer
         except BaseException:
             await self.close()
             raise
 
+    async def _connect(self) -> databases.core.Connection:
+        """The `databases` connection, connected on first use (blocks; asyncio only)."""
+        if self._connection is not None:
+            return self._connection
+        url = self.url
+        if self.dialect == "postgresql":
+            url = "postgresql://" + url.partition("://")[2]  # the asyncpg driver either way
+        database = await anyio.to_thread.run_sync(_new_database, url, self.dialect)
+        await database.connect()
+        connection = database.connection()
+        try:
+            await connection.__aenter__()
+            for pragma in self._pragmas if self.dialect == "sqlite" else ():
+                await connection.raw_connection.execute(pragma)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await database.disconnect()
+            raise
+        self._database = database
+        self._connection = connection
+        return connection
+
     async def close(self) -> None:
-        connection, database, writer = self._connection, self._database, self._writer
-        self._connection = self._database = self._writer = None
-        if writer is not None:
-            await writer.close()
+        connection, database = self._connection, self._database
+        self._connection = self._database = None
+        self._is_open = False
+        if self._writer is not None:
+            await self._writer.close()
         if connection is not None:
             await connection.__aexit__(None, None, None)
         if database is not None:
@@ -170,10 +186,15 @@ class SqlDatabase:
 
     # -- low level -------------------------------------------------------------------------
 
+    def _check_open(self) -> None:
+        if not self._is_open:
+            raise StorageError(f"database {self.safe_url} is not open")
+
     @property
     def _raw(self) -> object:
-        if self._connection is None:
-            raise StorageError(f"database {self.safe_url} is not open")
+        """The `databases` connection's driver connection (not for SQLite files)."""
+        self._check_open()
+        assert self._connection is not None, "connected at open when there is no writer"
         return self._connection.raw_connection
 
     def _sql(self, statement: str) -> str:
@@ -187,12 +208,21 @@ class SqlDatabase:
         return "".join(out)
 
     async def _raw_execute(self, statement: str, args: Sequence[object] = ()) -> None:
+        if self._writer is not None:
+            self._check_open()
+            await self._writer.run(lambda connection: connection.execute(statement, args))
+            return
         raw = self._raw
         await raw.execute(self._sql(statement), *((args,) if self.dialect == "sqlite" else args))  # type: ignore[attr-defined]  # driver connection, untyped
 
     async def _raw_fetch(
         self, statement: str, args: Sequence[object] = ()
     ) -> list[tuple[object, ...]]:
+        if self._writer is not None:
+            self._check_open()
+            return await self._writer.run(
+                lambda connection: connection.execute(statement, args).fetchall()
+            )
         raw = self._raw
         if self.dialect == "sqlite":
             async with raw.execute(statement, args) as cursor:  # type: ignore[attr-defined]  # aiosqlite
@@ -217,7 +247,12 @@ class SqlDatabase:
             raise StorageError(f"cannot read database {self.safe_url}: {exc}") from exc
 
     async def _raw_execute_many(self, statement: str, rows: Iterable[Sequence[object]]) -> None:
-        await self._raw.executemany(self._sql(statement), list(rows))  # type: ignore[attr-defined]  # driver connection, untyped
+        rows = list(rows)
+        if self._writer is not None:
+            self._check_open()
+            await self._writer.run(lambda connection: connection.executemany(statement, rows))
+            return
+        await self._raw.executemany(self._sql(statement), rows)  # type: ignore[attr-defined]  # driver connection, untyped
 
     async def _begin(self) -> None:
         # SQLite: take the write lock at once, so a read-then-write cannot fail on upgrade.
@@ -238,6 +273,8 @@ class SqlDatabase:
     async def transaction(self, work: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
         """Run statements (each with its rows) in one transaction."""
         if self._writer is not None:
+            if not self._is_open:
+                raise StorageError(f"cannot write to database {self.safe_url}: it is not open")
             await self._writer.run(functools.partial(self._write_in_thread, work=work))
             return
         async with self.atomically("write to"):
@@ -435,10 +472,11 @@ class SqlDatabase:
     # -- reads -----------------------------------------------------------------------------
 
     async def fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
-        if self._connection is None:
-            raise StorageError(f"database {self.safe_url} is not open")
+        """Rows of a query with `:name` parameters, through `databases` (asyncio only)."""
+        self._check_open()
         try:
-            rows = await self._connection.fetch_all(query=query, values=dict(values))
+            connection = await self._connect()
+            rows = await connection.fetch_all(query=query, values=dict(values))
         except Exception as exc:
             raise StorageError(f"cannot read database {self.safe_url}: {exc}") from exc
         return [row._mapping for row in rows]

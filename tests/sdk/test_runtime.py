@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from typing import TYPE_CHECKING
 
@@ -295,6 +297,39 @@ async def test_a_database_that_cannot_be_opened(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot open database"):
         async with Runtime(f"sqlite:///{blocker}/runs.db"):
             pass
+
+
+STARTS_LIGHT = """
+import sys, anyio
+from repertory import Runtime, flow
+
+@flow
+async def double(x: int) -> int:
+    return 2 * x
+
+async def main() -> None:
+    async with Runtime(sys.argv[1]) as rt:
+        assert await double(2) == 4
+        print(sorted({"databases", "sqlalchemy"} & set(sys.modules)))
+        print(len(await rt.read_flow_runs()), "sqlalchemy" in sys.modules)
+
+anyio.run(main, backend=sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_sqlite_runtime_runs_flows_before_importing_databases(
+    tmp_path: Path, backend: str
+) -> None:
+    # SQLAlchemy is most of a cold start: a runtime on a SQLite file loads `databases` (and
+    # it) only when it is first asked to read.
+    result = subprocess.run(
+        [sys.executable, "-c", STARTS_LIGHT, f"sqlite:///{tmp_path / 'runs.db'}", backend],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.splitlines() == ["[]", "1 True"]
 
 
 async def test_the_body_exception_reaches_the_caller_unwrapped(
