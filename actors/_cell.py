@@ -239,3 +239,6 @@ class ActorCell:
                 dead_letters.record(self.name, item, "stopped")
         self._receive.close()
         self.ref.close()
+        # The slot refers to this cell too: without the cycle, a retired actor and all it
+        # held are freed at once rather than by a garbage collection.
+        self.slot = None

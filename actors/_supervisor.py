@@ -328,15 +328,21 @@ class Supervisor:
             if isinstance(event, _Shutdown):
                 await self._stop_all(retire=event.is_final)
                 return None
-            slot = event.slot
-            if slot not in self._slots:
-                continue
-            if slot.is_retiring:
-                self._remove(slot)
-            elif event.run > slot.handled_runs:  # not stopped on purpose, not dealt with yet
-                failure = await self._handle_exit(slot, event.error)
-                if failure is not None:
-                    return failure
+            failure = await self._on_exited(event)
+            del event  # a quiet supervisor keeps nothing of the child it heard of last
+            if failure is not None:
+                return failure
+
+    async def _on_exited(self, event: _Exited) -> RestartIntensityError | None:
+        slot = event.slot
+        if slot not in self._slots:
+            return None
+        if slot.is_retiring:
+            self._remove(slot)
+            return None
+        if event.run > slot.handled_runs:  # not stopped on purpose, not dealt with yet
+            return await self._handle_exit(slot, event.error)
+        return None
 
     async def _handle_exit(
         self, slot: ChildSlot, error: Exception | None

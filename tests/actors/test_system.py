@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import gc
+import weakref
 from dataclasses import dataclass
 
 import anyio
@@ -13,6 +16,7 @@ from repertory.actors import (
     ActorNotFoundError,
     ActorStoppedError,
     Request,
+    Restart,
     open_actor_system,
 )
 from repertory.actors.testing import FakeClock, open_test_system, spawn_probe
@@ -115,3 +119,38 @@ async def test_a_system_opened_in_a_cancelled_scope_closes_at_once() -> None:
         async with open_test_system():
             entered = True
     assert not entered
+
+
+class _Payload:
+    """Something an actor holds, to see when it is freed."""
+
+
+class Holding(Actor):
+    def __init__(self, held: _Payload) -> None:
+        self.held = held
+
+    async def receive(self, message: object) -> object:
+        self.stop()
+        return None
+
+
+@pytest.mark.parametrize("how", ["stopped", "stops itself"])
+async def test_a_stopped_actor_is_freed_without_a_garbage_collection(how: str) -> None:
+    # A runtime spawns an actor per created run: a reference cycle per actor would leave
+    # each run's state to the cyclic collector, whose passes cost the whole process.
+    async with open_test_system() as system:
+        payload = _Payload()
+        alive = weakref.ref(payload)
+        gc.disable()
+        try:
+            ref = await system.spawn(functools.partial(Holding, payload), restart=Restart.TEMPORARY)
+            del payload
+            if how == "stopped":
+                await system.stop(ref)
+            else:
+                await ref.tell("stop")
+            await anyio.wait_all_tasks_blocked()  # the supervisor has heard of the exit
+            assert system.statistics().actors == 0
+            assert alive() is None
+        finally:
+            gc.enable()
