@@ -10,6 +10,7 @@ import datetime
 import keyword
 import reprlib
 import threading
+import types
 from typing import TYPE_CHECKING, Any, Final, final
 
 import msgpack
@@ -65,20 +66,55 @@ def _compile(
 
     Like `dataclasses` itself, this compiles two small functions: reading `obj.a, obj.b` and
     calling `cls(a=v[s], b=v[s + 1])` directly cost half of the generic code (attrgetter and
-    `cls(**dict(zip(names, values)))`). Only identifiers reach the source; `tag` and `cls`
-    are passed in the namespace.
+    `cls(**dict(zip(names, values)))`). Only identifiers reach the source; `tag`, `cls` and
+    the slots' setters are passed in the namespace.
     """
     if not all(name.isidentifier() and not keyword.iskeyword(name) for name in names):
         raise TypeError(f"{cls.__qualname__} has a field whose name is not an identifier")
     fields = "".join(f", obj.{name}" for name in names)
-    arguments = ", ".join(f"{name}=values[start + {i}]" for i, name in enumerate(names))
+    namespace: dict[str, Any] = {"tag": tag, "cls": cls, "new": object.__new__}
+    setters = _slot_setters(cls, names)
+    if setters is None:
+        arguments = ", ".join(f"{name}=values[start + {i}]" for i, name in enumerate(names))
+        body = f"    return cls({arguments})\n"
+    else:
+        # The generated `__init__` of a frozen dataclass sets each field through
+        # `object.__setattr__`, which costs as much as the rest of a remote tell's delivery.
+        # What it would do is only that, so set the slots directly.
+        namespace.update(
+            (f"set_{name}", setter) for name, setter in zip(names, setters, strict=True)
+        )
+        sets = "".join(
+            f"    set_{name}(obj, values[start + {i}])\n" for i, name in enumerate(names)
+        )
+        body = f"    obj = new(cls)\n{sets}    return obj\n"
     source = (
         f"def to_array(head, obj):\n    return (*head, tag{fields})\n"
-        f"def build(values, start):\n    return cls({arguments})\n"
+        f"def build(values, start):\n{body}"
     )
-    namespace: dict[str, Any] = {"tag": tag, "cls": cls}
     exec(source, namespace)
     return namespace["to_array"], namespace["build"]
+
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> list[Callable[..., None]] | None:
+    """The slots' own setters, when building `cls` means only setting its fields: a slotted
+    dataclass whose fields are all `__init__` arguments, with no `__post_init__` and the
+    `__init__` that `dataclasses` wrote. Otherwise None: its `__init__` must run."""
+    code = getattr(getattr(cls, "__init__", None), "__code__", None)
+    if (
+        hasattr(cls, "__post_init__")
+        or len(dataclasses.fields(cls)) != len(names)
+        # The `__init__` that `dataclasses` writes for a frozen class, not one by hand.
+        or "__dataclass_builtins_object__" not in getattr(code, "co_freevars", ())
+    ):
+        return None
+    setters = []
+    for name in names:
+        slot = next((klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__), None)
+        if type(slot) is not types.MemberDescriptorType:
+            return None
+        setters.append(slot.__set__)
+    return setters
 
 
 def _describe_unencodable(value: object) -> str:

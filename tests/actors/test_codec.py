@@ -319,6 +319,31 @@ def test_fields_with_init_false_are_not_sent() -> None:
     assert decoded.double == 42
 
 
+def test_decoding_runs_an_init_written_by_hand() -> None:
+    # Frozen, slotted dataclasses are rebuilt by setting their slots; any other `__init__`
+    # must still run.
+    @dataclass(frozen=True, slots=True)
+    class Rounded:
+        value: float
+
+        def __init__(self, value: float) -> None:
+            object.__setattr__(self, "value", round(value))
+
+    @dataclass(slots=True)
+    class Mutable:
+        value: int
+
+    @dataclass(frozen=True)
+    class Unslotted:
+        value: int
+
+    codec = Codec({"test.rounded": Rounded, "test.mutable": Mutable, "test.unslotted": Unslotted})
+    sent = msgpack.packb(msgpack.ExtType(1, msgpack.packb(["test.rounded", 2.6])))
+    assert codec.decode(sent) == Rounded(3)  # 2.6 on the wire: only its own `__init__` rounds it
+    assert codec.decode(codec.encode(Mutable(value=1))) == Mutable(value=1)
+    assert codec.decode(codec.encode(Unslotted(value=2))) == Unslotted(value=2)
+
+
 @pytest.mark.parametrize(
     ("types", "error", "match"),
     [
