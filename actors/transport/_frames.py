@@ -62,9 +62,9 @@ class FrameReader:
         self._pending: list[bytes] = []  # the chunks of an incomplete frame
         self._pending_size = 0
         self._pending_needed = 0  # its size with its header, once the header is complete
-        self._frames: list[memoryview] = []  # complete frames not yet returned
+        self._frames: list[bytes] = []  # complete frames not yet returned
 
-    async def receive_frames(self) -> list[memoryview]:
+    async def receive_frames(self) -> list[bytes]:
         """Wait for at least one complete frame and return every complete one (blocks).
 
         Raises:
@@ -86,13 +86,13 @@ class FrameReader:
             frames = self._split(chunk)
         return frames
 
-    async def receive_frame(self) -> memoryview:
+    async def receive_frame(self) -> bytes:
         """Wait for the next frame and return it, keeping any that follow it (blocks)."""
         if not self._frames:
             self._frames = await self.receive_frames()
         return self._frames.pop(0)
 
-    def _split(self, chunk: bytes) -> list[memoryview]:
+    def _split(self, chunk: bytes) -> list[bytes]:
         if self._pending:
             self._pending.append(chunk)
             self._pending_size += len(chunk)
@@ -101,8 +101,9 @@ class FrameReader:
             chunk = b"".join(self._pending)  # once per frame: reassembly stays linear
             self._pending.clear()
             self._pending_size = self._pending_needed = 0
-        frames: list[memoryview] = []
-        view = memoryview(chunk)
+        # Copies, not memoryview slices: bytes are no work for the garbage collector, while
+        # a chunk's thousands of views made it run and scan them (on trio most of all).
+        frames: list[bytes] = []
         size = len(chunk)
         max_frame_size = self.max_frame_size
         unpack_header = HEADER.unpack_from
@@ -114,7 +115,7 @@ class FrameReader:
             end = position + 4 + length
             if end > size:
                 break
-            frames.append(view[position + 4 : end])
+            frames.append(chunk[position + 4 : end])
             position = end
         if position < size:
             rest = chunk[position:] if position else chunk
