@@ -114,8 +114,8 @@ async def _endpoint(operation: Operation, served: _Served, request: Request) -> 
     runtime = served.runtime
     key = None
     workspace = ""
-    audit = AuditContext(
-        action=operation.name, is_mutating=operation.method != "GET", target=request.url.path
+    audit = AuditContext(  # the path as sent: `request.url` would parse the Host header too
+        action=operation.name, is_mutating=operation.method != "GET", target=request.scope["path"]
     )
     if operation.scope is not None:
         request.scope.setdefault("state", {})[AUDIT_STATE_KEY] = audit
