@@ -12,6 +12,7 @@ from anyio.lowlevel import checkpoint
 from ._actor import Actor, Unhandled
 from ._envelope import Ask, DeferredReply
 from ._errors import ActorStoppedError, UnhandledMessageError
+from ._mailbox import Mailbox
 from ._ref import LocalActorRef
 
 if TYPE_CHECKING:
@@ -48,8 +49,7 @@ class ActorCell:
         "_deferred",
         "_factory",
         "_is_stop_requested",
-        "_receive",
-        "_send",
+        "_mailbox",
         "_start_scope",
         "_system",
         "name",
@@ -67,13 +67,12 @@ class ActorCell:
     ) -> None:
         if mailbox_size < 1 and mailbox_size != math.inf:
             raise ValueError(f"mailbox_size must be >= 1, got {mailbox_size}")
-        send, receive = anyio.create_memory_object_stream[object](mailbox_size)
+        mailbox = Mailbox(mailbox_size)
         self.name = name
-        self.ref = LocalActorRef(name, send, system.dead_letters)
+        self.ref = LocalActorRef(name, mailbox, system.dead_letters)
         self._system = system
         self._factory = factory
-        self._send = send
-        self._receive = receive
+        self._mailbox = mailbox
         self._actor: Actor | None = None
         self._is_stop_requested = False  # for this run, even before its actor exists
         self._start_scope: anyio.CancelScope | None = None  # only while on_start runs
@@ -88,8 +87,8 @@ class ActorCell:
         if self._actor is not None:
             self._actor.stop()
         # A full mailbox means a busy actor, which sees the request after its current message.
-        with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError):
-            self._send.send_nowait(_WAKE)
+        with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError):
+            self._mailbox.put_nowait(_WAKE)
 
     def cancel_start(self) -> None:
         """Cancel an `on_start` that is taking too long (the spawner gets ActorStoppedError)."""
@@ -123,7 +122,7 @@ class ActorCell:
                 has_work = type(actor).background is not Actor.background
                 # The two calls of the hot path are bound once. (Each bound method costs every
                 # idle actor 64 bytes, and module globals are as quick to load as locals.)
-                receive_nowait = self._receive.receive_nowait
+                receive_nowait = self._mailbox.get_nowait
                 handle = actor.receive
                 budget = YIELD_EVERY
                 # The first wait goes straight to `receive`: an exception that passes through
@@ -142,7 +141,7 @@ class ActorCell:
                                     # keeps the exception and its traceback alive, and idle
                                     # actors are many.
                                     budget = YIELD_EVERY
-                                    item = await self._receive.receive()
+                                    item = await self._mailbox.get()
                                 if type(item) is Ask:
                                     reply = item.reply
                                     replied = False
@@ -230,14 +229,14 @@ class ActorCell:
         dead_letters = self._system.dead_letters
         while True:
             try:
-                item = self._receive.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                item = self._mailbox.get_nowait()
+            except anyio.WouldBlock:
                 break
             if type(item) is Ask:
                 item.reply.set_exception(ActorStoppedError(self.name))
             elif item is not _WAKE:
                 dead_letters.record(self.name, item, "stopped")
-        self._receive.close()
+        self._mailbox.close()
         self.ref.close()
         # The slot refers to this cell too: without the cycle, a retired actor and all it
         # held are freed at once rather than by a garbage collection.

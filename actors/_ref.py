@@ -11,14 +11,13 @@ from ._envelope import Ask, LocalReply, Reply, Request
 from ._errors import ActorStoppedError, MailboxFullError
 
 if TYPE_CHECKING:
-    from anyio.streams.memory import MemoryObjectSendStream
-
     from ._dead_letters import DeadLetterOffice
+    from ._mailbox import Mailbox
 
 R = TypeVar("R")
 
-# A retired mailbox: its cell closed both ends.
-_CLOSED = (anyio.BrokenResourceError, anyio.ClosedResourceError)
+# A retired mailbox: its cell closed it.
+_CLOSED = anyio.ClosedResourceError
 
 
 class ActorRef(abc.ABC):
@@ -66,14 +65,12 @@ class ActorRef(abc.ABC):
 class LocalActorRef(ActorRef):
     """A ref to an actor of this process: a sender on its bounded mailbox."""
 
-    __slots__ = ("_dead_letters", "_is_stopped", "_send", "_send_nowait")
+    __slots__ = ("_dead_letters", "_is_stopped", "_mailbox", "_send_nowait")
 
-    def __init__(
-        self, name: str, send: MemoryObjectSendStream[object], dead_letters: DeadLetterOffice
-    ) -> None:
+    def __init__(self, name: str, mailbox: Mailbox, dead_letters: DeadLetterOffice) -> None:
         super().__init__(name)
-        self._send = send
-        self._send_nowait = send.send_nowait
+        self._mailbox = mailbox
+        self._send_nowait = mailbox.put_nowait
         self._dead_letters = dead_letters
         self._is_stopped = False
 
@@ -83,7 +80,7 @@ class LocalActorRef(ActorRef):
             self._send_nowait(message)
         except anyio.WouldBlock:
             try:
-                await self._send.send(message)
+                await self._mailbox.put(message)
             except _CLOSED:
                 self._dead_letters.record(self.name, message, "stopped")
         except _CLOSED:
@@ -111,7 +108,7 @@ class LocalActorRef(ActorRef):
             try:
                 self._send_nowait(envelope)
             except anyio.WouldBlock:
-                await self._send.send(envelope)
+                await self._mailbox.put(envelope)
         except _CLOSED:
             reply.set_exception(ActorStoppedError(self.name))
 
@@ -121,6 +118,5 @@ class LocalActorRef(ActorRef):
         return self._is_stopped
 
     def close(self) -> None:
-        """Close the mailbox's sending end (done by the actor's cell when it retires)."""
+        """Mark the actor stopped for good (its cell does this when it retires the mailbox)."""
         self._is_stopped = True
-        self._send.close()
