@@ -47,9 +47,11 @@ if TYPE_CHECKING:
         CacheKeyContext,
         CachePolicy,
         Engine,
+        LiveRun,
         RetryDelay,
         RunContext,
         State,
+        TaskRun,
     )
 
 P = ParamSpec("P")
@@ -278,36 +280,52 @@ class Task(Generic[P, R]):
         engine = context.engine
         run = engine.new_task_run(self.options, parameters, context)
         future: TaskFuture[object] = TaskFuture(run)
-
-        async def run_when_ready() -> None:
-            state: State | None = None
-            try:
-                try:
-                    if wait_for is not None:
-                        await wait_all(wait_for)
-                    if needs_resolving(parameters.values()):
-                        run.parameters = {
-                            name: await resolve(value) for name, value in parameters.items()
-                        }
-                except Exception as exc:  # an upstream failed, or its value cannot be passed
-                    state = run.transition("Failed", message=str(exc), outcome=exc)
-                    return
-                state = cast(
-                    "State",
-                    await engine.run_task(
-                        self, self.fn, self.options, run, context, return_state=True
-                    ),
-                )
-            finally:
-                if state is None:  # cancelled before it could end: say so, wake its waiters
-                    if not run.state.is_final:
-                        run.transition("Cancelled", message="cancelled with its flow")
-                    error = TaskCancelledError(run.id)
-                    state = dataclasses.replace(run.state, _outcome=error)
-                future.finish(state)
-
-        context.task_group.start_soon(run_when_ready, name=f"task run {run.base.name}")
+        # A method and its arguments, not a closure: seven cells and a function fewer for
+        # every run, which a `map` of thousands keeps alive at once for the collector to scan.
+        context.task_group.start_soon(
+            self._run_when_ready,
+            run,
+            future,
+            parameters,
+            wait_for,
+            context,
+            name=f"task run {run.base.name}",
+        )
         return future
+
+    async def _run_when_ready(
+        self,
+        run: LiveRun[TaskRun],
+        future: TaskFuture[object],
+        parameters: dict[str, object],
+        wait_for: object,
+        context: RunContext,
+    ) -> None:
+        state: State | None = None
+        try:
+            try:
+                if wait_for is not None:
+                    await wait_all(wait_for)
+                if needs_resolving(parameters.values()):
+                    run.parameters = {
+                        name: await resolve(value) for name, value in parameters.items()
+                    }
+            except Exception as exc:  # an upstream failed, or its value cannot be passed
+                state = run.transition("Failed", message=str(exc), outcome=exc)
+                return
+            state = cast(
+                "State",
+                await context.engine.run_task(
+                    self, self.fn, self.options, run, context, return_state=True
+                ),
+            )
+        finally:
+            if state is None:  # cancelled before it could end: say so, wake its waiters
+                if not run.state.is_final:
+                    run.transition("Cancelled", message="cancelled with its flow")
+                error = TaskCancelledError(run.id)
+                state = dataclasses.replace(run.state, _outcome=error)
+            future.finish(state)
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r}>"
