@@ -167,25 +167,8 @@ def time_from(value: object) -> datetime:
     return parsed
 
 
-#: The columns `flow_run_from` reads.
-FLOW_RUN_FIELDS: Final = (
-    "id",
-    "workspace",
-    "flow_name",
-    "flow_version",
-    "name",
-    "parameters",
-    "state_type",
-    "state_name",
-    "state_message",
-    "state_timestamp",
-    "run_count",
-    "start_time",
-    "end_time",
-    "parent_flow_run_id",
-    "parent_task_run_id",
-    "created",
-)
+#: The columns `flow_run_from` reads: all but the owner's.
+FLOW_RUN_FIELDS: Final = tuple(c for c in FLOW_RUN_COLUMNS.split(", ") if c != "owner")
 
 
 def flow_run_from(row: Mapping[str, object]) -> FlowRun:

@@ -13,8 +13,7 @@ import contextlib
 import functools
 import os
 import socket
-import sqlite3
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, TypeVar, final
 
 import anyio
 
@@ -44,25 +43,26 @@ from ._states import TERMINAL_TYPES, StateType
 from ._workspace_sql import WorkspaceTables
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+    import sqlite3
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
     from datetime import datetime
 
     import databases
+
+T = TypeVar("T")
 
 _FLOW_RUN_COLUMNS: Final = ", ".join(FLOW_RUN_FIELDS)
 _TERMINAL_SQL: Final = ", ".join(f"'{t}'" for t in sorted(TERMINAL_TYPES))
 _MIGRATION_LOCK: Final = 0x7265_7065_7274  # any constant: one migrator at a time on PostgreSQL
 
 
-def _new_database(url: str, dialect: str) -> databases.Database:
-    """Blocking, for a worker thread: the first import of `databases` reads many files."""
+def _new_database(url: str) -> databases.Database:
+    """Blocking, for a worker thread: the first import of `databases` reads many files.
+
+    (A SQLite file is known to open by then: its writer thread opened it first.)
+    """
     import databases
 
-    path = sqlite_path(url) if dialect == "sqlite" else None
-    if path is not None:
-        # A file that cannot be opened fails here: a failed aiosqlite connect leaves its
-        # thread to report to the loop later, which may have ended by then.
-        sqlite3.connect(path).close()
     return databases.Database(url)
 
 
@@ -158,7 +158,7 @@ class SqlDatabase:
         url = self.url
         if self.dialect == "postgresql":
             url = "postgresql://" + url.partition("://")[2]  # the asyncpg driver either way
-        database = await anyio.to_thread.run_sync(_new_database, url, self.dialect)
+        database = await anyio.to_thread.run_sync(_new_database, url)
         await database.connect()
         connection = database.connection()
         try:
@@ -190,6 +190,12 @@ class SqlDatabase:
         if not self._is_open:
             raise StorageError(f"database {self.safe_url} is not open")
 
+    async def _in_writer(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` on a SQLite file's writer thread (blocks)."""
+        assert self._writer is not None, "SQLite files only"
+        self._check_open()
+        return await self._writer.run(work)
+
     @property
     def _raw(self) -> object:
         """The `databases` connection's driver connection (not for SQLite files)."""
@@ -209,8 +215,7 @@ class SqlDatabase:
 
     async def _raw_execute(self, statement: str, args: Sequence[object] = ()) -> None:
         if self._writer is not None:
-            self._check_open()
-            await self._writer.run(lambda connection: connection.execute(statement, args))
+            await self._in_writer(lambda connection: connection.execute(statement, args))
             return
         raw = self._raw
         await raw.execute(self._sql(statement), *((args,) if self.dialect == "sqlite" else args))  # type: ignore[attr-defined]  # driver connection, untyped
@@ -219,8 +224,7 @@ class SqlDatabase:
         self, statement: str, args: Sequence[object] = ()
     ) -> list[tuple[object, ...]]:
         if self._writer is not None:
-            self._check_open()
-            return await self._writer.run(
+            return await self._in_writer(
                 lambda connection: connection.execute(statement, args).fetchall()
             )
         raw = self._raw
@@ -249,8 +253,7 @@ class SqlDatabase:
     async def _raw_execute_many(self, statement: str, rows: Iterable[Sequence[object]]) -> None:
         rows = list(rows)
         if self._writer is not None:
-            self._check_open()
-            await self._writer.run(lambda connection: connection.executemany(statement, rows))
+            await self._in_writer(lambda connection: connection.executemany(statement, rows))
             return
         await self._raw.executemany(self._sql(statement), rows)  # type: ignore[attr-defined]  # driver connection, untyped
 
@@ -260,8 +263,8 @@ class SqlDatabase:
 
     @contextlib.asynccontextmanager
     async def atomically(self, doing: str) -> AsyncIterator[None]:
-        """One transaction on the `databases` connection: committed, or rolled back and
-        reported as a StorageError saying what it was `doing`."""
+        """One transaction on the connection our statements use: committed, or rolled back
+        and reported as a StorageError saying what it was `doing`."""
         try:
             await self._begin()
             yield

@@ -284,10 +284,8 @@ async def test_many_callers_of_one_key_compute_it_once(
         assert sorted(names) == ["Cached"] * 49 + ["Completed"]
 
 
-async def test_a_waiter_takes_over_when_the_computing_run_fails(
-    open_runtime: OpenRuntime, calls: Calls
-) -> None:
-    gate = anyio.Event()
+def failing_first(calls: Calls, gate: anyio.Event, x: int) -> Callable[[], Awaitable[int]]:
+    """A flow calling a cached task with `x`, whose first run waits for `gate`, then fails."""
 
     @task(cache_policy=INPUTS)
     async def flaky(x: int) -> int:
@@ -299,7 +297,16 @@ async def test_a_waiter_takes_over_when_the_computing_run_fails(
 
     @flow
     async def caller() -> int:
-        return await flaky(5)
+        return await flaky(x)
+
+    return caller
+
+
+async def test_a_waiter_takes_over_when_the_computing_run_fails(
+    open_runtime: OpenRuntime, calls: Calls
+) -> None:
+    gate = anyio.Event()
+    caller = failing_first(calls, gate, 5)
 
     outcomes: list[object] = []
     async with open_runtime() as rt, anyio.create_task_group() as tg:
@@ -322,18 +329,7 @@ async def test_a_waiter_that_gives_up_is_never_handed_the_lease(
     open_runtime: OpenRuntime, calls: Calls
 ) -> None:
     gate = anyio.Event()
-
-    @task(cache_policy=INPUTS)
-    async def flaky(x: int) -> int:
-        calls.seen.append(x)
-        if len(calls.seen) == 1:
-            await gate.wait()
-            raise RuntimeError("the first try fails")
-        return x
-
-    @flow
-    async def caller() -> int:
-        return await flaky(6)
+    caller = failing_first(calls, gate, 6)
 
     outcomes: list[object] = []
     impatient = anyio.CancelScope()
