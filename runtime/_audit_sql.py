@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final, final
 
 from ._audit import AuditRecord
-from ._rows import format_time, parse_time, text
+from ._rows import format_time, parse_time, text, where
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -87,21 +87,17 @@ class AuditTables:
         offset: int = 0,
     ) -> list[AuditRecord]:
         """The chain's records in order, filtered (`since` inclusive, `until` exclusive)."""
-        where = ["chain = :chain", "seq > :after"]
-        values: dict[str, object] = {"chain": chain, "after": after_seq}
-        if since is not None:
-            where.append("at >= :since")
-            values["since"] = format_time(since)
-        if until is not None:
-            where.append("at < :until")
-            values["until"] = format_time(until)
-        if action is not None:
-            where.append("action = :action")
-            values["action"] = action
-        if key_id is not None:
-            where.append("key_id = :key_id")
-            values["key_id"] = key_id
-        query = f"SELECT {_COLUMNS} FROM audit_log WHERE {' AND '.join(where)} ORDER BY seq"
+        values: dict[str, object] = {}
+        conditions = where(
+            values,
+            ("chain = :chain", chain),
+            ("seq > :after", after_seq),
+            ("at >= :since", format_time(since)),
+            ("at < :until", format_time(until)),
+            ("action = :action", action),
+            ("key_id = :key_id", key_id),
+        )
+        query = f"SELECT {_COLUMNS} FROM audit_log WHERE {conditions} ORDER BY seq"
         query += self._db.page(limit, offset, values)
         return [_record(row) for row in await self._db.fetch(query, values)]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final, final
 
 from ._records import CacheEntry
-from ._rows import format_time, parse_time, text
+from ._rows import format_time, parse_time, text, where
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -69,12 +69,11 @@ class CacheTables:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[CacheEntry]:
-        where = "workspace = :workspace"
-        values: dict[str, object] = {"workspace": workspace}
-        if task_name is not None:
-            where += " AND task_name = :task_name"
-            values["task_name"] = task_name
-        query = f"SELECT * FROM cache_entries WHERE {where} ORDER BY created, key"
+        values: dict[str, object] = {}
+        conditions = where(
+            values, ("workspace = :workspace", workspace), ("task_name = :task_name", task_name)
+        )
+        query = f"SELECT * FROM cache_entries WHERE {conditions} ORDER BY created, key"
         query += self._db.page(limit, offset, values)
         return [_entry(row) for row in await self._db.fetch(query, values)]
 

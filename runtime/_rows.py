@@ -30,6 +30,17 @@ def format_time(value: datetime | None) -> int | None:
     return None if value is None else round(value.timestamp() * 1_000_000)
 
 
+def where(values: dict[str, object], *conditions: tuple[str, object]) -> str:
+    """The SQL of the conditions (`("column = :name", value)`) whose value is not None,
+    joined by AND; each kept value goes into `values` under the `:name` it ends with."""
+    kept = []
+    for condition, value in conditions:
+        if value is not None:
+            kept.append(condition)
+            values[condition.rpartition(":")[2]] = value
+    return " AND ".join(kept)
+
+
 def parse_time(value: object) -> datetime | None:
     if value is None:
         return None

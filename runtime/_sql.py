@@ -36,6 +36,7 @@ from ._rows import (
     task_run_row,
     text,
     time_from,
+    where,
 )
 from ._schema import BLOB, LATEST_VERSION, MIGRATIONS, SERIAL
 from ._sqlite_writer import SqliteWriter
@@ -504,24 +505,17 @@ class SqlDatabase:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[FlowRun]:
-        where = ["workspace = :workspace"]
-        values: dict[str, object] = {"workspace": workspace}
-        if flow_name is not None:
-            where.append("flow_name = :flow_name")
-            values["flow_name"] = flow_name
-        if state_type is not None:
-            where.append("state_type = :state_type")
-            values["state_type"] = str(state_type)
-        if parent_flow_run_id is not None:
-            where.append("parent_flow_run_id = :parent")
-            values["parent"] = parent_flow_run_id
-        if created_after is not None:
-            where.append("created >= :after")
-            values["after"] = format_time(created_after)
-        if created_before is not None:
-            where.append("created < :before")
-            values["before"] = format_time(created_before)
-        query = f"SELECT * FROM flow_runs WHERE {' AND '.join(where)} ORDER BY created, id"
+        values: dict[str, object] = {}
+        conditions = where(
+            values,
+            ("workspace = :workspace", workspace),
+            ("flow_name = :flow_name", flow_name),
+            ("state_type = :state_type", None if state_type is None else str(state_type)),
+            ("parent_flow_run_id = :parent", parent_flow_run_id),
+            ("created >= :after", format_time(created_after)),
+            ("created < :before", format_time(created_before)),
+        )
+        query = f"SELECT * FROM flow_runs WHERE {conditions} ORDER BY created, id"
         query += self.page(limit, offset, values)
         return [flow_run_from(row) for row in await self.fetch(query, values)]
 
