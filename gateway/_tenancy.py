@@ -8,7 +8,7 @@ from typing import Final
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from repertory.runtime import ApiKeyNotFoundError, RoleExistsError
+from repertory.runtime import ApiKey, ApiKeyNotFoundError, RoleExistsError
 
 from ._errors import ApiError
 from ._models import (
@@ -124,8 +124,8 @@ async def create_api_key(call: Call) -> CreatedApiKey:
     return CreatedApiKey(key=ApiKeyOut.of(key), secret=secret)
 
 
-async def _may_grant(call: Call, role: str) -> None:
-    """Raises 403 when the caller's key would make a key (or a role) that may do more."""
+async def _may_grant(call: Call, role: str, *, doing: str = "grant") -> None:
+    """Raises 403 when the caller's key would make (or manage) a key that may do more."""
     assert call.key is not None
     runtime, ws = call.runtime, call.workspace
     mine = await runtime.scopes_of_role(call.key.role, workspace=ws)
@@ -134,7 +134,7 @@ async def _may_grant(call: Call, role: str) -> None:
         raise ApiError(
             403,
             "forbidden",
-            f"a key of role {call.key.role!r} cannot grant role {role!r}, which may do more",
+            f"a key of role {call.key.role!r} cannot {doing} role {role!r}, which may do more",
         )
 
 
@@ -169,18 +169,32 @@ async def delete_role(call: Call) -> RoleOut:
 
 
 async def rotate_api_key(call: Call) -> CreatedApiKey:
-    key_id = call.path("id")
-    if len(key_id) > 100:
-        raise ApiKeyNotFoundError(key_id[:100], call.workspace)
-    key, secret = await call.runtime.rotate_api_key(key_id, workspace=call.workspace)
+    target = await _key_the_caller_may_manage(call)
+    key, secret = await call.runtime.rotate_api_key(target.id, workspace=call.workspace)
     return CreatedApiKey(key=ApiKeyOut.of(key), secret=secret)
 
 
 async def revoke_api_key(call: Call) -> ApiKeyOut:
-    key_id = call.path("id")
-    if len(key_id) > 100:
-        raise ApiKeyNotFoundError(key_id[:100], call.workspace)
-    return ApiKeyOut.of(await call.runtime.revoke_api_key(key_id, workspace=call.workspace))
+    target = await _key_the_caller_may_manage(call)
+    return ApiKeyOut.of(await call.runtime.revoke_api_key(target.id, workspace=call.workspace))
+
+
+async def _key_the_caller_may_manage(call: Call) -> ApiKey:
+    """The key the path names, if the caller could have made it: rotating a key hands out
+    its power, and revoking one takes it from its holder, so both need what creating needs
+    (a server admin key only from a server admin key). 404 if there is no such key."""
+    assert call.key is not None
+    key_id = call.path("id")[:100]
+    keys = await call.runtime.read_api_keys(workspace=call.workspace)
+    target = next((key for key in keys if key.id == key_id), None)
+    if target is None:
+        raise ApiKeyNotFoundError(key_id, call.workspace)
+    if target.is_server_admin and not call.key.is_server_admin:
+        raise ApiError(
+            403, "forbidden", "only a server admin key may rotate or revoke a server admin key"
+        )
+    await _may_grant(call, target.role, doing="rotate or revoke a key of")
+    return target
 
 
 TENANCY_OPERATIONS: Final[tuple[Operation, ...]] = (

@@ -61,9 +61,10 @@ class KeysAccess:
             RoleExistsError: the workspace has a role of that name.
         """
         wanted = frozenset(scopes)
-        if not _ROLE_NAME.fullmatch(name) or name in ROLES:
-            raise ValueError(
-                f"a custom role needs a name of its own (A-Z a-z 0-9 _ . : -), not {name[:50]!r}"
+        if not _ROLE_NAME.fullmatch(name) or name.casefold() in ROLES:
+            raise ValueError(  # "Owner" would read as the built-in role in every listing
+                "a custom role needs a name of its own, not a built-in role's in any case "
+                f"(A-Z a-z 0-9 _ . : -), not {name[:50]!r}"
             )
         unknown = wanted - set(SCOPES)
         if not wanted or unknown:
@@ -186,8 +187,8 @@ class KeysAccess:
         Its id, name, role and expiry stay.
 
         Raises:
-            ApiKeyNotFoundError: the workspace has no such key that works (revoked keys stay
-                revoked).
+            ApiKeyNotFoundError: the workspace has no such key that works (revoked and
+                expired keys stay as they are).
         """
         ws = workspace or self.workspace
         _, secret, secret_hash = new_key()

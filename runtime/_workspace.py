@@ -19,6 +19,7 @@ from repertory.actors import Actor, DeferredReply, Request, Restart
 
 from ._audit import GENESIS, AuditRecord, ChainVerifier, chain_hash
 from ._errors import StorageError
+from ._records import utc_now
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -115,8 +116,8 @@ class ReadApiKeys(Request["list[ApiKey]"]):
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RotateApiKey(Request["ApiKey | None"]):
-    """Give a key of the workspace that is not revoked a new secret (as its hash); answers
-    the key, or None if the workspace has no such key that works."""
+    """Give a key of the workspace that works (neither revoked nor expired) a new secret (as
+    its hash); answers the key, or None if the workspace has no such key that works."""
 
     key_id: str
     secret_hash: str
@@ -190,7 +191,8 @@ class WorkspaceActor(Actor):
                 return await self._query(lambda db: db.read_api_keys(self._chain))
             case RotateApiKey(key_id=key_id, secret_hash=secret_hash):
                 keys = await self._query(lambda db: db.read_api_keys(self._chain))
-                working = next((k for k in keys if k.id == key_id and k.revoked is None), None)
+                now = utc_now()  # revoked and expired keys stay as they are
+                working = next((k for k in keys if k.id == key_id and k.is_valid_at(now)), None)
                 if working is not None:
                     await self._query(
                         lambda db: db.rotate_api_key(self._chain, key_id, secret_hash)
