@@ -17,6 +17,14 @@ class Unhandled(Exception):  # noqa: N818 - a control-flow signal, never seen by
         self.message = message
 
 
+class Refusal(Exception):  # noqa: N818 - a control-flow signal, never seen by users
+    """Raised by `Actor.refuse` and caught by the actor's message loop."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+
 class Actor:
     """Subclass this and override `receive` (and the hooks you need).
 
@@ -76,6 +84,15 @@ class Actor:
         """Declare `message` unhandled: it becomes a dead letter, an asker gets
         `UnhandledMessageError`, and the actor goes on (it does not crash)."""
         raise Unhandled(message)
+
+    def refuse(self, error: Exception) -> NoReturn:
+        """Fail the message being handled with `error`, and go on (the actor does not crash).
+
+        For failures of the message's own making, such as data the database will not take,
+        which a restart would not cure: an asker gets `error` raised, a told message becomes
+        a dead letter. Anything else raised in `receive` crashes the actor, for its
+        supervisor to decide."""
+        raise Refusal(error)
 
     def stop(self) -> None:
         """Stop this actor normally once the current message is handled.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 from anyio.lowlevel import checkpoint
 
-from ._actor import Actor, Unhandled
+from ._actor import Actor, Refusal, Unhandled
 from ._envelope import Ask, DeferredReply
 from ._errors import ActorStoppedError, UnhandledMessageError
 from ._mailbox import Mailbox
@@ -160,6 +160,9 @@ class ActorCell:
                                         self._system.dead_letters.record(
                                             self.name, item.message, "unhandled"
                                         )
+                                    except Refusal as refusal:
+                                        replied = True
+                                        reply.set_exception(refusal.error)
                                     except Exception as exc:
                                         replied = True
                                         reply.set_exception(exc)
@@ -173,6 +176,10 @@ class ActorCell:
                                     except Unhandled:
                                         self._system.dead_letters.record(
                                             self.name, item, "unhandled"
+                                        )
+                                    except Refusal as refusal:
+                                        self._system.dead_letters.record(
+                                            self.name, item, f"refused: {refusal.error}"
                                         )
                                 if actor._stop_requested:
                                     break  # before taking the next message, which would be lost

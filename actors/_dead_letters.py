@@ -57,7 +57,7 @@ class DeadLetterOffice:
         )
         self._records.append(letter)
         self.total += 1
-        level = logging.WARNING if reason == "unhandled" else logging.DEBUG
+        level = logging.DEBUG if reason == "stopped" else logging.WARNING
         logger.log(level, "dead letter to %r (%s): %s", recipient, reason, type(message).__name__)
         if isinstance(message, DeadLetter):
             return  # a subscriber that stopped: forwarding again would loop

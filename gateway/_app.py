@@ -11,14 +11,17 @@ from __future__ import annotations
 import functools
 import html
 import json
+import math
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, NoReturn, final
 
 import pydantic
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from repertory.runtime import is_storable
 
 from ._audit_trail import STATE_KEY as AUDIT_STATE_KEY
 from ._audit_trail import AuditContext, AuditTrail
@@ -42,6 +45,9 @@ if TYPE_CHECKING:
 
 #: The largest request body accepted, in bytes.
 MAX_BODY: Final = 1 << 20
+#: The most problems a 422 lists (it says how many there were).
+MAX_PROBLEMS: Final = 20
+UNSTORABLE: Final = "holds a NUL character or a lone surrogate"
 DEFAULT_LIMITS: Final = Limits()
 
 
@@ -136,12 +142,17 @@ async def _endpoint(operation: Operation, served: _Served, request: Request) -> 
                 raise
         await authorize(runtime, key, operation.scope)
         served.guard.request(key.id)
+    _refuse_unstorable(request.path_params, "path")
     query = None
     if operation.query is not None:
-        query = _validate(operation.query, dict(request.query_params), "query")
+        given = dict(request.query_params)  # a name given twice: its last value
+        _refuse_unstorable(given, "query")
+        query = _validate(operation.query, given, "query")
     body = None
     if operation.body is not None:
-        body = _validate(operation.body, await _json_body(request, served.max_body), "body")
+        data = await _json_body(request, served.max_body)
+        _refuse_unstorable(data, "body")
+        body = _validate(operation.body, data, "body")
     call = Call(
         runtime=runtime,
         flows=served.flows,
@@ -190,13 +201,45 @@ def _validate(model: type[BaseModel], data: object, where: str) -> BaseModel:
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = [
-            {"at": ".".join(str(part) for part in error["loc"]), "problem": error["msg"]}
+        problems: list[tuple[Iterable[str], str]] = [
+            (tuple(str(part) for part in error["loc"]), error["msg"])
             for error in exc.errors(include_url=False, include_input=False)
         ]
-        raise ApiError(
-            422, "invalid_request", f"the {where} does not validate", {"errors": problems}
-        ) from None
+        raise _invalid(where, problems) from None
+
+
+def _invalid(where: str, problems: list[tuple[Iterable[str], str]]) -> ApiError:
+    """A 422 listing the first MAX_PROBLEMS problems (`at`, a path; `problem`) and how many
+    there were: a request with thousands of bad parameters gets a short answer."""
+    listed = [{"at": ".".join(at), "problem": problem} for at, problem in problems[:MAX_PROBLEMS]]
+    return ApiError(
+        422,
+        "invalid_request",
+        f"the {where} does not validate",
+        {"errors": listed, "error_count": len(problems)},
+    )
+
+
+def _refuse_unstorable(data: object, where: str) -> None:
+    """A 422 for every string (or name) in `data` that holds a NUL or a lone surrogate: no
+    database stores it, and it would fail the request deep inside (PostgreSQL refuses it)."""
+    problems: list[tuple[Iterable[str], str]] = []
+
+    def walk(value: object, at: tuple[str, ...]) -> None:
+        if isinstance(value, str):
+            if not is_storable(value):
+                problems.append((at, UNSTORABLE))
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                walk(name, at)
+                walk(item, (*at, str(name)))
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, (*at, str(index)))
+
+    walk(data, ())
+    if problems:
+        raise _invalid(where, problems)
 
 
 async def _json_body(request: Request, limit: int) -> object:
@@ -211,9 +254,27 @@ async def _json_body(request: Request, limit: int) -> object:
             raise BodyTooLargeError(limit)
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(b"".join(chunks), parse_constant=_no_constant, parse_float=_finite)
+    except _NotFiniteError as exc:
+        raise ApiError(400, "malformed_json", f"the body is not JSON: {exc}") from None
     except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep: not ours
         raise ApiError(400, "malformed_json", "the body is not JSON") from None
+
+
+class _NotFiniteError(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> NoReturn:
+    """Python's json takes NaN and Infinity, which JSON has not."""
+    raise _NotFiniteError(f"{name} is not a JSON number")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # 1e999: a number too large for a float
+        raise _NotFiniteError(f"{literal[:50]} is too large a number")
+    return value
 
 
 class _RequestIds:

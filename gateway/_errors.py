@@ -29,6 +29,7 @@ from repertory.runtime import (
     RoleInUseError,
     RunNotFoundError,
     RuntimeNotRunningError,
+    StorageError,
     TooManyRunsError,
     WorkspaceBusyError,
     WorkspaceExistsError,
@@ -125,6 +126,13 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     return error_response(request, ApiError(503, "unavailable", "the runtime is not running"))
 
 
+async def _storage_failed(request: Request, exc: Exception) -> Response:
+    logger.warning("request %s: %s", request_id(request), exc)
+    error = ApiError(503, "unavailable", "the database cannot answer now; try again")
+    error.headers["Retry-After"] = "1"
+    return error_response(request, error)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.error(
         "request %s failed: %s %s",
@@ -155,5 +163,6 @@ exception_handlers: Final = {
     RoleExistsError: _conflict,
     RoleInUseError: _conflict,
     RuntimeNotRunningError: _unavailable,
+    StorageError: _storage_failed,
     Exception: _unexpected,
 }

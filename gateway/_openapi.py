@@ -33,11 +33,12 @@ _ERRORS: Final = {
     "403": "The key's role lacks the scope this operation needs",
     "404": "No such object in this workspace",
     "413": "The body is too large",
-    "422": "The body or the query does not validate",
+    "422": "The body, the query or the path does not validate (a string holding a NUL "
+    "character or a lone surrogate, say)",
     "429": "Too many requests from this key, or failed authentications from this address "
     "(Retry-After says when to try again)",
     "500": "The server failed",
-    "503": "The runtime is not running",
+    "503": "The runtime is not running, or its database does not answer",
 }
 
 
@@ -102,8 +103,9 @@ def _operation(operation: Operation) -> dict[str, object]:
     if operation.body is None:
         errors.pop("413", None)
     if operation.body is None and operation.query is None:
-        errors.pop("422", None)
         errors.pop("400")
+        if "{" not in operation.path:  # a path's names are checked too
+            errors.pop("422", None)
     if "cancel" in operation.name:
         errors["409"] = "The run has already ended"
     if operation.headers:

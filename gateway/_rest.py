@@ -71,11 +71,18 @@ class FlowRunQuery(PageQuery):
     )
 
 
+#: How long the health check waits for the store to read the database.
+HEALTH_SECONDS: Final = 2.0
+
 # -- handlers ----------------------------------------------------------------------------------
 
 
 async def health(call: Call) -> Health:
-    return Health()
+    """503 unless the runtime's store reads its database now (within HEALTH_SECONDS)."""
+    with anyio.move_on_after(HEALTH_SECONDS):
+        await call.runtime.check_store()
+        return Health()
+    raise ApiError(503, "unavailable", f"the store did not answer within {HEALTH_SECONDS} s")
 
 
 async def version(call: Call) -> Version:

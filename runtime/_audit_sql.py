@@ -3,10 +3,12 @@ ever inserted: nothing here updates or deletes one."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Final, final
 
-from ._audit import AuditRecord
-from ._rows import format_time, parse_time, text, where
+from ._audit import GENESIS, AuditRecord
+from ._rows import format_time, parse_time, where
+from ._text import text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -37,34 +39,45 @@ class AuditTables:
     def __init__(self, database: SqlDatabase) -> None:
         self._db = database
 
-    async def append(self, records: Sequence[AuditRecord]) -> None:
-        """Insert records at the end of their chains, in one transaction. Two writers that
-        append to one chain at once collide on its (chain, seq) key: one of them fails."""
-        await self._db.transaction(
-            (
-                (
-                    f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})",
-                    [
-                        (
-                            r.chain,
-                            r.seq,
-                            format_time(r.at),
-                            r.key_id,
-                            text(r.key_name),
-                            r.action,
-                            text(r.target),
-                            r.outcome,
-                            r.status,
-                            text(r.request_id),
-                            text(r.client),
-                            r.previous_hash,
-                            r.hash,
-                        )
-                        for r in records
-                    ],
-                ),
+    async def append(
+        self, chain: str, records: Sequence[AuditRecord], *, after: tuple[int, str]
+    ) -> tuple[int, str] | None:
+        """Insert records at the end of `chain` if its head (the last record's place and
+        hash; `(0, GENESIS)` for none) is still `after`, in one transaction, and return None;
+        else insert nothing and return the head it has now, to hash the records onto.
+
+        Appends to one chain serialize across processes: on PostgreSQL a transaction-scoped
+        advisory lock of the chain, on SQLite the write lock `BEGIN IMMEDIATE` takes.
+        """
+        db = self._db
+        async with db.atomically("append to the audit log of"):
+            if db.dialect == "postgresql":
+                await db.execute_rows("SELECT pg_advisory_xact_lock(?)", (_lock_id(chain),))
+            head = await self.head(chain) or (0, GENESIS)
+            if head != after:
+                return head
+            await db.execute_many_rows(
+                f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})",
+                [
+                    (
+                        r.chain,
+                        r.seq,
+                        format_time(r.at),
+                        r.key_id,
+                        text(r.key_name),
+                        r.action,
+                        text(r.target),
+                        r.outcome,
+                        r.status,
+                        text(r.request_id),
+                        text(r.client),
+                        r.previous_hash,
+                        r.hash,
+                    )
+                    for r in records
+                ],
             )
-        )
+        return None
 
     async def head(self, chain: str) -> tuple[int, str] | None:
         """The last record's place and hash in `chain`, if it has any."""
@@ -121,3 +134,9 @@ def _record(row: Mapping[str, object]) -> AuditRecord:
         previous_hash=str(get("previous_hash")),
         hash=str(get("hash")),
     )
+
+
+def _lock_id(chain: str) -> int:
+    """The advisory lock of a chain's appends: a signed 64-bit number from its name."""
+    digest = hashlib.sha256(b"repertory audit chain\n" + chain.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

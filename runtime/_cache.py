@@ -237,6 +237,12 @@ class CacheManagerActor(Actor):
             await self.ref.tell(PurgeExpired())
 
     async def receive(self, message: object) -> object:
+        try:
+            return await self._handle(message)
+        except StorageError as exc:  # this message's own failure: a restart would not cure it
+            self.refuse(exc)
+
+    async def _handle(self, message: object) -> object:
         match message:
             case Claim(key=key, claimant=claimant, refresh=refresh):
                 return await self._claim(key, claimant, refresh)

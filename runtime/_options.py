@@ -13,6 +13,7 @@ from repertory.actors import ExponentialBackoff
 
 from ._cache_policy import NO_CACHE, CachePolicy
 from ._serialization import SERIALIZERS, Serializer
+from ._text import check_text
 
 if TYPE_CHECKING:
     from ._records import FlowRun, State, TaskRun
@@ -83,6 +84,10 @@ class FlowOptions:
     on_crashed: tuple[Callable[[object, FlowRun, State], object], ...] = ()
     on_running: tuple[Callable[[object, FlowRun, State], object], ...] = ()
 
+    def __post_init__(self) -> None:
+        check_text(self.name, "a flow's name")
+        check_text(self.version, "a flow's version")
+
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +113,8 @@ class TaskOptions:
     result_serializer: Serializer = "msgpack"
 
     def __post_init__(self) -> None:
+        check_text(self.name, "a task's name")
+        check_text(self.version, "a task's version")
         if not isinstance(self.cache_policy, CachePolicy):
             raise TypeError(f"cache_policy must be a cache policy, not {self.cache_policy!r}")
         expiration: object = self.cache_expiration

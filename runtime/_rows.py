@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._records import FlowRun, LogRecord, State, TaskRun
 from ._states import StateType
+from ._text import text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -81,7 +82,7 @@ def flow_run_row(run: FlowRun, progress: Progress, owner: str) -> tuple[object, 
         run.workspace,
         run.flow_name,
         run.flow_version,
-        run.name,
+        text(run.name),  # a name made from parameters may hold anything
         json.dumps(run.parameters),
         str(state.type),
         state.name,
@@ -137,7 +138,7 @@ def task_run_row(run: TaskRun, progress: Progress) -> tuple[object, ...]:
         run.workspace,
         run.flow_run_id,
         run.task_name,
-        run.name,
+        text(run.name),
         json.dumps(run.parameters),
         json.dumps(list(run.tags)) if run.tags else "[]",
         str(state.type),
@@ -159,13 +160,6 @@ def state_from(row: Mapping[str, object], run_id: str) -> State:
         message=opt_str(row["state_message"]),
         timestamp=time_from(row["state_timestamp"]),
     )
-
-
-def text(value: str | None) -> str | None:
-    """Text PostgreSQL accepts: a NUL character (allowed in Python and SQLite) spelled out."""
-    if value is None or "\x00" not in value:
-        return value
-    return value.replace("\x00", "\\x00")
 
 
 def opt_str(value: object) -> str | None:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, TypeVar, final
 
@@ -54,6 +55,7 @@ from ._runtime_cache import CacheAccess
 from ._runtime_keys import KeysAccess
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
+from ._text import check_text
 from ._workspace import (
     Audit,
     AuditEvent,
@@ -162,6 +164,7 @@ class Runtime(CacheAccess, KeysAccess):
             )
         self.database_url = database_url or default_database_url()
         dialect_of(self.database_url)  # an unsupported URL fails here, not at start
+        check_text(workspace, "a workspace's name")
         self.workspace = workspace
         self._synchronous = synchronous
         self._worker_threads = worker_threads
@@ -186,6 +189,7 @@ class Runtime(CacheAccess, KeysAccess):
         # Custom roles' scopes looked up lately, by (workspace, role), and when to look again.
         self._role_scopes: dict[tuple[str, str], tuple[frozenset[str], float]] = {}
         self._context_token: contextvars.Token[Runtime | None] | None = None
+        self._store_checked = -1.0  # when the store last read the database for check_store
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -299,6 +303,25 @@ class Runtime(CacheAccess, KeysAccess):
             raise RuntimeNotRunningError
         return await self._store.ask(Query(read, commit_first=False))
 
+    async def check_store(self) -> None:
+        """Return once the store has read the database, or raise (blocks): for a health
+        check. A success is trusted for a second, so that checks cost the store little.
+
+        Raises:
+            RuntimeNotRunningError: the runtime (or its store) has stopped.
+            StorageError: the database cannot be read.
+        """
+        if self._engine is None:
+            raise RuntimeNotRunningError
+        now = time.monotonic()
+        if now < self._store_checked + 1.0:
+            return
+        try:
+            await self._peek(lambda db: db.fetch_rows("SELECT 1"))
+        except ActorStoppedError:  # it gave up: its supervisor is failing the runtime
+            raise RuntimeNotRunningError from None
+        self._store_checked = now
+
     # -- reads -----------------------------------------------------------------------------
 
     async def read_flow_run(self, run_id: str, *, workspace: str | None = None) -> FlowRun:
@@ -337,6 +360,7 @@ class Runtime(CacheAccess, KeysAccess):
         for bound in (created_after, created_before):
             if bound is not None and bound.tzinfo is None:
                 raise ValueError("created_after and created_before need a time zone")
+        check_text(flow_name, "a flow's name")
         ws = workspace or self.workspace
         return await self._query(
             lambda db: db.read_flow_runs(
@@ -418,6 +442,8 @@ class Runtime(CacheAccess, KeysAccess):
             options.name, flow.fn, (), dict(parameters or {}), validate=options.validate_parameters
         )
         ws = workspace or self.workspace
+        check_text(ws, "a workspace's name")
+        check_text(idempotency_key, "an idempotency key")
         run_id = None
         if idempotency_key is not None:
             if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
@@ -556,6 +582,8 @@ class Runtime(CacheAccess, KeysAccess):
     ) -> list[AuditRecord]:
         """The workspace's audit records, oldest first, filtered: `since` inclusive, `until`
         exclusive, by action and by key (blocks)."""
+        check_text(action, "an action")
+        check_text(key_id, "a key's id")
         ref = await self._workspace_ref(self.workspace if workspace is None else workspace)
         read = ReadAudit(
             since=since, until=until, action=action, key_id=key_id, limit=limit, offset=offset

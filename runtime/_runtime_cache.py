@@ -14,6 +14,7 @@ from ._cache import (
 )
 from ._errors import ResultNotFoundError, RuntimeNotRunningError
 from ._serialization import loads
+from ._text import check_text
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -72,6 +73,7 @@ class CacheAccess:
     ) -> list[CacheEntry]:
         """The workspace's cache entries, oldest first, expired ones not yet purged included;
         all that match unless `limit` is given (blocks)."""
+        check_text(task_name, "a task's name")
         handle = await self._cache_handle(workspace)
         return await handle.ref.ask(ReadEntries(task_name=task_name, limit=limit, offset=offset))
 
@@ -90,6 +92,8 @@ class CacheAccess:
         """
         if (key is None) == (task_name is None):
             raise ValueError("invalidate the cache by key or by task_name (one of them)")
+        check_text(key, "a cache key")
+        check_text(task_name, "a task's name")
         handle = await self._cache_handle(workspace)
         return await handle.ref.ask(Invalidate(key=key, task_name=task_name))
 

@@ -11,6 +11,7 @@ from ._api_keys import PREFIX, ApiKey, new_key, secret_matches, split_key
 from ._errors import ApiKeyNotFoundError, RoleExistsError, RoleInUseError
 from ._records import utc_now
 from ._roles import BUILTIN_ROLES, ROLES, SCOPES, Role, scopes_of
+from ._text import check_text
 from ._workspace import (
     AddApiKey,
     AddRole,
@@ -130,6 +131,8 @@ class KeysAccess:
             ValueError: an unknown role, or an empty or overlong name.
         """
         ws = workspace or self.workspace
+        check_text(name, "an API key's name")
+        check_text(ws, "a workspace's name")
         if role not in ROLES and not await self.scopes_of_role(role, workspace=ws):
             known = [r.name for r in await self.read_roles(workspace=ws)]
             raise ValueError(f"unknown role {role!r}: one of {', '.join(known)}")
@@ -191,6 +194,7 @@ class KeysAccess:
                 expired keys stay as they are).
         """
         ws = workspace or self.workspace
+        check_text(key_id, "a key's id")
         _, secret, secret_hash = new_key()
         ref = await self._workspace_ref(ws)
         key = await ref.ask(RotateApiKey(key_id=key_id, secret_hash=secret_hash))
@@ -206,6 +210,7 @@ class KeysAccess:
             ApiKeyNotFoundError: no such key in the workspace.
         """
         ws = workspace or self.workspace
+        check_text(key_id, "a key's id")
         ref = await self._workspace_ref(ws)
         key = await ref.ask(RevokeApiKey(key_id=key_id))
         self._keys.pop(key_id, None)  # this runtime stops taking it at once

@@ -34,13 +34,13 @@ from ._rows import (
     parse_time,
     task_run_from,
     task_run_row,
-    text,
     time_from,
     where,
 )
 from ._schema import BLOB, LATEST_VERSION, MIGRATIONS, SERIAL
 from ._sqlite_writer import SqliteWriter
 from ._states import TERMINAL_TYPES, StateType
+from ._text import text
 from ._workspace_sql import WorkspaceTables
 
 if TYPE_CHECKING:
@@ -239,6 +239,10 @@ class SqlDatabase:
         """One `?`-placeholder statement through the driver's connection (inside `atomically`)."""
         await self._raw_execute(statement, args)
 
+    async def execute_many_rows(self, statement: str, rows: Iterable[Sequence[object]]) -> None:
+        """One `?`-placeholder statement for each of `rows` (inside `atomically`)."""
+        await self._raw_execute_many(statement, rows)
+
     async def fetch_rows(
         self, statement: str, args: Sequence[object] = ()
     ) -> list[tuple[object, ...]]:
@@ -387,7 +391,7 @@ class SqlDatabase:
                             log.flow_run_id,
                             log.task_run_id,
                             log.level,
-                            log.logger,
+                            text(log.logger),
                             text(log.message),
                             format_time(log.timestamp),
                         )

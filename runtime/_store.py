@@ -18,6 +18,7 @@ import anyio
 
 from repertory.actors import Actor, Request
 
+from ._errors import StorageError
 from ._liveness import is_sqlite_owner_alive
 from ._records import LogRecord, utc_now
 from ._rows import WriteBatch, progress_of
@@ -286,7 +287,10 @@ class StoreActor(Actor):
         if isinstance(message, Query):
             if message.commit_first:
                 await self._commit()
-            return await self._runner.call(lambda: message.read(self._database))
+            try:
+                return await self._runner.call(lambda: message.read(self._database))
+            except StorageError as exc:  # this read's own failure (its data, say): not ours
+                self.refuse(exc)
         return self.unhandled(message)
 
     async def _commit(self) -> None:

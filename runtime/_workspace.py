@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from ._result_storage import QueryFn
     from ._roles import Role
 
-#: Tries to append a batch when other writers keep taking the chain's next places.
-APPEND_TRIES: Final = 5
+#: Tries to append a batch when other writers keep taking the chain's next places (each
+#: failed try means another process appended: the chain moved on).
+APPEND_TRIES: Final = 50
 #: Records read per page while verifying a chain.
 VERIFY_PAGE: Final = 1_000
 
@@ -158,6 +159,12 @@ class WorkspaceActor(Actor):
         self._head: tuple[int, str] | None = None  # (seq, hash) of the last record written
 
     async def receive(self, message: object) -> object:
+        try:
+            return await self._handle(message)
+        except StorageError as exc:  # this message's own failure: a restart would not cure it
+            self.refuse(exc)
+
+    async def _handle(self, message: object) -> object:
         match message:
             case Audit(event=event):
                 reply = DeferredReply()
@@ -226,7 +233,7 @@ class WorkspaceActor(Actor):
 
     async def _write(self, events: list[AuditEvent]) -> list[AuditRecord]:
         chain = self._chain
-        for attempt in range(APPEND_TRIES):
+        for _ in range(APPEND_TRIES):
             if self._head is None:
                 self._head = await self._query(lambda db: db.audit.head(chain)) or (0, GENESIS)
             seq, previous = self._head
@@ -252,18 +259,23 @@ class WorkspaceActor(Actor):
                 records.append(dataclasses.replace(unhashed, hash=previous))
             try:
                 with anyio.CancelScope(shield=True):  # written whole, or not at all
-                    await self._append(records)
+                    moved = await self._append(records, self._head)
             except StorageError:
-                self._head = None  # another writer took these places: read the head again
-                if attempt == APPEND_TRIES - 1:
-                    raise
-                continue
-            self._head = (seq, previous)
-            return records
-        raise AssertionError("unreachable")
+                self._head = None  # whatever happened, read the head again next time
+                raise
+            if moved is None:
+                self._head = (seq, previous)
+                return records
+            self._head = moved  # another process appended: hash onto its head
+        raise StorageError(
+            f"cannot append to the audit log of {chain!r}: other writers took its next "
+            f"places {APPEND_TRIES} times in a row"
+        )
 
-    async def _append(self, records: list[AuditRecord]) -> None:
-        await self._query(lambda db: db.audit.append(records))
+    async def _append(
+        self, records: list[AuditRecord], after: tuple[int, str]
+    ) -> tuple[int, str] | None:
+        return await self._query(lambda db: db.audit.append(self._chain, records, after=after))
 
     async def _verify(self) -> AuditVerdict:
         verifier = ChainVerifier()

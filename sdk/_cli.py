@@ -93,6 +93,7 @@ def start(
 ) -> None:
     """Serve the REST API until interrupted (Ctrl-C or SIGTERM)."""
     from repertory.gateway import FlowsNotFoundError, Limits, ServerStarted, load_flows, serve
+    from repertory.actors import ActorError
     from repertory.runtime import WorkflowError
 
     def started(info: ServerStarted) -> None:
@@ -132,6 +133,10 @@ def start(
         raise fail(str(exc), debug=debug, error=exc) from None
     except (WorkflowError, OSError) as exc:
         raise fail(f"{type(exc).__name__}: {exc}", debug=debug, error=exc) from None
+    except ActorError as exc:  # a supervisor gave up: the runtime cannot go on
+        cause = exc.__cause__
+        after = f", the last after {type(cause).__name__}: {cause}" if cause else ""
+        raise fail(f"the server stopped: {exc}{after}", debug=debug, error=exc) from None
     except KeyboardInterrupt:
         pass
 

@@ -29,6 +29,11 @@ class Fail(Request[None]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Refuse(Request[None]):
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WaitGate(Request[str]):
     pass
 
@@ -46,6 +51,8 @@ class Recorder(Actor):
                 return list(self.seen)
             case Fail(text=text):
                 raise ValueError(text)
+            case Refuse(text=text):
+                self.refuse(ValueError(text))
             case WaitGate():
                 assert self.gate is not None
                 await self.gate.wait()
@@ -137,6 +144,19 @@ async def test_handler_exception_reaches_the_asker_as_itself() -> None:
             await ref.ask(Fail(text="broken on purpose"))
         # The supervisor restarted it (permanent by default): a fresh instance answers.
         assert await ref.ask(GetSeen()) == []
+
+
+async def test_a_refused_message_fails_alone_without_crashing_the_actor() -> None:
+    async with open_test_system() as system:
+        ref = await system.spawn(Recorder)
+        await ref.tell(7)
+        with pytest.raises(ValueError, match="bad data"):
+            await ref.ask(Refuse(text="bad data"))
+        await ref.tell(Refuse(text="told bad data"))
+        assert await ref.ask(GetSeen()) == [7], "the actor lost its state: it crashed"
+        (letter,) = system.dead_letters.records
+        assert letter.reason == "refused: told bad data"
+        assert isinstance(letter.message, Refuse)
 
 
 async def test_ask_of_a_stopped_actor_fails_at_once() -> None:
