@@ -125,12 +125,10 @@ async def _endpoint(operation: Operation, served: _Served, request: Request) -> 
     )
     if operation.scope is not None:
         request.scope.setdefault("state", {})[AUDIT_STATE_KEY] = audit
-        client = request.client.host if request.client else "-"
-        served.guard.before_authentication(client)
         try:
             audit.key = key = await authenticate(runtime, request)
         except NotAuthenticatedError:
-            served.guard.failed_authentication(client)
+            served.guard.failed_authentication(request.client.host if request.client else "-")
             raise
         if operation.is_server_level:
             workspace = request.path_params.get("workspace", "")
@@ -177,12 +175,10 @@ async def _documentation(
     served: _Served, answer: Callable[[], Response], request: Request
 ) -> Response:
     """The schema or the docs page, for any working key."""
-    client = request.client.host if request.client else "-"
-    served.guard.before_authentication(client)
     try:
         await authenticate(served.runtime, request)
     except NotAuthenticatedError:
-        served.guard.failed_authentication(client)
+        served.guard.failed_authentication(request.client.host if request.client else "-")
         raise
     return answer()
 

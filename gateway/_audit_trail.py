@@ -5,7 +5,9 @@ The endpoint notes what it knows (the operation, the key once checked) in the re
 state; this middleware sees the final status, writes the record through the runtime (its
 workspace's actor hashes it onto the chain) and only then lets the answer go. Calls that
 proved no workspace (no key, a key that does not work) go to the server's own chain, so
-that nobody can write into a workspace's trail without a key of it.
+that nobody can write into a workspace's trail without a key of it; there, the refusals of
+one address are summed up (its first in a window written at once, the rest as one record with
+their count when the window ends), so that a flood of bad keys writes a bounded number.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
 from repertory.runtime import SERVER_CHAIN, AuditEvent, WorkflowError
+
+from ._errors import CLIENT_CLOSED
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,6 +51,8 @@ def outcome_of(context: AuditContext, status: int) -> str | None:
     was allowed, whatever it found)."""
     if status == 401 or (status == 429 and context.key is None):
         return "unauthenticated"
+    if status == CLIENT_CLOSED:
+        return "client_closed"
     if status in {403, 429} or context.is_foreign:
         return "denied"
     if not context.is_mutating:
@@ -111,6 +117,9 @@ class AuditTrail:
             client=str(client[0]) if client else "-",
         )
         try:
-            await self.runtime.audit(event, workspace=key.workspace if key else SERVER_CHAIN)
+            if outcome == "unauthenticated":  # summed up per address: floods stay small
+                await self.runtime.audit_refusal(event, workspace=SERVER_CHAIN)
+            else:
+                await self.runtime.audit(event, workspace=key.workspace if key else SERVER_CHAIN)
         except WorkflowError as exc:  # a stopped runtime, a database down: said loudly
             logger.error("cannot write the audit record of request %s: %s", event.request_id, exc)

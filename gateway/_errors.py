@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Final
 
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from repertory.runtime import (
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 logger = logging.getLogger("repertory.gateway")
+
+
+#: The status recorded for a request whose client went before sending it whole (nginx's).
+CLIENT_CLOSED: Final = 499
 
 
 class ApiError(Exception):
@@ -126,6 +131,14 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     return error_response(request, ApiError(503, "unavailable", "the runtime is not running"))
 
 
+async def _client_closed(request: Request, exc: Exception) -> Response:
+    """Nobody reads this answer: the client went before it sent its whole request. Not the
+    server's failure (no 500, no traceback), yet audited, as 499 (nginx's code for it)."""
+    logger.debug("request %s: the client closed the connection mid-request", request_id(request))
+    error = ApiError(CLIENT_CLOSED, "client_closed", "the client closed the connection")
+    return error_response(request, error)
+
+
 async def _storage_failed(request: Request, exc: Exception) -> Response:
     logger.warning("request %s: %s", request_id(request), exc)
     error = ApiError(503, "unavailable", "the database cannot answer now; try again")
@@ -164,5 +177,6 @@ exception_handlers: Final = {
     RoleInUseError: _conflict,
     RuntimeNotRunningError: _unavailable,
     StorageError: _storage_failed,
+    ClientDisconnect: _client_closed,
     Exception: _unexpected,
 }

@@ -48,11 +48,6 @@ class TokenBuckets:
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
 
-    def wait_for(self, name: str) -> float:
-        """Seconds until `name` has a token (0 when it has one now); takes nothing."""
-        tokens = self._tokens(name)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-
     def take(self, name: str) -> float:
         """Take a token if there is one and return 0; else how many seconds until there is."""
         tokens = self._tokens(name)
@@ -98,18 +93,17 @@ class Guard:
             else TokenBuckets(failures / 60, max(1.0, failures), clock=clock)
         )
 
-    def before_authentication(self, client: str) -> None:
-        """Raises RateLimitedError while `client` has failed too often lately."""
+    def failed_authentication(self, client: str) -> None:
+        """Count a failed authentication from `client`; raises RateLimitedError (instead of
+        the 401) once it has failed too often lately. Only failures count and are refused:
+        a working key from the same address is never refused for them (addresses are
+        shared, behind a proxy say)."""
         if self._failures is not None:
-            wait = self._failures.wait_for(client)
+            wait = self._failures.take(client)
             if wait:
                 raise RateLimitedError(
                     "too_many_failures", "too many failed authentications from here", wait
                 )
-
-    def failed_authentication(self, client: str) -> None:
-        if self._failures is not None:
-            self._failures.take(client)
 
     def request(self, key_id: str) -> None:
         """Raises RateLimitedError when the key has spent its requests for now."""

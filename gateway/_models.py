@@ -268,12 +268,16 @@ class AuditRecordOut(_Model):
     key_name: str | None
     action: str
     target: str
-    outcome: Literal["ok", "failed", "denied", "unauthenticated"]
+    outcome: Literal["ok", "failed", "denied", "unauthenticated", "client_closed"]
     status: int
     request_id: str
     client: str
     previous_hash: str
     hash: str
+    count: int = Field(default=1, description="calls it stands for (refusals summed up)")
+    signer: str | None = Field(
+        default=None, description="the id of the key whose HMAC the hash is (none: SHA-256)"
+    )
 
     @classmethod
     def of(cls, record: AuditRecord) -> AuditRecordOut:
@@ -290,6 +294,8 @@ class AuditRecordOut(_Model):
             client=record.client,
             previous_hash=record.previous_hash,
             hash=record.hash,
+            count=record.count,
+            signer=record.signer,
         )
 
 
@@ -303,6 +309,21 @@ class AuditVerdictOut(_Model):
     checked: int = Field(description="records that fit, from the first")
     first_broken: AuditRecordOut | None = Field(
         description="the first record that was edited, removed or moved, if any"
+    )
+    checkpoint_problem: str | None = Field(
+        default=None,
+        description="how the chain differs from the checkpoint given (records removed, a "
+        "signature that does not fit, not a checkpoint), if it does",
+    )
+    resumed_after: int = Field(
+        default=0,
+        description="records up to this place fitted at an earlier check and were not read "
+        "again (full=true reads them all)",
+    )
+    unsigned: int = Field(
+        default=0,
+        description="records checked that carry a plain hash, from before audit keys: they "
+        "link, but anyone who could write the database could have made them",
     )
 
 

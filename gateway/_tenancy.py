@@ -8,7 +8,7 @@ from typing import Final
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from repertory.runtime import ApiKey, ApiKeyNotFoundError, RoleExistsError
+from repertory.runtime import ApiKey, ApiKeyNotFoundError, AuditCheckpoint, RoleExistsError
 
 from ._errors import ApiError
 from ._models import (
@@ -53,13 +53,36 @@ async def read_audit(call: Call) -> AuditPage:
     return paged(AuditPage, query, records, AuditRecordOut.of)
 
 
+class VerifyQuery(QueryModel):
+    full: bool = Field(default=False, description="from the first record, not the last verified")
+    checkpoint: str | None = Field(
+        default=None,
+        max_length=2_000,
+        description="a checkpoint line the server wrote (JSON): is every record it saw there?",
+    )
+
+
 async def verify_audit(call: Call) -> AuditVerdictOut:
-    verdict = await call.runtime.verify_audit(workspace=call.workspace)
+    query = call.query
+    assert isinstance(query, VerifyQuery)
+    checkpoint, problem = None, None
+    if query.checkpoint is not None:
+        try:
+            checkpoint = AuditCheckpoint.from_json(query.checkpoint)
+        except ValueError as exc:  # it vouches for nothing: the verdict says so
+            problem = str(exc)
+    verdict = await call.runtime.verify_audit(
+        workspace=call.workspace, full=query.full, checkpoint=checkpoint
+    )
     broken = verdict.first_broken
+    problem = problem or verdict.checkpoint_problem
     return AuditVerdictOut(
-        intact=verdict.is_intact,
+        intact=verdict.is_intact and problem is None,
         checked=verdict.checked,
         first_broken=None if broken is None else AuditRecordOut.of(broken),
+        checkpoint_problem=problem,
+        unsigned=verdict.unsigned,
+        resumed_after=verdict.resumed_after,
     )
 
 
@@ -265,10 +288,35 @@ TENANCY_OPERATIONS: Final[tuple[Operation, ...]] = (
         method="GET",
         path=f"{_WS}/audit/verify",
         name="verify_audit",
-        summary="Check the audit log's hash chain; names the first record tampered with",
+        summary="Check the audit log's chain; names the first record tampered with",
         handler=verify_audit,
         answers=AuditVerdictOut,
         scope="audit:read",
+        query=VerifyQuery,
+        tags=("audit",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/audit",
+        name="read_server_audit",
+        summary="The server's own audit log: calls that proved no workspace (server admins)",
+        handler=read_audit,
+        answers=AuditPage,
+        scope="workspaces:admin",
+        query=AuditQuery,
+        is_server_level=True,
+        tags=("audit",),
+    ),
+    Operation(
+        method="GET",
+        path="/api/audit/verify",
+        name="verify_server_audit",
+        summary="Check the server's own audit chain (server admins)",
+        handler=verify_audit,
+        answers=AuditVerdictOut,
+        scope="workspaces:admin",
+        query=VerifyQuery,
+        is_server_level=True,
         tags=("audit",),
     ),
     Operation(

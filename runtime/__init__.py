@@ -7,8 +7,15 @@ from __future__ import annotations
 
 from ._api_keys import ApiKey as ApiKey
 from ._audit import SERVER_CHAIN as SERVER_CHAIN
+from ._audit import AuditCheckpoint as AuditCheckpoint
 from ._audit import AuditRecord as AuditRecord
 from ._audit import verify_chain as verify_chain
+from ._audit_chain import AuditEvent as AuditEvent
+from ._audit_chain import AuditVerdict as AuditVerdict
+from ._audit_keys import KEY_VARIABLE as KEY_VARIABLE
+from ._audit_keys import AuditKeyring as AuditKeyring
+from ._audit_keys import load_audit_keys as load_audit_keys
+from ._audit_keys import rotate_audit_key as rotate_audit_key
 from ._cache import CacheStatistics as CacheStatistics
 from ._cache_policy import FLOW_PARAMETERS as FLOW_PARAMETERS
 from ._cache_policy import INPUTS as INPUTS
@@ -72,13 +79,12 @@ from ._runtime import Runtime as Runtime
 from ._runtime import current_runtime as current_runtime
 from ._runtime import default_database_url as default_database_url
 from ._runtime import default_results_directory as default_results_directory
+from ._runtime import repertory_home as repertory_home
 from ._states import STATE_TYPES as STATE_TYPES
 from ._states import TERMINAL_TYPES as TERMINAL_TYPES
 from ._states import StateType as StateType
 from ._states import check_transition as check_transition
 from ._text import is_storable as is_storable
-from ._workspace import AuditEvent as AuditEvent
-from ._workspace import AuditVerdict as AuditVerdict
 from ._workspace_sql import Workspace as Workspace
 
 __all__ = [
@@ -86,6 +92,7 @@ __all__ = [
     "DEFAULT_MAX_LIVE_RUNS",
     "FLOW_PARAMETERS",
     "INPUTS",
+    "KEY_VARIABLE",
     "MAX_IDEMPOTENCY_KEY",
     "NO_CACHE",
     "ROLES",
@@ -99,7 +106,9 @@ __all__ = [
     "TERMINAL_TYPES",
     "ApiKey",
     "ApiKeyNotFoundError",
+    "AuditCheckpoint",
     "AuditEvent",
+    "AuditKeyring",
     "AuditRecord",
     "AuditVerdict",
     "CacheEntry",
@@ -153,8 +162,11 @@ __all__ = [
     "exponential_backoff",
     "is_run_id",
     "is_storable",
+    "load_audit_keys",
     "may_grant",
+    "repertory_home",
     "retry_delays",
+    "rotate_audit_key",
     "scopes_of",
     "verify_chain",
 ]

@@ -30,6 +30,8 @@ _NAMES: Final = (
     "client",
     "previous_hash",
     "hash",
+    "count",
+    "signer",
 )
 _COLUMNS: Final = ", ".join(_NAMES)
 
@@ -73,6 +75,8 @@ class AuditTables:
                         text(r.client),
                         r.previous_hash,
                         r.hash,
+                        r.count,
+                        r.signer,
                     )
                     for r in records
                 ],
@@ -86,6 +90,14 @@ class AuditTables:
             (chain,),
         )
         return (int(str(rows[0][0])), str(rows[0][1])) if rows else None
+
+    async def read_one(self, chain: str, seq: int) -> AuditRecord | None:
+        """The record at place `seq` of `chain`, if there is one."""
+        found = await self._db.fetch(
+            f"SELECT {_COLUMNS} FROM audit_log WHERE chain = :chain AND seq = :seq",
+            {"chain": chain, "seq": seq},
+        )
+        return _record(found[0]) if found else None
 
     async def read(
         self,
@@ -133,6 +145,8 @@ def _record(row: Mapping[str, object]) -> AuditRecord:
         client=str(get("client")),
         previous_hash=str(get("previous_hash")),
         hash=str(get("hash")),
+        count=int(str(get("count"))),
+        signer=None if get("signer") is None else str(get("signer")),
     )
 
 

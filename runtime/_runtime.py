@@ -23,6 +23,7 @@ from anyio.lowlevel import current_token
 from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, open_actor_system
 
 from ._asyncio_thread import AsyncioRunner
+from ._audit_keys import load_audit_keys
 from ._cache import (
     PURGE_EVERY,
 )
@@ -51,19 +52,13 @@ from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters, summarize
 from ._records import is_run_id, new_id, utc_now
 from ._result_storage import DatabaseStorage, LocalFileStorage, ResultStorage
+from ._runtime_audit import AuditAccess
 from ._runtime_cache import CacheAccess
 from ._runtime_keys import KeysAccess
 from ._sql import SqlDatabase, dialect_of, sqlite_path
 from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
 from ._text import check_text
-from ._workspace import (
-    Audit,
-    AuditEvent,
-    AuditVerdict,
-    ReadAudit,
-    VerifyAudit,
-    Workspaces,
-)
+from ._workspace import Workspaces
 from ._workspace_sql import Workspace
 
 if TYPE_CHECKING:
@@ -74,7 +69,6 @@ if TYPE_CHECKING:
     from repertory.actors import ActorRef, ActorSystem, Supervisor
 
     from ._api_keys import ApiKey
-    from ._audit import AuditRecord
     from ._records import FlowRun, LogRecord, State, TaskRun
     from ._sql import SqlDatabase as _Db
     from ._states import StateType
@@ -92,22 +86,23 @@ MAX_IDEMPOTENCY_KEY: Final = 200
 T = TypeVar("T")
 
 
-def _home() -> Path:
+def repertory_home() -> Path:
+    """`$REPERTORY_HOME`, or `~/.repertory`: the default database, results and audit keys."""
     return Path(os.environ.get("REPERTORY_HOME") or Path.home() / ".repertory")
 
 
 def default_database_url() -> str:
     """`sqlite:///$REPERTORY_HOME/repertory.db`, where REPERTORY_HOME defaults to ~/.repertory."""
-    return f"sqlite:///{_home() / 'repertory.db'}"
+    return f"sqlite:///{repertory_home() / 'repertory.db'}"
 
 
 def default_results_directory() -> Path:
     """`$REPERTORY_HOME/results`: where cached results are kept by default."""
-    return _home() / "results"
+    return repertory_home() / "results"
 
 
 @final
-class Runtime(CacheAccess, KeysAccess):
+class Runtime(AuditAccess, CacheAccess, KeysAccess):
     """The workflow runtime, embedded in the caller's event loop (asyncio or trio).
 
     Use it as an async context manager; flows called inside it run on it::
@@ -133,7 +128,8 @@ class Runtime(CacheAccess, KeysAccess):
         result_storage: where cached task results are kept: "local" (files under
             `$REPERTORY_HOME/results`, the default), "database" (this runtime's database),
             or any `ResultStorage`.
-        clock: the time cache expiry is judged by (for tests); the system's by default.
+        clock: the time cache expiry and audit windows are judged by (for tests); the
+            system's by default.
     """
 
     def __init__(
@@ -189,6 +185,7 @@ class Runtime(CacheAccess, KeysAccess):
         # Custom roles' scopes looked up lately, by (workspace, role), and when to look again.
         self._role_scopes: dict[tuple[str, str], tuple[frozenset[str], float]] = {}
         self._context_token: contextvars.Token[Runtime | None] | None = None
+        self._verified: dict[str, tuple[int, str]] = {}
         self._store_checked = -1.0  # when the store last read the database for check_store
 
     # -- lifetime --------------------------------------------------------------------------
@@ -233,7 +230,10 @@ class Runtime(CacheAccess, KeysAccess):
         self._store = store
         self._caches = self._cache_managers(await system.spawn_supervisor(name="caches"))
         self._workspaces = Workspaces(
-            supervisor=await system.spawn_supervisor(name="workspaces"), query=self._peek
+            supervisor=await system.spawn_supervisor(name="workspaces"),
+            query=self._peek,
+            load_keys=lambda: load_audit_keys(repertory_home()),
+            clock=self._clock,
         )
         self._engine = Engine(
             journal=journal,
@@ -560,41 +560,6 @@ class Runtime(CacheAccess, KeysAccess):
             await caches.forget(name)
         if self._workspaces is not None:
             await self._workspaces.forget(name)
-
-    # -- the audit log -----------------------------------------------------------------------
-
-    async def audit(self, event: AuditEvent, *, workspace: str | None = None) -> AuditRecord:
-        """Append `event` to the workspace's audit chain (`SERVER_CHAIN` for calls that proved
-        no workspace); return its record once it is durable (blocks)."""
-        ref = await self._workspace_ref(self.workspace if workspace is None else workspace)
-        return await ref.ask(Audit(event=event))
-
-    async def read_audit(
-        self,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        action: str | None = None,
-        key_id: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        workspace: str | None = None,
-    ) -> list[AuditRecord]:
-        """The workspace's audit records, oldest first, filtered: `since` inclusive, `until`
-        exclusive, by action and by key (blocks)."""
-        check_text(action, "an action")
-        check_text(key_id, "a key's id")
-        ref = await self._workspace_ref(self.workspace if workspace is None else workspace)
-        read = ReadAudit(
-            since=since, until=until, action=action, key_id=key_id, limit=limit, offset=offset
-        )
-        return await ref.ask(read)
-
-    async def verify_audit(self, *, workspace: str | None = None) -> AuditVerdict:
-        """Check the workspace's audit chain from its first record: how many fit, and the
-        first that was edited, removed or moved (blocks)."""
-        ref = await self._workspace_ref(self.workspace if workspace is None else workspace)
-        return await ref.ask(VerifyAudit())
 
     async def _workspace_ref(self, chain: str) -> ActorRef:
         if self._workspaces is None:

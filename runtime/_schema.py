@@ -190,6 +190,15 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             )""",
         ),
     ),
+    (
+        8,
+        (
+            # Refused calls of one address summed up in one record, and which key signed a
+            # record's hash (none: a plain SHA-256, from before keys).
+            "ALTER TABLE audit_log ADD COLUMN count INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE audit_log ADD COLUMN signer TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -1,9 +1,12 @@
-"""`repertory audit ...`: a workspace's audit log on a server, through the client."""
+"""`repertory audit ...`: a workspace's (or the server's) audit log on a server, through the
+client; and the audit keys, which live beside the server (`rotate-key`)."""
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
+from pathlib import Path  # noqa: TC003 - typer reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,9 +14,13 @@ import typer
 from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
 
 if TYPE_CHECKING:
-    from repertory.runtime import AuditRecord
+    from repertory.runtime import AuditCheckpoint, AuditRecord
 
 audit_app = typer.Typer(help="The audit log of a workspace on a server.", no_args_is_help=True)
+Server = Annotated[
+    bool,
+    typer.Option("--server", help="The server's own chain (calls that proved no workspace)."),
+]
 
 
 def _record_json(record: AuditRecord) -> dict[str, object]:
@@ -28,7 +35,9 @@ def _record_json(record: AuditRecord) -> dict[str, object]:
         "status": record.status,
         "request_id": record.request_id,
         "client": record.client,
+        "count": record.count,
         "hash": record.hash,
+        "signer": record.signer,
     }
 
 
@@ -52,6 +61,7 @@ def audit_ls(
     key_id: Annotated[str | None, typer.Option(help="Only calls with this key.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
+    server: Server = False,
     url: Url = None,
     api_key: Key = None,
     workspace: Workspace = "default",
@@ -62,13 +72,19 @@ def audit_ls(
     begin, end = _when(since, "--since"), _when(until, "--until")
     with connect(url, api_key, workspace, debug) as client:
         records = client.read_audit(
-            since=begin, until=end, action=action, key_id=key_id, limit=limit, offset=offset
+            since=begin,
+            until=end,
+            action=action,
+            key_id=key_id,
+            limit=limit,
+            offset=offset,
+            server=server,
         )
     if as_json:
         typer.echo(json.dumps([_record_json(record) for record in records]))
         return
     print_table(
-        ("seq", "at", "key", "action", "target", "outcome", "status", "client"),
+        ("seq", "at", "key", "action", "target", "outcome", "status", "client", "calls"),
         (
             (
                 str(r.seq),
@@ -79,6 +95,7 @@ def audit_ls(
                 r.outcome,
                 str(r.status),
                 r.client,
+                str(r.count),
             )
             for r in records
         ),
@@ -87,26 +104,92 @@ def audit_ls(
 
 @audit_app.command("verify")
 def audit_verify(
+    full: Annotated[
+        bool, typer.Option(help="From the first record, not where the server last checked.")
+    ] = False,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="A checkpoints file the server wrote (--audit-checkpoints): also check that "
+            "the chain still holds every record its latest checkpoint of the chain saw.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    server: Server = False,
     url: Url = None,
     api_key: Key = None,
     workspace: Workspace = "default",
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """Check the audit log's hash chain; exit 1 and name the first record tampered with."""
+    """Check the audit log's chain; exit 1 and say what was tampered with."""
+    from repertory.runtime import SERVER_CHAIN
+
+    chain = SERVER_CHAIN if server else workspace
+    latest = _latest_checkpoint(checkpoint, chain) if checkpoint is not None else None
     with connect(url, api_key, workspace, debug) as client:
-        verdict = client.verify_audit()
+        verdict = client.verify_audit(full=full, checkpoint=latest, server=server)
     broken = verdict.first_broken
+    problem = verdict.checkpoint_problem
     if as_json:
-        out = {"intact": broken is None, "checked": verdict.checked}
-        typer.echo(json.dumps({**out, "first_broken": broken and _record_json(broken)}))
-    elif broken is None:
-        typer.echo(f"intact: {verdict.checked} records")
-    else:
+        out: dict[str, object] = {"intact": verdict.is_intact, "checked": verdict.checked}
+        out |= {"checkpoint_problem": problem, "first_broken": broken and _record_json(broken)}
+        out |= {"resumed_after": verdict.resumed_after, "unsigned": verdict.unsigned}
+        typer.echo(json.dumps(out))
+    elif broken is not None:
         typer.echo(
             f"BROKEN at record {broken.seq} ({broken.at.isoformat()}, {broken.action}): "
             f"{verdict.checked} records before it fit; it or one before it was edited, "
             "removed or moved"
         )
-    if broken is not None:
+    elif problem is not None:
+        typer.echo(f"BROKEN: {problem} ({verdict.checked} records fit)")
+    else:
+        notes = []
+        if latest is not None:
+            notes.append(f"all {latest.count} its checkpoint saw among them")
+        if verdict.resumed_after:
+            notes.append(
+                f"1 to {verdict.resumed_after} fitted at an earlier check: --full reads them again"
+            )
+        if verdict.unsigned:
+            notes.append(f"{verdict.unsigned} unsigned, from before audit keys")
+        typer.echo(f"intact: {verdict.checked} records" + "".join(f"; {n}" for n in notes))
+    if not verdict.is_intact:
         raise typer.Exit(1)
+
+
+def _latest_checkpoint(path: Path, chain: str) -> AuditCheckpoint:
+    from repertory.runtime import AuditCheckpoint
+
+    latest = None
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            found = AuditCheckpoint.from_json(line)
+        except ValueError as exc:
+            raise fail(f"{path}:{number}: {exc}", debug=False) from None
+        if found.chain == chain and (latest is None or found.count >= latest.count):
+            latest = found
+    if latest is None:
+        name = "the server's chain" if not chain else f"workspace {chain!r}"
+        raise fail(f"{path} holds no checkpoint of {name}", debug=False)
+    return latest
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Add a fresh key to sign the audit log with, in $REPERTORY_HOME/audit.keys: servers
+    sign with it from their next start; the older keys stay there to verify what they
+    signed."""
+    from repertory.runtime import KEY_VARIABLE, repertory_home, rotate_audit_key
+
+    home = repertory_home()
+    key_id = rotate_audit_key(home)
+    typer.echo(
+        f"audit key {key_id} added to {home / 'audit.keys'}: restart servers to sign with it"
+    )
+    if KEY_VARIABLE in os.environ:
+        typer.echo(f"note: {KEY_VARIABLE} is set, and a runtime uses it instead of the file")

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
     from types import TracebackType
 
+    from repertory.runtime import AuditCheckpoint
+
 T = TypeVar("T")
 #: A JSON object of the API's own shapes, as parsed.
 Json = dict[str, Any]
@@ -307,8 +309,11 @@ class Client:
         key_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        server: bool = False,
     ) -> list[AuditRecord]:
-        """One page of the workspace's audit log, oldest first (blocks; needs `audit:read`)."""
+        """One page of the workspace's audit log, oldest first (blocks; needs `audit:read`);
+        with `server`, of the server's own chain (calls that proved no workspace; needs a
+        server admin key)."""
         params: Query = {"limit": limit, "offset": offset}
         for name, value in (("since", since), ("until", until)):
             if value is not None:
@@ -317,16 +322,33 @@ class Client:
             params["action"] = action
         if key_id is not None:
             params["key_id"] = key_id
-        data = await self._call("GET", self._path("/audit"), params=params)
+        path = "/api/audit" if server else self._path("/audit")
+        data = await self._call("GET", path, params=params)
         return [self._audit_record(item) for item in _items(data)]
 
-    async def verify_audit(self) -> AuditVerdict:
-        """Check the workspace's audit chain on the server (blocks; needs `audit:read`)."""
-        data = await self._call("GET", self._path("/audit/verify"))
+    async def verify_audit(
+        self,
+        *,
+        full: bool = False,
+        checkpoint: AuditCheckpoint | None = None,
+        server: bool = False,
+    ) -> AuditVerdict:
+        """Check the workspace's audit chain on the server (blocks; needs `audit:read`): from
+        where the server's last check ended, or from the first record if `full`; given a
+        checkpoint the server wrote, also whether records it saw were removed. With
+        `server`, the server's own chain (needs a server admin key)."""
+        params: Query = {"full": "true" if full else "false"}
+        if checkpoint is not None:
+            params["checkpoint"] = checkpoint.to_json()
+        path = "/api/audit/verify" if server else self._path("/audit/verify")
+        data = await self._call("GET", path, params=params)
         broken = data["first_broken"]
         return AuditVerdict(
             checked=data["checked"],
             first_broken=None if broken is None else self._audit_record(broken),
+            checkpoint_problem=data.get("checkpoint_problem"),
+            unsigned=data.get("unsigned", 0),
+            resumed_after=data.get("resumed_after", 0),
         )
 
     async def create_api_key(
@@ -473,6 +495,8 @@ class Client:
             client=data["client"],
             previous_hash=data["previous_hash"],
             hash=data["hash"],
+            count=data.get("count", 1),
+            signer=data.get("signer"),
         )
 
     def _cache_entry(self, data: Json) -> CacheEntry:
@@ -693,9 +717,11 @@ class SyncClient:
         key_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        server: bool = False,
     ) -> list[AuditRecord]:
         read = functools.partial(
             self._client.read_audit,
+            server=server,
             since=since,
             until=until,
             action=action,
@@ -705,8 +731,17 @@ class SyncClient:
         )
         return self._run(read)
 
-    def verify_audit(self) -> AuditVerdict:
-        return self._run(self._client.verify_audit)
+    def verify_audit(
+        self,
+        *,
+        full: bool = False,
+        checkpoint: AuditCheckpoint | None = None,
+        server: bool = False,
+    ) -> AuditVerdict:
+        verify = functools.partial(
+            self._client.verify_audit, full=full, checkpoint=checkpoint, server=server
+        )
+        return self._run(verify)
 
     def create_api_key(
         self, name: str, *, role: str = "developer", expires: datetime | None = None

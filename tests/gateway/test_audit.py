@@ -3,15 +3,21 @@ call, with the right fields, written before the answer leaves; read and verified
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from repertory.gateway import create_app
 from repertory.runtime import SERVER_CHAIN
 
+from .conftest import FLOWS
 from .test_access import BODIES, call, operations, prepared
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractAsyncContextManager
+
+    import pytest
+    from starlette.types import Message
 
     from .conftest import Api
 
@@ -40,7 +46,7 @@ async def test_every_mutating_call_writes_exactly_one_record(open_api: OpenApi) 
             assert record.outcome == ("denied" if response.status_code == 403 else expected)
             assert record.request_id == response.headers["x-request-id"]
             assert record.client == "127.0.0.1"
-            assert record.target.startswith("/api/workspaces")
+            assert record.target.startswith(("/api/workspaces", "/api/audit"))
             if response.status_code == 201:
                 made = response.json()
                 created = made.get("id") or made.get("name") or made["key"]["id"]
@@ -95,4 +101,61 @@ async def test_the_audit_log_is_read_and_verified_over_rest(open_api: OpenApi) -
         by_action = await api.client.get(api.url("/audit"), params={"action": "cancel_flow_run"})
         assert by_action.json()["items"] == []
         verdict = (await api.client.get(api.url("/audit/verify"))).json()
-        assert verdict == {"intact": True, "checked": 3, "first_broken": None}
+        assert verdict == {
+            "intact": True,
+            "checked": 3,
+            "first_broken": None,
+            "checkpoint_problem": None,
+            "resumed_after": 0,
+            "unsigned": 0,
+        }
+        given = {"checkpoint": "not one"}
+        vouched = (await api.client.get(api.url("/audit/verify"), params=given)).json()
+        assert vouched["intact"] is False
+        assert vouched["checkpoint_problem"].startswith("not an audit checkpoint")
+
+
+async def test_a_client_gone_mid_body_is_audited_as_499_not_a_500(
+    open_api: OpenApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_api() as api:
+        app = create_app(api.runtime, flows=FLOWS)
+        messages = [
+            {"type": "http.request", "body": b'{"flow_name": "a', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return messages.pop(0)
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": api.url("/flow_runs"),
+            "raw_path": api.url("/flow_runs").encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"authorization", f"Bearer {api.key}".encode()), (b"host", b"x")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 80),
+        }
+        with caplog.at_level(logging.DEBUG, logger="repertory.gateway"):
+            await app(scope, receive, send)
+        assert sent[0]["status"] == 499
+        (record,) = await api.runtime.read_audit()
+        assert (record.outcome, record.status, record.action) == (
+            "client_closed",
+            499,
+            "create_flow_run",
+        )
+        gone = [r for r in caplog.records if "closed the connection" in r.getMessage()]
+        assert [r.levelno for r in gone] == [logging.DEBUG]
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert await api.runtime.read_flow_runs() == []

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -14,7 +15,7 @@ from repertory.gateway import Limits, create_app
 from repertory.gateway._limits import TokenBuckets
 from repertory.runtime import SERVER_CHAIN
 
-from .conftest import gated
+from .conftest import NO_LIMITS, gated
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -63,7 +64,7 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after(open_api: OpenApi) 
         assert (record.outcome, record.status, record.key_name) == ("denied", 429, "tests")
 
 
-async def test_an_address_that_keeps_failing_to_authenticate_must_wait(
+async def test_an_address_that_keeps_failing_waits_but_a_working_key_never_does(
     open_api: OpenApi,
 ) -> None:
     async with open_api(limits=Limits(key_rate=None, auth_failures_per_minute=3)) as api:
@@ -76,10 +77,42 @@ async def test_an_address_that_keeps_failing_to_authenticate_must_wait(
         assert blocked.status_code == 429
         assert blocked.json()["code"] == "too_many_failures"
         assert int(blocked.headers["retry-after"]) == 20  # one failure more every 20 s
-        with_a_key = await api.client.get(runs)
-        assert with_a_key.status_code == 429  # the address waits, whatever it sends now
-        outcomes = [r.outcome for r in await api.runtime.read_audit(workspace=SERVER_CHAIN)]
-        assert outcomes[-5:] == ["unauthenticated"] * 5
+        # The same address with a working key: never refused for the failures.
+        assert [(await api.client.get(runs)).status_code for _ in range(5)] == [200] * 5
+        assert (await api.client.get(runs, headers=bad)).status_code == 429
+
+
+async def test_a_flood_of_bad_keys_writes_a_bounded_number_of_records(database_url: str) -> None:
+    """Refusals of one address are summed up: its first in a window is written at once, the
+    rest as one record with their count when the window ends."""
+    now = [datetime(2026, 12, 1, tzinfo=UTC)]
+    async with Runtime(
+        database_url, workspace=f"test-{uuid.uuid4().hex[:12]}", clock=lambda: now[0]
+    ) as rt:
+        before = len(await rt.read_audit(workspace=SERVER_CHAIN))
+        transport = httpx.ASGITransport(app=create_app(rt, limits=NO_LIMITS))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            bad = {"Authorization": "Bearer rpk_00000000_" + "0" * 64}
+            for _ in range(500):
+                response = await client.get(
+                    f"/api/workspaces/{rt.workspace}/flow_runs", headers=bad
+                )
+                assert response.status_code == 401
+            records = (await rt.read_audit(workspace=SERVER_CHAIN))[before:]
+            assert [(r.outcome, r.count) for r in records] == [("unauthenticated", 1)]
+            now[0] += timedelta(seconds=61)  # the window ends: the next refusal sums it up
+            await client.get(f"/api/workspaces/{rt.workspace}/flow_runs", headers=bad)
+        records = (await rt.read_audit(workspace=SERVER_CHAIN))[before:]
+        assert [(r.action, r.count) for r in records] == [
+            ("list_flow_runs", 1),
+            ("refused_calls", 499),
+            ("list_flow_runs", 1),
+        ]
+        assert records[1].target.startswith("499 more refused calls from 127.0.0.1")
+        assert sum(r.count for r in records) == 501
+        assert all(r.signer is not None for r in records)
+        if database_url.startswith("sqlite"):  # (a shared database's server chain has others')
+            assert (await rt.verify_audit(workspace=SERVER_CHAIN)).is_intact
 
 
 async def test_a_workspace_at_its_most_runs_is_refused_with_429(database_url: str) -> None:

@@ -247,7 +247,9 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
         assert code == 0
         assert out.startswith("intact: ")
         await anyio.to_thread.run_sync(tamper_with_record, database, revoked["seq"])
-        code, out, _ = await cli("audit", "verify")
+        code, out, _ = await cli("audit", "verify")  # on from the last check: not read again
+        assert (code, "--full reads them again" in out) == (0, True)
+        code, out, _ = await cli("audit", "verify", "--full")
         assert code == 1
         assert out.startswith(f"BROKEN at record {revoked['seq']} ")
     finally:

@@ -1,0 +1,289 @@
+"""Writing one audit chain (for its `WorkspaceActor`), and verifying chains (for anyone).
+
+Appends arrive as events and are written in batches, each batch one transaction, signed onto
+the chain in the order they arrived; every asker is answered once its record is durable. Two
+processes appending to one chain serialize on the chain's lock; one that finds the head moved
+signs its batch onto the new head.
+
+Refused calls that proved no key are summed up: the first of an address in a window is
+written as it comes, the rest of that window as one record with their count when the window
+ends, so that a flood of bad keys writes a bounded number of records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, final
+
+import anyio
+
+from repertory.actors import DeferredReply
+
+from ._audit import GENESIS, AuditCheckpoint, AuditRecord, ChainVerifier, chain_hash
+from ._errors import StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from ._audit_keys import AuditKeyring
+    from ._result_storage import QueryFn
+
+#: Tries to append a batch when other writers keep taking the chain's next places (each
+#: failed try means another process appended: the chain moved on).
+APPEND_TRIES: Final = 50
+#: Records read per page while verifying a chain.
+VERIFY_PAGE: Final = 1_000
+#: The window over which one address's refused calls are summed up.
+REFUSALS_WINDOW: Final = 60.0
+#: Addresses whose refusals are being summed up at once; beyond, the oldest is written early.
+MAX_TALLIES: Final = 10_000
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """What happened, as the gateway saw it; the chain's writer places and signs it."""
+
+    at: datetime
+    key_id: str | None
+    key_name: str | None
+    action: str
+    target: str
+    outcome: str
+    status: int
+    request_id: str
+    client: str
+    count: int = 1
+
+
+@final
+@dataclass(slots=True)
+class _Tally:
+    """Refusals of one address in its window, after the first (which was written at once)."""
+
+    ends: float
+    count: int = 0
+    last: AuditEvent | None = None
+
+
+@final
+class ChainWriter:
+    """Appends events to one chain; see the module's docstring."""
+
+    def __init__(
+        self,
+        *,
+        chain: str,
+        query: QueryFn,
+        keys: AuditKeyring,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._chain = chain
+        self._query = query
+        self._keys = keys
+        self._clock = clock
+        self._pending: list[tuple[AuditEvent, DeferredReply | None]] = []
+        self._has_pending = anyio.Event()
+        self._head: tuple[int, str] | None = None  # (seq, hash) of the last record written
+        self._tallies: dict[str, _Tally] = {}
+
+    def append(self, event: AuditEvent) -> DeferredReply:
+        """Answered with the event's record once it is durable."""
+        reply = DeferredReply()
+        self._queue(event, reply)
+        return reply
+
+    def tally(self, event: AuditEvent) -> DeferredReply | None:
+        """A refusal: written like `append` when it is its address's first in a window (the
+        reply), else counted for the window's summary (None: nothing to wait for)."""
+        tally = self._tallies.get(event.client)
+        if tally is not None and tally.ends > self._clock():
+            tally.count += 1
+            tally.last = event
+            return None
+        if tally is not None:
+            self._summarize(event.client)
+        elif len(self._tallies) >= MAX_TALLIES:
+            self._summarize(next(iter(self._tallies)))  # the oldest, early
+        self._tallies[event.client] = _Tally(ends=self._clock() + REFUSALS_WINDOW)
+        return self.append(event)
+
+    async def serve(self) -> None:
+        """Write what was appended, a batch at a time, and answer each asker; sum up each
+        window of refusals as it ends. Runs until cancelled."""
+        while True:
+            with anyio.move_on_after(self._next_window_end()):
+                await self._has_pending.wait()
+            now = self._clock()
+            for client in [c for c, tally in self._tallies.items() if tally.ends <= now]:
+                self._summarize(client)
+            if not self._pending:
+                continue
+            self._has_pending = anyio.Event()
+            batch, self._pending = self._pending, []
+            try:
+                records = await self._write([event for event, _ in batch])
+            except Exception as exc:  # each asker learns it; the writer goes on
+                for _, reply in batch:
+                    if reply is not None:
+                        reply.set_exception(exc)
+                continue
+            for (_, reply), record in zip(batch, records, strict=True):
+                if reply is not None:
+                    reply.set_result(record)
+
+    def _queue(self, event: AuditEvent, reply: DeferredReply | None) -> None:
+        self._pending.append((event, reply))
+        self._has_pending.set()
+
+    def _next_window_end(self) -> float:
+        if not self._tallies:
+            return float("inf")
+        return max(0.0, min(t.ends for t in self._tallies.values()) - self._clock())
+
+    def _summarize(self, client: str) -> None:
+        tally = self._tallies.pop(client)
+        last = tally.last
+        if last is None:
+            return  # one refusal in the window: written already
+        self._queue(
+            dataclasses.replace(
+                last,
+                action="refused_calls",
+                target=f"{tally.count} more refused calls from {client} in "
+                f"{REFUSALS_WINDOW:g} s (the last: {last.action} {last.target})"[:500],
+                count=tally.count,
+            ),
+            None,
+        )
+
+    async def _write(self, events: list[AuditEvent]) -> list[AuditRecord]:
+        chain, keys = self._chain, self._keys
+        for _ in range(APPEND_TRIES):
+            if self._head is None:
+                self._head = await self._query(lambda db: db.audit.head(chain)) or (0, GENESIS)
+            seq, previous = self._head
+            records = []
+            for event in events:
+                seq += 1
+                unsigned = AuditRecord(
+                    chain=chain,
+                    seq=seq,
+                    at=event.at,
+                    key_id=event.key_id,
+                    key_name=event.key_name,
+                    action=event.action,
+                    target=event.target,
+                    outcome=event.outcome,
+                    status=event.status,
+                    request_id=event.request_id,
+                    client=event.client,
+                    previous_hash=previous,
+                    hash="",
+                    count=event.count,
+                    signer=keys.current,
+                )
+                previous = chain_hash(previous, unsigned.content(), keys)
+                records.append(dataclasses.replace(unsigned, hash=previous))
+            try:
+                with anyio.CancelScope(shield=True):  # written whole, or not at all
+                    moved = await self._append(records, self._head)
+            except StorageError:
+                self._head = None  # whatever happened, read the head again next time
+                raise
+            if moved is None:
+                self._head = (seq, previous)
+                return records
+            self._head = moved  # another process appended: sign onto its head
+        raise StorageError(
+            f"cannot append to the audit log of {chain!r}: other writers took its next "
+            f"places {APPEND_TRIES} times in a row"
+        )
+
+    async def _append(
+        self, records: list[AuditRecord], after: tuple[int, str]
+    ) -> tuple[int, str] | None:
+        return await self._query(lambda db: db.audit.append(self._chain, records, after=after))
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditVerdict:
+    """What verifying a chain found: how many records fit (from the first), the first that
+    does not, and what a checkpoint given showed."""
+
+    checked: int
+    first_broken: AuditRecord | None
+    #: Why the chain does not hold what the checkpoint saw (records removed, a bad signature).
+    checkpoint_problem: str | None = None
+    #: Records checked this time that carry a plain hash (from before audit keys): they link,
+    #: but whoever could write the database could have made them; a checkpoint vouches.
+    unsigned: int = 0
+    #: The records before this place were verified by an earlier check, and not read again.
+    resumed_after: int = 0
+
+    @property
+    def is_intact(self) -> bool:
+        return self.first_broken is None and self.checkpoint_problem is None
+
+
+async def verify_chain_of(
+    query: QueryFn,
+    keys: AuditKeyring,
+    chain: str,
+    *,
+    after: tuple[int, str] = (0, GENESIS),
+    checkpoint: AuditCheckpoint | None = None,
+) -> tuple[AuditVerdict, tuple[int, str]]:
+    """Verify `chain` from its start, or on from a record already verified (`after`: its
+    place and hash, which it must still have); and, given a checkpoint, that the chain still
+    holds the records it saw. Returns the verdict and the head verified (blocks)."""
+    if after[0] > 0:
+        kept = await query(lambda db: db.audit.read_one(chain, after[0]))
+        if kept is None or kept.hash != after[1]:
+            after = (0, GENESIS)  # changed since: verify it all again
+    verifier = ChainVerifier(keys, after=after)
+    while True:
+        seq = verifier.seq
+        page = await query(
+            lambda db, seq=seq: db.audit.read(chain, after_seq=seq, limit=VERIFY_PAGE)  # type: ignore[misc]
+        )
+        if not verifier.feed(page) or len(page) < VERIFY_PAGE:
+            break
+    problem = None
+    if checkpoint is not None:
+        problem = await _checkpoint_problem(query, keys, chain, checkpoint)
+    verdict = AuditVerdict(
+        checked=verifier.seq,
+        first_broken=verifier.first_broken,
+        checkpoint_problem=problem,
+        unsigned=verifier.unsigned,
+        resumed_after=after[0],
+    )
+    return verdict, verifier.head
+
+
+async def _checkpoint_problem(
+    query: QueryFn, keys: AuditKeyring, chain: str, checkpoint: AuditCheckpoint
+) -> str | None:
+    when = checkpoint.at.isoformat(timespec="seconds")
+    if checkpoint.chain != chain:
+        return f"the checkpoint is of chain {checkpoint.chain!r}, not {chain!r}"
+    if not checkpoint.is_signed_by(keys):
+        return "the checkpoint's signature does not fit (it was not made with these keys)"
+    if checkpoint.count == 0:
+        return None
+    record = await query(lambda db: db.audit.read_one(chain, checkpoint.count))
+    if record is None:
+        head = await query(lambda db: db.audit.head(chain))
+        count = head[0] if head else 0
+        return (
+            f"records were removed: the checkpoint of {when} saw {checkpoint.count}, "
+            f"the chain has {count}"
+        )
+    if record.hash != checkpoint.head:
+        return f"record {checkpoint.count} is not the one the checkpoint of {when} saw"
+    return None
