@@ -23,6 +23,14 @@ import uvicorn
 from repertory.runtime import DEFAULT_MAX_LIVE_RUNS, FlowOptions, Runtime
 
 from ._app import DEFAULT_LIMITS, create_app
+from ._connections import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    ConnectionLimits,
+    guarded_http_protocol,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -100,6 +108,10 @@ async def serve(
     max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
     max_live_runs_per_workspace: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
     on_started: Callable[[ServerStarted], None] = lambda started: None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM (blocks; asyncio only, as uvicorn is).
@@ -111,10 +123,25 @@ async def serve(
     a create waits for a run to end; past `max_live_runs_per_workspace` in one workspace, a
     create is refused (429). `limits` bound requests per key and failed authentications.
 
+    A connection is closed when it has not sent a request's headers `header_timeout` seconds
+    after it opened or after that request's first byte, its body `body_timeout` seconds after
+    the headers, or its next request `idle_timeout` seconds after an answer. Past
+    `max_connections` open connections (fewer if `ulimit -n` is lower), a new one is answered
+    503 and closed.
+
     Raises:
         OSError: the address cannot be listened on.
+        ValueError: `max_connections` is below 1.
     """
     served = list(flows or [])
+    http_protocol = guarded_http_protocol(
+        ConnectionLimits(
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+        )
+    )
     listener = _listen(host, port)
     stop = _Stop()
     try:
@@ -141,7 +168,14 @@ async def serve(
                     address = listener.getsockname()
                     config = uvicorn.Config(
                         create_app(runtime, flows=served, limits=limits),
+                        http=http_protocol,
+                        ws="none",  # no WebSocket route: an upgrade is served as plain HTTP
+                        # uvicorn types it int, but only hands it to loop.call_later.
+                        timeout_keep_alive=idle_timeout,  # type: ignore[arg-type]
                         lifespan="off",
+                        # uvicorn listens again on the socket with its own (2048): under a
+                        # burst of connections, a full queue drops them for a second or more.
+                        backlog=socket.SOMAXCONN,
                         log_level="warning",
                         access_log=False,
                         server_header=False,

@@ -89,11 +89,39 @@ def start(
             "0: no limit.",
         ),
     ] = 10.0,
+    # The defaults are the gateway's (DEFAULT_HEADER_TIMEOUT ...), imported only once it runs.
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Seconds a connection may take to send a request's headers; then it is closed.",
+        ),
+    ] = 10.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Seconds a request may take to send its body after its headers."
+        ),
+    ] = 30.0,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Seconds a kept-alive connection may wait for its next request."
+        ),
+    ] = 10.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Open connections at most (fewer if ulimit -n is lower); more are answered "
+            "503 and closed.",
+        ),
+    ] = 4_096,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Serve the REST API until interrupted (Ctrl-C or SIGTERM)."""
-    from repertory.gateway import FlowsNotFoundError, Limits, ServerStarted, load_flows, serve
     from repertory.actors import ActorError
+    from repertory.gateway import FlowsNotFoundError, Limits, ServerStarted, load_flows, serve
     from repertory.runtime import WorkflowError
 
     def started(info: ServerStarted) -> None:
@@ -124,6 +152,10 @@ def start(
                     key_burst=max(1.0, 2 * rate_limit),
                     auth_failures_per_minute=auth_failure_limit or None,
                 ),
+                header_timeout=header_timeout,
+                body_timeout=body_timeout,
+                idle_timeout=idle_timeout,
+                max_connections=max_connections,
                 on_started=started,
             ),
             backend="asyncio",

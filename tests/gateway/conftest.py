@@ -4,13 +4,18 @@ PostgreSQL when REPERTORY_TEST_DATABASE_URL is set; a fresh workspace and key pe
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import sys
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 import pytest
+from anyio.streams.text import TextReceiveStream
 
 from repertory import INPUTS, Runtime, flow, get_run_logger, task
 from repertory.gateway import Limits, create_app
@@ -86,5 +91,52 @@ def open_api(database_url: str) -> Callable[..., AbstractAsyncContextManager[Api
                 headers={"Authorization": f"Bearer {key}"},
             ) as client:
                 yield Api(client=client, runtime=runtime, key=key, workspace=workspace)
+
+    return open_it
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Served:
+    """A `repertory server start` process, as `open_server` started it."""
+
+    url: str
+    port: int
+    #: The bootstrap owner key, printed on a database's first start only.
+    key: str | None
+
+
+@pytest.fixture
+def open_server(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[Served]]:
+    """`async with open_server("--idle-timeout", "1") as served:` the installed command
+    serving on a free port of 127.0.0.1, on a new SQLite database; stopped by SIGTERM on
+    exit, which must end it cleanly."""
+
+    @contextlib.asynccontextmanager
+    async def open_it(*options: str) -> AsyncIterator[Served]:
+        command = [str(Path(sys.executable).with_name("repertory")), "server", "start"]
+        database_url = f"sqlite:///{tmp_path / 'served.db'}"
+        async with await anyio.open_process(
+            [*command, "--port", "0", "--database-url", database_url, *options],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stderr=None,  # the server's warnings go with the test's output
+        ) as process:
+            assert process.stdout is not None
+            seen = ""
+            with anyio.fail_after(60):
+                async for chunk in TextReceiveStream(process.stdout):
+                    seen += chunk
+                    if "repertory serving " in seen and seen.endswith("\n"):
+                        break
+            lines = seen.splitlines()
+            [url] = [line.split()[2] for line in lines if line.startswith("repertory serving ")]
+            keys = [line.rsplit(" ", 1)[1] for line in lines if "owner API key" in line]
+            try:
+                yield Served(
+                    url=url, port=int(url.rsplit(":", 1)[1]), key=keys[0] if keys else None
+                )
+            finally:
+                process.send_signal(signal.SIGTERM)
+                with anyio.fail_after(30):
+                    assert await process.wait() == 0
 
     return open_it
