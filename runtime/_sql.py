@@ -447,9 +447,18 @@ class SqlDatabase:
     async def crash_runs_of(self, owner: str, message: str) -> list[str]:
         """Mark every unfinished flow run of a dead `owner`, and its task runs, Crashed.
 
-        A compare-and-set: runs that finished meanwhile are left alone. Returns the flow run ids.
+        A compare-and-set: runs that finished meanwhile are left alone. A run that was
+        waiting (a SCHEDULED state: AwaitingRetry, when its process died before the retry)
+        cannot go to CRASHED directly under the transition table: it goes to Pending first,
+        then to Crashed, two rows of its history with the same message and time. Returns the
+        flow run ids.
         """
         now = format_time(utc_now())
+        waiting = (
+            "UPDATE {table} SET state_type = 'PENDING', state_name = 'Pending', "
+            "state_message = ?, state_timestamp = ? "
+            "WHERE {where} AND state_type = 'SCHEDULED' RETURNING id, workspace"
+        )
         update = (
             "UPDATE {table} SET state_type = 'CRASHED', state_name = 'Crashed', "
             "state_message = ?, state_timestamp = ?, end_time = ? "
@@ -457,22 +466,33 @@ class SqlDatabase:
         )
         history = (
             "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
-            "VALUES (?, ?, 'CRASHED', 'Crashed', ?, ?)"
+            "VALUES (?, ?, ?, ?, ?, ?)"
         )
         async with self.atomically("write to"):
-            flow_rows = await self._raw_fetch(
-                update.format(table="flow_runs", where="owner = ?"), (message, now, now, owner)
+            where = "owner = ?"
+            args: tuple[object, ...] = (owner,)
+            pending = await self._raw_fetch(
+                waiting.format(table="flow_runs", where=where), (message, now, *args)
             )
-            crashed = [str(row[0]) for row in flow_rows]
-            task_rows: list[tuple[object, ...]] = []
+            crashed_rows = await self._raw_fetch(
+                update.format(table="flow_runs", where=where), (message, now, now, *args)
+            )
+            crashed = [str(row[0]) for row in crashed_rows]
             if crashed:
-                marks = ", ".join("?" * len(crashed))
-                task_rows = await self._raw_fetch(
-                    update.format(table="task_runs", where=f"flow_run_id IN ({marks})"),
-                    (message, now, now, *crashed),
+                where, args = f"flow_run_id IN ({', '.join('?' * len(crashed))})", tuple(crashed)
+                pending += await self._raw_fetch(
+                    waiting.format(table="task_runs", where=where), (message, now, *args)
                 )
+                crashed_rows += await self._raw_fetch(
+                    update.format(table="task_runs", where=where), (message, now, now, *args)
+                )
+            # Every Pending row before every Crashed row: the history is read in insertion order.
             await self._raw_execute_many(
-                history, [(row[1], row[0], message, now) for row in (*flow_rows, *task_rows)]
+                history,
+                [
+                    *((row[1], row[0], "PENDING", "Pending", message, now) for row in pending),
+                    *((row[1], row[0], "CRASHED", "Crashed", message, now) for row in crashed_rows),
+                ],
             )
             await self._raw_execute("DELETE FROM owners WHERE id = ?", (owner,))
         return crashed

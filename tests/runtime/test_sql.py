@@ -421,6 +421,40 @@ async def test_crash_runs_of_marks_only_unfinished_runs_of_that_owner(sql: Sql) 
     assert await sql(lambda db: db.crash_runs_of("dead", "again")) == []
 
 
+async def test_crash_runs_of_takes_runs_waiting_to_retry_through_pending(sql: Sql) -> None:
+    await sql.write(
+        flow_run("waiting", "AwaitingRetry"),
+        state("AwaitingRetry", "waiting"),
+        flow_run("running"),
+        task_run("t-waiting", "running", "AwaitingRetry"),
+        state("AwaitingRetry", "t-waiting"),
+        owner="dead",
+    )
+
+    assert sorted(await sql(lambda db: db.crash_runs_of("dead", "it died"))) == [
+        "running",
+        "waiting",
+    ]
+
+    histories = [
+        await sql(lambda db: db.read_state_history("default", "waiting")),
+        await sql(lambda db: db.read_state_history("default", "t-waiting")),
+    ]
+    for history in histories:
+        assert [(s.type, s.name, s.message) for s in history] == [
+            (StateType.SCHEDULED, "AwaitingRetry", None),
+            (StateType.PENDING, "Pending", "it died"),
+            (StateType.CRASHED, "Crashed", "it died"),
+        ]
+        assert history[1].timestamp == history[2].timestamp
+    waiting = await sql(lambda db: db.read_flow_run("default", "waiting"))
+    assert waiting is not None
+    assert waiting.state.name == "Crashed"
+    assert waiting.end_time == waiting.state.timestamp
+    [task] = await sql(lambda db: db.read_task_runs("default", "running"))
+    assert task.state.name == "Crashed"
+
+
 async def test_other_owners_are_the_registered_ones_and_those_with_unfinished_runs(
     sql: Sql,
 ) -> None:
