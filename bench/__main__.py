@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cache, footprint, kernel, memory, rest, runtime, tcp
+from . import cache, durability, footprint, kernel, memory, rest, runtime, tcp
 from ._harness import (
     BACKENDS,
     Result,
@@ -23,8 +23,9 @@ from ._harness import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: The runtime's figures measured apart from the throughput scenarios (see bench/footprint.py).
-FOOTPRINT = ("latency", "startup", "rss", "import")
+#: The runtime's figures measured apart from the throughput scenarios (see bench/footprint.py,
+#: and bench/durability.py: children killed at random moments of a busy flow).
+FOOTPRINT = ("latency", "startup", "rss", "import", "durability")
 #: The gateway's figures: servers in processes of their own, loaded by wrk (bench/rest.py).
 GATEWAY = ("rest",)
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [s for s in _all_scenarios(quick=quick, suite=suite) if s.name in only]
     results: list[Result] = []
     began = time.perf_counter()
-    per_backend = scenarios or only & {"memory", "latency", "startup", "rss"}
+    per_backend = scenarios or only & {"memory", "latency", "startup", "rss", "durability"}
     for backend in backends if per_backend else ():
         progress(f"== {backend}: {repeats} runs per figure, baseline and repertory alternating")
         results.extend(run_scenario(scenario, backend, repeats) for scenario in scenarios)
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             results.extend(footprint.measure_startup(backend, quick=quick))
         if "rss" in only:
             results.append(footprint.measure_rss(backend, quick=quick))
+        if "durability" in only:
+            results.extend(durability.measure(backend, quick=quick))
     if "import" in only:
         results.extend(footprint.measure_imports(quick=quick))
     if "rest" in only:

@@ -81,7 +81,7 @@ class Result:
     actor_samples: tuple[float, ...]
     baseline_samples: tuple[float, ...]
     target: Target | None = None
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float | list[float]] = field(default_factory=dict)
 
     @property
     def actor(self) -> float:
@@ -109,10 +109,11 @@ class Result:
             "n": self.n,
             "unit": self.unit,
         }
+        has_baseline = bool(self.baseline_samples)
         data.update(
             repertory=self.actor,
-            baseline=self.baseline,
-            ratio=self.ratio,
+            baseline=self.baseline if has_baseline else None,
+            ratio=self.ratio if has_baseline else None,
             repertory_samples=list(self.actor_samples),
             baseline_samples=list(self.baseline_samples),
         )
@@ -168,7 +169,9 @@ def format_value(value: float, unit: str) -> str:
 def format_ratio(ratio: float) -> str:
     """Two decimals, or two significant digits for the tiny ratios of persisted work to a
     bare loop."""
-    return f"{ratio:.2f}x" if ratio >= 0.1 or ratio != ratio else f"{ratio:.2g}x"
+    if ratio != ratio:  # NaN: no baseline
+        return "-"
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"
 
 
 def format_table(results: Sequence[Result], statistic: str) -> str:

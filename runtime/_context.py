@@ -15,10 +15,9 @@ from ._records import LogRecord, quick_constructor, utc_now
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
 
-    from anyio.abc import TaskGroup
-
     from ._engine import Engine, LiveRun
     from ._records import FlowRun, TaskRun
+    from ._turns import Submissions
 
 
 @final
@@ -29,8 +28,8 @@ class RunContext:
     engine: Engine
     flow_run: LiveRun[FlowRun]
     task_run: LiveRun[TaskRun] | None = None
-    #: Where tasks submitted by the current attempt run (None until the body starts).
-    task_group: TaskGroup | None = None
+    #: Where tasks submitted by the current attempt start (None until the body starts).
+    submissions: Submissions | None = None
     #: Whether `print` is stored as log lines of this run.
     log_prints: bool = False
 
@@ -66,7 +65,7 @@ class RunContext:
         return run.run_count
 
 
-#: `RunContext(engine, flow_run, task_run, task_group, log_prints)`, built quickly (one per run).
+#: `RunContext(engine, flow_run, task_run, submissions, log_prints)`, built quickly (one per run).
 build_run_context: Final = quick_constructor(RunContext)
 
 current_run: Final[contextvars.ContextVar[RunContext | None]] = contextvars.ContextVar(

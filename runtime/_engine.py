@@ -16,7 +16,6 @@ import time
 from typing import TYPE_CHECKING, Final, Generic, TypeVar, cast, final
 
 import anyio
-from anyio.lowlevel import checkpoint
 
 from ._cached_task import run_cached
 from ._context import RunContext, build_run_context, current_run
@@ -27,6 +26,7 @@ from ._records import NO_RESULT, FlowRun, State, TaskRun, build_task_run, new_id
 from ._rows import progress_of
 from ._states import StateType, check_transition
 from ._store import Flush
+from ._turns import Submissions, Turns
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -40,12 +40,6 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", FlowRun, TaskRun)
 logger = logging.getLogger("repertory.engine")
-
-#: Task runs between two deliberate yields to the event loop (or, when the journal is backlogged,
-#: waits for the store): a flow that awaits tasks which never block would otherwise keep the
-#: loop from everything else, the committer included, and its runs' states would wait in
-#: memory, not durable, until the flow returned.
-YIELD_EVERY: Final = 100
 
 #: States that begin an attempt.
 _STARTS: Final = frozenset({"Running", "Retrying"})
@@ -159,7 +153,8 @@ class Engine:
         # Sync flow bodies block on their tasks and child flows: they must never wait for
         # the tokens those need, so they draw on a limiter of their own, without a bound.
         self.flow_limiter = anyio.CapacityLimiter(math.inf)
-        self._budget = YIELD_EVERY
+        #: Runs take turns on the event loop with the store (see `Turns`).
+        self.turns = Turns(journal, store)
 
     async def flush(self) -> None:
         """Wait until everything journalled so far is durable."""
@@ -245,6 +240,9 @@ class Engine:
         options: FlowOptions,
         run: LiveRun[FlowRun],
     ) -> State:
+        if run.base.parent_flow_run_id is not None:  # a child flow takes turns as tasks do
+            while self.turns.is_over():
+                await self.turns.give_way()
         retry = 0
         while True:
             running = run.transition("Running" if retry == 0 else "Retrying")
@@ -276,20 +274,26 @@ class Engine:
         """
         outcome: object = NO_RESULT
         timed_out = False
-        async with anyio.create_task_group() as task_group:
-            token = current_run.set(
-                build_run_context(
-                    context.engine, context.flow_run, None, task_group, context.log_prints
+        submissions: Submissions | None = None
+        try:
+            async with anyio.create_task_group() as task_group:
+                submissions = Submissions(task_group, self.turns)
+                token = current_run.set(
+                    build_run_context(
+                        context.engine, context.flow_run, None, submissions, context.log_prints
+                    )
                 )
-            )
-            try:
-                outcome, timed_out = await self._call_within(
-                    fn, run.parameters, time_limit, self.flow_limiter
-                )
-            finally:
-                current_run.reset(token)
-            if timed_out or isinstance(outcome, BaseException):
-                task_group.cancel_scope.cancel()  # what the body left running goes too
+                try:
+                    outcome, timed_out = await self._call_within(
+                        fn, run.parameters, time_limit, self.flow_limiter
+                    )
+                finally:
+                    current_run.reset(token)
+                if timed_out or isinstance(outcome, BaseException):
+                    task_group.cancel_scope.cancel()  # what the body left running goes too
+        finally:
+            if submissions is not None:
+                submissions.close()  # what is still queued, if the feeder never began
         if isinstance(outcome, KeyboardInterrupt | SystemExit):
             raise outcome
         return _attempt_state(run, outcome, timed_out, time_limit)
@@ -339,12 +343,25 @@ class Engine:
 
     # -- tasks -----------------------------------------------------------------------------
 
+    @staticmethod
+    def new_run_id() -> str:
+        """A fresh run id, for a run created later (a submitted task run's, which its future
+        carries from the start)."""
+        return new_id()
+
     def new_task_run(
-        self, options: TaskOptions, parameters: Mapping[str, object], context: RunContext
+        self,
+        options: TaskOptions,
+        parameters: Mapping[str, object],
+        context: RunContext,
+        *,
+        run_id: str | None = None,
     ) -> LiveRun[TaskRun]:
+        """Create a task run of the flow run of `context` in state Pending; its id is `run_id`
+        if given (a submitted run's, known to its future beforehand), else a new one."""
         if options.log_prints:
             capture_prints()
-        run_id = new_id()
+        run_id = run_id or new_id()
         pending = State.named("Pending", run_id)
         record = build_task_run(
             run_id,
@@ -371,17 +388,17 @@ class Engine:
         flow_context: RunContext,
         *,
         return_state: bool,
+        is_paced: bool = False,
     ) -> object:
-        """Run a task to its final state in this task; return its value (or its `State`)."""
+        """Run a task to its final state in this task; return its value (or its `State`).
+
+        Unless `is_paced` (a submitted run, which its attempt's `Submissions` started when it
+        was the runs' turn), it first waits for its turn on the loop (see `Turns`).
+        """
         context = _task_context(flow_context, run, options)
         try:
-            self._budget -= 1
-            if not self._budget:
-                self._budget = YIELD_EVERY
-                if self.journal.is_backlogged:
-                    await self.store.ask(Flush())  # the loop idles while the store catches up
-                else:
-                    await checkpoint()
+            while not is_paced and self.turns.is_over():
+                await self.turns.give_way()
             if options.is_cached:
                 final = await run_cached(self, definition, fn, options, run, context)
             else:
@@ -550,7 +567,7 @@ def _task_context(
         flow_context.engine,
         flow_context.flow_run,
         run,
-        flow_context.task_group,
+        flow_context.submissions,
         options.log_prints or flow_context.log_prints,
     )
 

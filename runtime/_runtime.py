@@ -224,7 +224,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         # Cancelled) before the store, which the system stops last as it started it first.
         self._flow_runs = await system.spawn_supervisor(name="flow-runs")
         self._live_runs = anyio.Semaphore(self._max_live_runs)
-        committer = Committer(store)
+        committer = Committer(store, journal)
         journal.attach(committer.wake, current_token())
         self._system = system
         self._store = store

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar, final
 
@@ -43,7 +44,7 @@ COMMIT_DELAY = 0.02
 #: Log lines that may wait for a commit; beyond that they are dropped, counted and noted.
 DEFAULT_MAX_PENDING_LOGS = 10_000
 #: Rows (runs, states, logs) waiting for a commit beyond which runs wait for the store (see
-#: `Journal.is_backlogged`).
+#: `Journal.is_behind`).
 BACKLOG = 5_000
 
 
@@ -78,6 +79,7 @@ class Journal:
     """Writes waiting for the next group commit. Thread-safe; never blocks on I/O."""
 
     __slots__ = (
+        "_armed_at",
         "_batch",
         "_dropped",
         "_host",
@@ -86,6 +88,7 @@ class Journal:
         "_lock",
         "_max_pending_logs",
         "_wake_up",
+        "is_committing",
     )
 
     def __init__(self, *, max_pending_logs: int = DEFAULT_MAX_PENDING_LOGS) -> None:
@@ -97,6 +100,9 @@ class Journal:
         self._lock = threading.Lock()
         self._batch = WriteBatch()
         self._is_armed = False  # a commit is already on its way to the store
+        self._armed_at = 0.0  # when (time.monotonic()) the oldest waiting write came
+        #: Whether the committer's commit is under way (see `is_behind`).
+        self.is_committing = False
         self._wake_up: Callable[[], None] | None = None
         self._host: EventLoopToken | None = None
         self._host_thread = 0
@@ -158,14 +164,24 @@ class Journal:
             self._wake()
 
     @property
-    def is_backlogged(self) -> bool:
-        """Whether writes come faster than the store commits them.
+    def is_behind(self) -> bool:
+        """Whether runs that keep the event loop busy should now wait for the store.
 
-        A flow whose tasks never block keeps the event loop busy, and a commit in a worker
-        thread then crawls (it must win the GIL back after every statement); runs that wait
-        for the store when this is true keep memory and the durability lag bounded.
+        True while the committer's commit is under way, once the oldest waiting write has
+        waited `COMMIT_DELAY`, and past `BACKLOG` waiting rows. A commit runs in a worker
+        thread (SQLite's writer, or the asyncio thread under trio), which beside a busy loop
+        crawls: it must win the GIL back after every statement, ~5 ms each. Runs that wait
+        leave the loop idle and the commit its full speed, which bounds both the durability
+        lag and the memory the journal holds.
         """
-        return self.pending >= BACKLOG
+        if self.is_committing:
+            return True
+        return self.age >= COMMIT_DELAY or self.pending >= BACKLOG
+
+    @property
+    def age(self) -> float:
+        """Seconds the oldest write waiting for a commit has waited (0 when none waits)."""
+        return time.monotonic() - self._armed_at if self._is_armed else 0.0
 
     @property
     def pending(self) -> int:
@@ -204,7 +220,9 @@ class Journal:
     def _arm(self) -> bool:
         """Under the lock: note that a commit is wanted; True if nobody has been woken yet."""
         wake = not self._is_armed
-        self._is_armed = True
+        if wake:
+            self._is_armed = True
+            self._armed_at = time.monotonic()
         return wake
 
     def _wake(self) -> None:
@@ -223,11 +241,13 @@ class Committer:
     """Has the store commit `delay` seconds after the first write since the last commit.
 
     Writes that arrive close together share one transaction, and none waits longer than
-    `delay` plus one commit to be durable (a `Flush` does not wait at all).
+    `delay` plus one commit to be durable (a `Flush` does not wait at all). While its commit
+    is under way, the journal says so (`Journal.is_behind`), so that busy runs let it finish.
     """
 
-    def __init__(self, store: ActorRef, *, delay: float = COMMIT_DELAY) -> None:
+    def __init__(self, store: ActorRef, journal: Journal, *, delay: float = COMMIT_DELAY) -> None:
         self._store = store
+        self._journal = journal
         self._delay = delay
         self._pending = anyio.Event()
 
@@ -237,11 +257,20 @@ class Committer:
 
     async def serve(self) -> None:
         """Ask for commits as writes arrive, until cancelled."""
+        journal = self._journal
         while True:
             await self._pending.wait()
             self._pending = anyio.Event()  # writes from now on ask again
-            await anyio.sleep(self._delay)
-            await self._store.tell(_COMMIT)
+            # From the first write: those that came during the last commit have waited.
+            await anyio.sleep(max(0.0, self._delay - journal.age))
+            journal.is_committing = True
+            try:
+                # A failed commit has put its batch back, to be retried, and its failure
+                # reaches the store's supervisor: nothing for the committer to handle.
+                with contextlib.suppress(Exception):
+                    await self._store.ask(Flush())
+            finally:
+                journal.is_committing = False
 
 
 class StoreActor(Actor):

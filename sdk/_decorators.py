@@ -20,6 +20,7 @@ from repertory.runtime import (
     NO_CACHE,
     FlowOptions,
     KeyFunction,
+    State,
     TaskOptions,
     bind_parameters,
     current_run,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Mapping
     from datetime import timedelta
 
+    from anyio.abc import TaskGroup
+
     from repertory.runtime import (
         CacheKeyContext,
         CachePolicy,
@@ -50,7 +53,6 @@ if TYPE_CHECKING:
         LiveRun,
         RetryDelay,
         RunContext,
-        State,
         TaskRun,
     )
 
@@ -265,33 +267,43 @@ class Task(Generic[P, R]):
     def _submit_all(
         self, calls: list[tuple[tuple[object, ...], dict[str, object]]], wait_for: object
     ) -> TaskFutureList[object]:
+        context = self._flow_context()
         futures: TaskFutureList[object] = TaskFutureList()
-        for args, kwargs in calls:
-            futures.append(self._submit(args, kwargs, wait_for))
+        if not calls:
+            return futures
+        # The calls differ only in their values: if the first binds, all do. The others are
+        # bound as their runs start, so that a map of thousands returns at once.
+        args, kwargs = calls[0]
+        first = bind_parameters(self.name, self.fn, args, kwargs, validate=False)
+        new_run_id = context.engine.new_run_id
+        submissions = []
+        for index, (args, kwargs) in enumerate(calls):
+            future: TaskFuture[object] = TaskFuture(new_run_id())
+            futures.append(future)
+            submissions.append(
+                _Submission(self, args, kwargs, None if index else first, wait_for, future, context)
+            )
+        assert context.submissions is not None  # checked by _flow_context
+        context.submissions.submit(submissions)
         return futures
 
     def _submit(
         self, args: tuple[object, ...], kwargs: dict[str, object], wait_for: object
     ) -> TaskFuture[object]:
-        context = current_run.get()
-        if context is None or context.task_group is None:
-            raise UsageError(f"{self.name}.submit() called outside a flow")
+        context = self._flow_context()
         parameters = bind_parameters(self.name, self.fn, args, kwargs, validate=False)
-        engine = context.engine
-        run = engine.new_task_run(self.options, parameters, context)
-        future: TaskFuture[object] = TaskFuture(run)
-        # A method and its arguments, not a closure: seven cells and a function fewer for
-        # every run, which a `map` of thousands keeps alive at once for the collector to scan.
-        context.task_group.start_soon(
-            self._run_when_ready,
-            run,
-            future,
-            parameters,
-            wait_for,
-            context,
-            name=f"task run {run.base.name}",
+        future: TaskFuture[object] = TaskFuture(context.engine.new_run_id())
+        assert context.submissions is not None  # checked by _flow_context
+        context.submissions.submit(
+            (_Submission(self, args, kwargs, parameters, wait_for, future, context),)
         )
         return future
+
+    def _flow_context(self) -> RunContext:
+        context = current_run.get()
+        if context is None or context.submissions is None:
+            raise UsageError(f"{self.name}.submit() called outside a flow")
+        return context
 
     async def _run_when_ready(
         self,
@@ -316,7 +328,7 @@ class Task(Generic[P, R]):
             state = cast(
                 "State",
                 await context.engine.run_task(
-                    self, self.fn, self.options, run, context, return_state=True
+                    self, self.fn, self.options, run, context, return_state=True, is_paced=True
                 ),
             )
         finally:
@@ -329,6 +341,73 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r}>"
+
+
+@final
+class _Submission:
+    """A submitted call of a task until its run starts (see the runtime's `Submissions`):
+    the task, its arguments and its future, not a closure, which would be nine objects more
+    for every run of a map of thousands, for the collector to scan."""
+
+    __slots__ = ("args", "context", "future", "kwargs", "parameters", "task", "wait_for")
+
+    def __init__(
+        self,
+        task: Task[..., Any],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        parameters: dict[str, object] | None,
+        wait_for: object,
+        future: TaskFuture[object],
+        context: RunContext,
+    ) -> None:
+        self.task = task
+        self.args = args
+        self.kwargs = kwargs
+        self.parameters = parameters  # None until bound
+        self.wait_for = wait_for
+        self.future = future
+        self.context = context
+
+    def _new_run(self) -> tuple[LiveRun[TaskRun], dict[str, object]]:
+        task, future = self.task, self.future
+        parameters = self.parameters
+        if parameters is None:
+            parameters = bind_parameters(task.name, task.fn, self.args, self.kwargs, validate=False)
+        run = self.context.engine.new_task_run(
+            task.options, parameters, self.context, run_id=future.task_run_id
+        )
+        future.started(run)
+        return run, parameters
+
+    def start(self, task_group: TaskGroup) -> None:
+        try:
+            run, parameters = self._new_run()
+        except Exception as exc:  # a parameter whose repr fails, say: the run cannot exist
+            self.future.finish(
+                State.named("Failed", self.future.task_run_id, message=str(exc), outcome=exc)
+            )
+            return
+        task = self.task
+        task_group.start_soon(
+            task._run_when_ready,
+            run,
+            self.future,
+            parameters,
+            self.wait_for,
+            self.context,
+            name=f"task run {run.base.name}",
+        )
+
+    def abandon(self) -> None:
+        try:
+            run, _ = self._new_run()
+        except Exception as exc:
+            state = State.named("Cancelled", self.future.task_run_id, message=str(exc))
+        else:
+            state = run.transition("Cancelled", message="cancelled with its flow")
+        error = TaskCancelledError(self.future.task_run_id)
+        self.future.finish(dataclasses.replace(state, _outcome=error))
 
 
 def _is_mappable(value: object) -> bool:

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast, final
 import anyio
 import anyio.from_thread
 
+from repertory.runtime import State
+
 from ._errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
 
-    from repertory.runtime import LiveRun, State, TaskRun
+    from repertory.runtime import LiveRun, TaskRun
 
 T = TypeVar("T")
 _CONTAINERS = (list, tuple, set)
@@ -65,23 +67,29 @@ class TaskCancelledError(Exception):
 class TaskFuture(Generic[T]):
     """The run of a submitted task. `await fut` gives its value (or raises its exception)."""
 
-    __slots__ = ("_final", "_run", "_waiter")
+    __slots__ = ("_final", "_run", "_waiter", "task_run_id")
 
-    def __init__(self, run: LiveRun[TaskRun]) -> None:
-        self._run = run
+    def __init__(self, task_run_id: str) -> None:
+        #: The id of its run, which starts soon after the submission (as in Prefect).
+        self.task_run_id = task_run_id
+        self._run: LiveRun[TaskRun] | None = None
         self._final: State | None = None
         # Made only if someone waits before the run ends: most futures are read after.
         self._waiter: anyio.Event | None = None
 
     @property
-    def task_run_id(self) -> str:
-        record: TaskRun = self._run.record
-        return record.id
-
-    @property
     def state(self) -> State:
-        """The run's current state (its final state, with its outcome, once done)."""
-        return self._final if self._final is not None else self._run.state
+        """The run's current state (its final state, with its outcome, once done); Pending
+        until the run has started."""
+        if self._final is not None:
+            return self._final
+        if self._run is None:
+            return State.named("Pending", self.task_run_id)
+        return self._run.state
+
+    def started(self, run: LiveRun[TaskRun]) -> None:
+        """Its run exists now."""
+        self._run = run
 
     def finish(self, state: State) -> None:
         self._final = state

@@ -188,7 +188,7 @@ async def running_store(
         )
         async with anyio.create_task_group() as task_group:
             if attach:
-                committer = Committer(ref)
+                committer = Committer(ref, journal)
                 task_group.start_soon(committer.serve)
                 journal.attach(committer.wake, current_token())
             yield ref

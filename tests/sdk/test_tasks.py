@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import anyio
@@ -11,6 +12,7 @@ from repertory import (
     Runtime,
     State,
     StateType,
+    TaskFuture,
     UpstreamFailedError,
     UsageError,
     allow_failure,
@@ -19,6 +21,8 @@ from repertory import (
     task,
     unmapped,
 )
+from repertory.runtime import check_transition
+from repertory.runtime._turns import START_AT_ONCE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -191,6 +195,64 @@ async def test_map_with_unmapped_and_futures_as_arguments(
         assert await mapped() == [11, 12, 13]
         [run] = await rt.read_flow_runs()
         assert len(await rt.read_task_runs(flow_run_id=run.id)) == 4
+
+
+async def test_a_map_returns_at_once_and_its_runs_are_made_as_they_start(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    started: list[int] = []
+
+    @task
+    async def note(i: int) -> int:
+        started.append(i)
+        return i
+
+    @flow
+    async def mapped(n: int) -> list[TaskFuture[int]]:
+        futures = note.map(range(n))
+        assert started == []  # queued: they start once the body lets the loop go round
+        assert {future.state.name for future in futures} == {"Pending"}
+        assert await futures == list(range(n))
+        return futures
+
+    n = 10 * START_AT_ONCE
+    async with make_runtime() as rt:
+        futures = await mapped(n)
+        [run] = await rt.read_flow_runs()
+        stored = {t.id: t for t in await rt.read_task_runs(flow_run_id=run.id)}
+    assert sorted(started) == list(range(n))
+    # Each future names the run made for its own call, made later.
+    assert [stored[f.task_run_id].parameters for f in futures] == [{"i": i} for i in range(n)]
+    assert all(f.state.name == "Completed" for f in futures)
+
+
+async def test_the_runs_a_map_had_not_started_when_its_flow_failed_end_cancelled(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    futures: list[TaskFuture[int]] = []
+
+    @flow
+    async def gives_up() -> None:
+        futures.extend(double.map(range(10 * START_AT_ONCE)))
+        raise LookupError("gave up")  # before any of them could start
+
+    async with make_runtime() as rt:
+        with pytest.raises(LookupError):
+            await gives_up()
+        [run] = await rt.read_flow_runs()
+        task_runs = {t.id: t for t in await rt.read_task_runs(flow_run_id=run.id)}
+        histories = [await rt.read_state_history(run_id) for run_id in task_runs]
+    assert sorted(task_runs) == sorted(future.task_run_id for future in futures)
+    assert all(future.state.is_final for future in futures)
+    assert {t.state.name for t in task_runs.values()} <= {"Completed", "Cancelled"}
+    for history in histories:
+        for before, after in itertools.pairwise(history):
+            check_transition(before.name, after.name)
+    never_started = [f for f in futures if f.state.message == "cancelled with its flow"]
+    assert len(never_started) >= 9 * START_AT_ONCE  # at most one batch had started
+    assert {f.state.name for f in never_started} == {"Cancelled"}
+    with pytest.raises(Exception, match="was cancelled"):
+        await never_started[0]
 
 
 async def test_map_refuses_iterables_of_different_lengths(
