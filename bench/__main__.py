@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cache, durability, footprint, kernel, memory, rest, runtime, tcp
+from . import cache, durability, footprint, isolation, kernel, memory, rest, runtime, tcp
 from ._harness import (
     BACKENDS,
     Result,
@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: and bench/durability.py: children killed at random moments of a busy flow).
 FOOTPRINT = ("latency", "startup", "rss", "import", "durability")
 #: The gateway's figures: servers in processes of their own, loaded by wrk (bench/rest.py).
-GATEWAY = ("rest",)
+GATEWAY = ("rest", "isolation")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             results.extend(rest.measure(quick=quick))
         except rest.WrkMissingError as exc:
             progress(f"  rest: skipped, {exc}")
+    if "isolation" in only:
+        progress(f"== {rest.BACKEND}: one tenant's creates beside another's deep reads")
+        try:
+            results.extend(isolation.measure(quick=quick))
+        except rest.WrkMissingError as exc:
+            progress(f"  isolation: skipped, {exc}")
     progress(f"== done in {time.perf_counter() - began:.0f} s\n")
 
     order = [*(scenario.name for scenario in scenarios), "memory", *FOOTPRINT, *GATEWAY]

@@ -193,14 +193,17 @@ def _create_run(url: str, key: str) -> str:
         return run_id
 
 
-def _completed_at_least(url: str, key: str, count: int) -> bool:
-    """Whether the database holds `count` Completed runs: the page at offset count - 1 has one."""
-    request = urllib.request.Request(
-        f"{url}/api/workspaces/default/flow_runs?state_type=COMPLETED&limit=1&offset={count - 1}",
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return bool(json.load(answer)["items"])
+def _all_ended(url: str, key: str) -> bool:
+    """Whether no run is Pending or Running any more (every run the load made has ended)."""
+    for state in ("PENDING", "RUNNING"):
+        request = urllib.request.Request(
+            f"{url}/api/workspaces/default/flow_runs?state_type={state}&limit=1",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            if json.load(answer)["items"]:
+                return False
+    return True
 
 
 def _end_to_end(url: str, key: str, script: Path, seconds: float) -> float:
@@ -208,7 +211,7 @@ def _end_to_end(url: str, key: str, script: Path, seconds: float) -> float:
     began = time.perf_counter()
     load = _wrk(f"{url}/api/workspaces/default/flow_runs", seconds, script=script)
     deadline = time.monotonic() + DRAIN_TIMEOUT
-    while not _completed_at_least(url, key, load.requests):
+    while not _all_ended(url, key):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{load.requests} runs did not complete in {DRAIN_TIMEOUT} s")
         time.sleep(0.01)  # polling the server from outside

@@ -201,6 +201,9 @@ class CreateFlowRun(_Model):
 class FlowRunPage(_Model):
     items: list[FlowRunOut]
     next_offset: int | None = Field(description="offset of the next page; null on the last")
+    next_cursor: str | None = Field(
+        default=None, description="cursor of the next page (any depth); null on the last"
+    )
 
 
 class TaskRunPage(_Model):
@@ -302,6 +305,9 @@ class AuditRecordOut(_Model):
 class AuditPage(_Model):
     items: list[AuditRecordOut]
     next_offset: int | None
+    next_cursor: str | None = Field(
+        default=None, description="cursor of the next page (any depth); null on the last"
+    )
 
 
 class AuditVerdictOut(_Model):

@@ -4,13 +4,16 @@ handler gets, and the query models and paging they share."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar, final
+from typing import TYPE_CHECKING, Final, TypeVar, final
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from repertory.runtime import RunNotFoundError, is_run_id
 
 from ._models import MAX_PAGE
+
+#: The deepest offset a listing takes: a page that deep reads and drops every item before it.
+MAX_OFFSET: Final = 10_000
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -87,6 +90,18 @@ class PageQuery(QueryModel):
     offset: int = Field(default=0, ge=0, le=10_000_000)
 
 
+class CursorPageQuery(PageQuery):
+    """A listing that may grow without bound (a workspace's runs, its audit log): offsets
+    only so deep, cursors at any depth."""
+
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_OFFSET,
+        description=f"items to skip (up to {MAX_OFFSET}; deeper, page by cursor)",
+    )
+
+
 def next_offset(query: PageQuery, count: int) -> int | None:
     """Pages are read one item long: the extra item says whether another page follows."""
     return query.offset + query.limit if count > query.limit else None
@@ -98,9 +113,17 @@ def page_query(call: Call) -> PageQuery:
 
 
 def paged(
-    page: Callable[..., P], query: PageQuery, found: Sequence[T], out: Callable[[T], BaseModel]
+    page: Callable[..., P],
+    query: PageQuery,
+    found: Sequence[T],
+    out: Callable[[T], BaseModel],
+    cursor: Callable[[T], str] | None = None,
 ) -> P:
     """The answer of a listing that read `query.limit + 1` items: the extra one, if any, says
-    that another page follows."""
+    that another page follows (and, with `cursor`, where it starts)."""
     items = [out(item) for item in found[: query.limit]]
-    return page(items=items, next_offset=next_offset(query, len(found)))
+    following = next_offset(query, len(found))
+    if cursor is None:
+        return page(items=items, next_offset=following)
+    next_cursor = None if following is None else cursor(found[query.limit - 1])
+    return page(items=items, next_offset=following, next_cursor=next_cursor)

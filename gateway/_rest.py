@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from typing import TYPE_CHECKING, Final
 
@@ -40,11 +41,19 @@ from ._models import (
     TaskRunPage,
     Version,
 )
-from ._operation import Call, Operation, PageQuery, QueryModel, page_query, paged
+from ._operation import (
+    Call,
+    CursorPageQuery,
+    Operation,
+    PageQuery,
+    QueryModel,
+    page_query,
+    paged,
+)
 from ._tenancy import TENANCY_OPERATIONS
 
 if TYPE_CHECKING:
-    from repertory.runtime import FlowDefinition
+    from repertory.runtime import FlowDefinition, FlowRun
 
 logger = logging.getLogger("repertory.gateway")
 #: Read once, at import: finding a package's metadata reads files.
@@ -60,7 +69,12 @@ class ReadFlowRunQuery(QueryModel):
     )
 
 
-class FlowRunQuery(PageQuery):
+class FlowRunQuery(CursorPageQuery):
+    cursor: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,18}\.[0-9a-f-]{36}$",
+        description="where the page before ended (its next_cursor): read by index, any depth",
+    )
     flow_name: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
     state_type: StateType | None = None
     created_after: AwareDatetime | None = Field(
@@ -71,6 +85,7 @@ class FlowRunQuery(PageQuery):
     )
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: How long the health check waits for the store to read the database.
 HEALTH_SECONDS: Final = 2.0
 
@@ -153,11 +168,24 @@ async def list_flow_runs(call: Call) -> FlowRunPage:
         state_type=query.state_type,
         created_after=query.created_after,
         created_before=query.created_before,
+        after=None if query.cursor is None else _run_after(query.cursor),
         limit=query.limit + 1,
         offset=query.offset,
         workspace=call.workspace,
     )
-    return paged(FlowRunPage, query, runs, FlowRunOut.of)
+    return paged(FlowRunPage, query, runs, FlowRunOut.of, _run_cursor)
+
+
+def _run_cursor(run: FlowRun) -> str:
+    """Where a page of runs ended: its last run's creation (microseconds) and id."""
+    return f"{round(run.created.timestamp() * 1_000_000)}.{run.id}"
+
+
+def _run_after(cursor: str) -> tuple[datetime, str]:
+    micros, _, run_id = cursor.partition(".")
+    if not micros.isdigit() or not run_id or len(micros) > 18:
+        raise ApiError(422, "invalid_request", "cursor is not one a page of runs gave")
+    return _EPOCH + timedelta(microseconds=int(micros)), run_id
 
 
 async def read_flow_run(call: Call) -> FlowRunOut:

@@ -7,6 +7,7 @@ Flows that the server can run are found by scanning a module's attributes (no re
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import signal
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING, Final, final
 import anyio
 import uvicorn
 
-from repertory.runtime import DEFAULT_MAX_LIVE_RUNS, FlowOptions, Runtime
+from repertory.runtime import DEFAULT_MAX_LIVE_RUNS, FlowOptions, Runtime, repertory_home
 
 from ._app import DEFAULT_LIMITS, create_app
+from ._checkpoints import CHECKPOINT_SECONDS, CHECKPOINTS_FILE, keep_checkpoints
 from ._connections import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
@@ -112,6 +114,8 @@ async def serve(
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    audit_checkpoints: Path | None = None,
+    audit_checkpoint_seconds: float = CHECKPOINT_SECONDS,
     on_started: Callable[[ServerStarted], None] = lambda started: None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM (blocks; asyncio only, as uvicorn is).
@@ -128,6 +132,10 @@ async def serve(
     the headers, or its next request `idle_timeout` seconds after an answer. Past
     `max_connections` open connections (fewer if `ulimit -n` is lower), a new one is answered
     503 and closed.
+
+    Every `audit_checkpoint_seconds`, and as it stops, the server appends a signed checkpoint
+    of each audit chain that grew to `audit_checkpoints` (by default
+    `$REPERTORY_HOME/audit-checkpoints.jsonl`) and to its log.
 
     Raises:
         OSError: the address cannot be listened on.
@@ -191,7 +199,17 @@ async def serve(
                         )
                     )
                     if not stop.is_requested:  # a signal while starting: stop at once
-                        await server.serve(sockets=[listener])
+                        async with anyio.create_task_group() as serving:
+                            serving.start_soon(
+                                functools.partial(
+                                    keep_checkpoints,
+                                    runtime,
+                                    audit_checkpoints or repertory_home() / CHECKPOINTS_FILE,
+                                    every=audit_checkpoint_seconds,
+                                )
+                            )
+                            await server.serve(sockets=[listener])
+                            serving.cancel_scope.cancel()  # the last checkpoints, then out
             except Exception as exc:
                 error = exc  # raised below: the task group would wrap it in a group
             finally:

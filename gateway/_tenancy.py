@@ -26,12 +26,17 @@ from ._models import (
     RoleOut,
     WorkspaceOut,
 )
-from ._operation import Call, Operation, PageQuery, QueryModel, paged
+from ._operation import Call, CursorPageQuery, Operation, QueryModel, paged
 
 _WS: Final = "/api/workspaces/{workspace}"
 
 
-class AuditQuery(PageQuery):
+class AuditQuery(CursorPageQuery):
+    cursor: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,18}$",
+        description="where the page before ended (its next_cursor): read by index, any depth",
+    )
     since: AwareDatetime | None = Field(default=None, description="at or after (with a zone)")
     until: AwareDatetime | None = Field(default=None, description="before (with a zone)")
     action: str | None = Field(default=None, max_length=100, pattern=r"^[a-z_]+$")
@@ -46,11 +51,20 @@ async def read_audit(call: Call) -> AuditPage:
         until=query.until,
         action=query.action,
         key_id=query.key_id,
+        after_seq=_after_seq(query.cursor),
         limit=query.limit + 1,
         offset=query.offset,
         workspace=call.workspace,
     )
-    return paged(AuditPage, query, records, AuditRecordOut.of)
+    return paged(AuditPage, query, records, AuditRecordOut.of, lambda r: str(r.seq))
+
+
+def _after_seq(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise ApiError(422, "invalid_request", "cursor is not one a page of the audit log gave")
+    return int(cursor)
 
 
 class VerifyQuery(QueryModel):

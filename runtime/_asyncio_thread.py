@@ -67,9 +67,11 @@ class _Job(Generic[T]):
 
 @final
 class AsyncioRunner:
-    """Runs coroutine functions on asyncio, one at a time, whatever the caller's backend."""
+    """Runs coroutine functions on asyncio, one at a time, whatever the caller's backend (or
+    side by side, if `concurrent`: for reads, each on a connection of its own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, concurrent: bool = False) -> None:
+        self._is_concurrent = concurrent
         self._thread: threading.Thread | None = None
         self._token: EventLoopToken | None = None
         self._jobs: MemoryObjectSendStream[_Job[object]] | None = None
@@ -89,7 +91,7 @@ class AsyncioRunner:
             target=anyio.run,
             args=(self._serve, ready),
             kwargs={"backend": "asyncio"},
-            name="repertory-asyncio",
+            name="repertory-asyncio-reads" if self._is_concurrent else "repertory-asyncio",
             daemon=True,  # a host that dies without exiting must not hang on it
         )
         await anyio.to_thread.run_sync(self._start, ready)
@@ -106,8 +108,13 @@ class AsyncioRunner:
         self._jobs = send
         ready.set()
         async with receive:
-            async for job in receive:
-                await job.run()
+            if not self._is_concurrent:
+                async for job in receive:
+                    await job.run()
+                return
+            async with anyio.create_task_group() as jobs:
+                async for job in receive:
+                    jobs.start_soon(job.run)
 
     async def __aexit__(self, *exc_info: object) -> None:
         thread, token, jobs = self._thread, self._token, self._jobs

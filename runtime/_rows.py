@@ -58,6 +58,8 @@ class WriteBatch:
     logs: list[LogRecord] = field(default_factory=list)
     #: Task runs whose result a cache entry holds: (task_run_id, workspace, cache key).
     results: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The workspaces these writes are of (a read of another need not wait for them).
+    workspaces: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.flow_runs or self.task_runs or self.states or self.logs or self.results)
@@ -69,6 +71,7 @@ class WriteBatch:
         self.states.extend(newer.states)
         self.logs.extend(newer.logs)
         self.results.extend(newer.results)
+        self.workspaces |= newer.workspaces
 
     def __len__(self) -> int:
         runs = len(self.flow_runs) + len(self.task_runs)

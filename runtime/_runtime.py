@@ -50,13 +50,14 @@ from ._flow_run import (
 )
 from ._liveness import SqliteOwnerLock, new_owner_id
 from ._parameters import bind_parameters, summarize
+from ._read_pool import ReadPool, read_pool_of
 from ._records import is_run_id, new_id, utc_now
 from ._result_storage import DatabaseStorage, LocalFileStorage, ResultStorage
 from ._runtime_audit import AuditAccess
 from ._runtime_cache import CacheAccess
 from ._runtime_keys import KeysAccess
 from ._sql import SqlDatabase, dialect_of, sqlite_path
-from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Journal, Query, StoreActor
+from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Flush, Journal, Query, StoreActor
 from ._text import check_text
 from ._workspace import Workspaces
 from ._workspace_sql import Workspace
@@ -186,7 +187,11 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         self._role_scopes: dict[tuple[str, str], tuple[frozenset[str], float]] = {}
         self._context_token: contextvars.Token[Runtime | None] | None = None
         self._verified: dict[str, tuple[int, str]] = {}
+        self._verifying = anyio.Lock()
         self._store_checked = -1.0  # when the store last read the database for check_store
+        self._read_pool: ReadPool | None = None
+        self._database: SqlDatabase | None = None
+        self._journal: Journal | None = None
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -213,8 +218,13 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             stack.push_async_callback(_shielded, lock.release)
         # The database's loop outlives the system, whose store actor still uses it on stop.
         runner = await stack.enter_async_context(AsyncioRunner())
+        # Reads beside the store's connection; closed once the system (every reader) stopped.
+        self._read_pool = read_pool_of(url)
+        if self._read_pool is not None:
+            stack.push_async_callback(self._read_pool.aclose)
         system = await stack.enter_async_context(open_actor_system())
         journal = Journal(max_pending_logs=self._max_pending_logs)
+        self._database, self._journal = database, journal
         store = await system.spawn(
             lambda: StoreActor(database=database, runner=runner, journal=journal, owner=owner),
             name="store",
@@ -297,6 +307,31 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             raise RuntimeNotRunningError
         return await self._store.ask(Query(read))
 
+    async def _read(
+        self,
+        read: Callable[[_Db], Awaitable[T]],
+        *,
+        commit_first: bool = True,
+        workspace: str | None = None,
+    ) -> T:
+        """A read on a reading connection of the pool, beside the store (never in line behind
+        its commits or other reads). With `commit_first`, it sees everything of `workspace`
+        (the runtime's by default) written before it: it waits for a commit only when writes
+        of that workspace are pending or being committed."""
+        store, pool, database = self._store, self._read_pool, self._database
+        if store is None or self._engine is None or database is None:
+            raise RuntimeNotRunningError
+        if pool is None:  # an in-memory database: the store's one connection
+            return await store.ask(Query(read, commit_first=commit_first))
+        journal = self._journal
+        if (
+            commit_first
+            and journal is not None
+            and not journal.is_settled(workspace or self.workspace)
+        ):
+            await store.ask(Flush())
+        return await pool.read(lambda: read(database))
+
     async def _peek(self, read: Callable[[_Db], Awaitable[T]]) -> T:
         """A read of what the journal never holds: no commit first."""
         if self._store is None or self._engine is None:
@@ -335,7 +370,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             with contextlib.suppress(ActorStoppedError):
                 return await live.ask(GetFlowRun())
         ws = workspace or self.workspace
-        run = await self._query(lambda db: db.read_flow_run(ws, run_id))
+        run = await self._read(lambda db: db.read_flow_run(ws, run_id), workspace=ws)
         if run is None:
             raise RunNotFoundError(run_id, ws)
         return run
@@ -348,6 +383,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        after: tuple[datetime, str] | None = None,
         limit: int | None = None,
         offset: int = 0,
         workspace: str | None = None,
@@ -355,14 +391,16 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         """Flow runs, oldest first, filtered; all that match unless `limit` is given (blocks).
 
         `created_after` is inclusive and `created_before` exclusive, so that consecutive
-        windows neither miss nor repeat a run. Times without a zone are rejected.
+        windows neither miss nor repeat a run. Times without a zone are rejected. Page with
+        `after`, the `(created, id)` of the last run of the page before (an index finds where
+        it was, however deep), rather than `offset` (which reads and drops every run before).
         """
         for bound in (created_after, created_before):
             if bound is not None and bound.tzinfo is None:
                 raise ValueError("created_after and created_before need a time zone")
         check_text(flow_name, "a flow's name")
         ws = workspace or self.workspace
-        return await self._query(
+        return await self._read(
             lambda db: db.read_flow_runs(
                 ws,
                 flow_name=flow_name,
@@ -370,9 +408,11 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
                 parent_flow_run_id=parent_flow_run_id,
                 created_after=created_after,
                 created_before=created_before,
+                after=after,
                 limit=limit,
                 offset=offset,
-            )
+            ),
+            workspace=ws,
         )
 
     async def read_task_runs(
@@ -385,14 +425,15 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
     ) -> list[TaskRun]:
         """The task runs of a flow run, oldest first (blocks)."""
         ws = workspace or self.workspace
-        return await self._query(
-            lambda db: db.read_task_runs(ws, flow_run_id, limit=limit, offset=offset)
+        return await self._read(
+            lambda db: db.read_task_runs(ws, flow_run_id, limit=limit, offset=offset),
+            workspace=ws,
         )
 
     async def read_state_history(self, run_id: str, *, workspace: str | None = None) -> list[State]:
         """Every state of a flow run or task run, oldest first (blocks)."""
         ws = workspace or self.workspace
-        return await self._query(lambda db: db.read_state_history(ws, run_id))
+        return await self._read(lambda db: db.read_state_history(ws, run_id), workspace=ws)
 
     async def read_logs(
         self,
@@ -405,10 +446,11 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
     ) -> list[LogRecord]:
         """The stored log lines of a flow run (or one of its task runs), oldest first (blocks)."""
         ws = workspace or self.workspace
-        return await self._query(
+        return await self._read(
             lambda db: db.read_logs(
                 ws, flow_run_id, task_run_id=task_run_id, limit=limit, offset=offset
-            )
+            ),
+            workspace=ws,
         )
 
     # -- writes ----------------------------------------------------------------------------
@@ -498,7 +540,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
 
     async def read_workspaces(self) -> list[Workspace]:
         """Every workspace created, by name (blocks)."""
-        return await self._query(lambda db: db.workspaces.read_all())
+        return await self._read(lambda db: db.workspaces.read_all())
 
     async def rename_workspace(self, name: str, new_name: str) -> Workspace:
         """Rename a workspace: its runs, keys (which go on working, under the new name),

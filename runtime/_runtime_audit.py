@@ -10,11 +10,13 @@ from ._audit_chain import verify_chain_of
 from ._errors import RuntimeNotRunningError
 from ._records import utc_now
 from ._text import check_text
-from ._workspace import Audit, ReadAudit, TallyRefusal
+from ._workspace import Audit, TallyRefusal
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from datetime import datetime
+
+    import anyio
 
     from repertory.actors import ActorRef
 
@@ -34,10 +36,13 @@ class AuditAccess:
     _workspaces: Workspaces | None
     #: Per chain, the last record a full verification found fitting: where the next starts.
     _verified: dict[str, tuple[int, str]]
+    _verifying: anyio.Lock
 
     if TYPE_CHECKING:
 
-        async def _peek(self, read: Callable[[SqlDatabase], Awaitable[T]]) -> T: ...
+        async def _read(
+            self, read: Callable[[SqlDatabase], Awaitable[T]], *, commit_first: bool = True
+        ) -> T: ...
 
         async def _workspace_ref(self, chain: str) -> ActorRef: ...
 
@@ -61,19 +66,30 @@ class AuditAccess:
         until: datetime | None = None,
         action: str | None = None,
         key_id: str | None = None,
+        after_seq: int = 0,
         limit: int | None = None,
         offset: int = 0,
         workspace: str | None = None,
     ) -> list[AuditRecord]:
         """The workspace's audit records, oldest first, filtered: `since` inclusive, `until`
-        exclusive, by action and by key (blocks)."""
+        exclusive, by action and by key; those after place `after_seq` (the last of the page
+        before: found by index, however deep) (blocks)."""
         check_text(action, "an action")
         check_text(key_id, "a key's id")
-        ref = await self._workspace_ref(self.workspace if workspace is None else workspace)
-        read = ReadAudit(
-            since=since, until=until, action=action, key_id=key_id, limit=limit, offset=offset
+        chain = self.workspace if workspace is None else workspace
+        return await self._read(  # beside the chain's writer, never in its way
+            lambda db: db.audit.read(
+                chain,
+                since=since,
+                until=until,
+                action=action,
+                key_id=key_id,
+                after_seq=after_seq,
+                limit=limit,
+                offset=offset,
+            ),
+            commit_first=False,
         )
-        return await ref.ask(read)
 
     async def verify_audit(
         self,
@@ -91,16 +107,22 @@ class AuditAccess:
         """
         chain = self.workspace if workspace is None else workspace
         after = (0, GENESIS) if full else self._verified.get(chain, (0, GENESIS))
+        async with self._verifying:  # one at a time: callers looping full checks wait in line
+            return await self._verify(chain, after, checkpoint)
+
+    async def _verify(
+        self, chain: str, after: tuple[int, str], checkpoint: AuditCheckpoint | None
+    ) -> AuditVerdict:
         keys = await self._audit_keys()
         verdict, head = await verify_chain_of(
-            self._peek, keys, chain, after=after, checkpoint=checkpoint
+            self._peek_beside, keys, chain, after=after, checkpoint=checkpoint
         )
         broken = verdict.first_broken
         if broken is not None and broken.signer is not None and not keys.has(broken.signer):
             # Signed by a key added since this runtime loaded its keys? Look again, once.
             keys = await self._audit_keys(reload=True)
             verdict, head = await verify_chain_of(
-                self._peek, keys, chain, after=after, checkpoint=checkpoint
+                self._peek_beside, keys, chain, after=after, checkpoint=checkpoint
             )
         if verdict.first_broken is None:
             self._verified[chain] = head
@@ -110,10 +132,14 @@ class AuditAccess:
         """The chain's length and head hash now, signed: keep it outside the database, and
         `verify_audit(checkpoint=...)` later shows whether records were removed (blocks)."""
         chain = self.workspace if workspace is None else workspace
-        head = await self._peek(lambda db: db.audit.head(chain)) or (0, GENESIS)
+        head = await self._peek_beside(lambda db: db.audit.head(chain)) or (0, GENESIS)
         return AuditCheckpoint.sign(
             await self._audit_keys(), chain=chain, count=head[0], head=head[1], at=utc_now()
         )
+
+    async def _peek_beside(self, read: Callable[[SqlDatabase], Awaitable[T]]) -> T:
+        """A read of the audit log (never in the journal) on a reading connection."""
+        return await self._read(read, commit_first=False)
 
     async def _audit_keys(self, *, reload: bool = False) -> AuditKeyring:
         if self._workspaces is None:

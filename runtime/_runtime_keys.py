@@ -46,7 +46,9 @@ class KeysAccess:
 
     if TYPE_CHECKING:
 
-        async def _query(self, read: Callable[[SqlDatabase], Awaitable[T]]) -> T: ...
+        async def _read(
+            self, read: Callable[[SqlDatabase], Awaitable[T]], *, commit_first: bool = True
+        ) -> T: ...
 
         async def _workspace_ref(self, chain: str) -> ActorRef: ...
 
@@ -167,7 +169,7 @@ class KeysAccess:
         if cached is not None and cached[2] > time.monotonic():
             found: tuple[ApiKey, str] | None = (cached[0], cached[1])
         else:
-            found = await self._query(lambda db: db.read_api_key(key_id))
+            found = await self._read(lambda db: db.read_api_key(key_id), commit_first=False)
             if found is None:
                 self._keys.pop(key_id, None)
             else:

@@ -199,6 +199,18 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             "ALTER TABLE audit_log ADD COLUMN signer TEXT",
         ),
     ),
+    (
+        9,
+        (
+            # Listings filter by these and page by (created, id) or seq: never a scan.
+            "CREATE INDEX flow_runs_by_flow ON flow_runs (workspace, flow_name, created, id)",
+            "CREATE INDEX flow_runs_by_state ON flow_runs (workspace, state_type, created, id)",
+            "CREATE INDEX flow_runs_by_parent ON flow_runs (workspace, parent_flow_run_id)",
+            "CREATE INDEX flow_runs_by_created ON flow_runs (workspace, created, id)",
+            "CREATE INDEX audit_log_by_action ON audit_log (chain, action, seq)",
+            "CREATE INDEX audit_log_by_key ON audit_log (chain, key_id, seq)",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

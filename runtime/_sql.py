@@ -21,6 +21,7 @@ from ._api_keys import ApiKey
 from ._audit_sql import AuditTables
 from ._cache_sql import LINK_RESULT, CacheTables
 from ._errors import SchemaVersionError, StorageError
+from ._read_pool import current_reader
 from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
 from ._rows import (
     FLOW_RUN_FIELDS,
@@ -247,8 +248,12 @@ class SqlDatabase:
         self, statement: str, args: Sequence[object] = ()
     ) -> list[tuple[object, ...]]:
         """Rows of a `?`-placeholder query through the driver's own connection: for hot reads,
-        where compiling through SQLAlchemy would cost as much as the query."""
+        where compiling through SQLAlchemy would cost as much as the query. In a read of the
+        read pool, through its connection."""
+        reader = current_reader.get()
         try:
+            if reader is not None:
+                return await reader.fetch_rows(statement, args)
             return await self._raw_fetch(statement, args)
         except StorageError:
             raise
@@ -500,9 +505,13 @@ class SqlDatabase:
     # -- reads -----------------------------------------------------------------------------
 
     async def fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
-        """Rows of a query with `:name` parameters, through `databases` (asyncio only)."""
+        """Rows of a query with `:name` parameters, through `databases` (asyncio only); in a
+        read of the read pool, through its connection."""
         self._check_open()
+        reader = current_reader.get()
         try:
+            if reader is not None:
+                return list(await reader.fetch(query, values))
             connection = await self._connect()
             rows = await connection.fetch_all(query=query, values=dict(values))
         except Exception as exc:
@@ -526,6 +535,7 @@ class SqlDatabase:
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        after: tuple[datetime, str] | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[FlowRun]:
@@ -539,6 +549,12 @@ class SqlDatabase:
             ("created >= :after", format_time(created_after)),
             ("created < :before", format_time(created_before)),
         )
+        if after is not None:  # a keyset: what follows (created, id) in the order below
+            conditions += (
+                " AND (created > :cursor_created"
+                " OR (created = :cursor_created AND id > :cursor_id))"
+            )
+            values |= {"cursor_created": format_time(after[0]), "cursor_id": after[1]}
         query = f"SELECT * FROM flow_runs WHERE {conditions} ORDER BY created, id"
         query += self.page(limit, offset, values)
         return [flow_run_from(row) for row in await self.fetch(query, values)]

@@ -41,15 +41,18 @@ class _Call(Generic[T]):
 class SqliteWriter:
     """Runs calls on one SQLite connection, in one thread, one at a time, in order."""
 
-    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
+    def __init__(
+        self, path: str, pragmas: Sequence[str], *, name: str = "repertory-sqlite"
+    ) -> None:
         self._path = path
+        self._name = name
         self._pragmas = tuple(pragmas)
         self._calls: queue.SimpleQueue[_Call[object] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     async def open(self) -> None:
         """Start the thread and connect (blocks). Raises what `sqlite3.connect` raises."""
-        self._thread = threading.Thread(target=self._serve, name="repertory-sqlite", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
         self._thread.start()  # daemon: a host that dies without closing must not hang on it
         try:
             await self.run(self._set_up)

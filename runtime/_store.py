@@ -8,6 +8,7 @@ once and returns when everything written before it is durable.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import threading
@@ -84,6 +85,7 @@ class Journal:
         "_dropped",
         "_host",
         "_host_thread",
+        "_in_flight",
         "_is_armed",
         "_lock",
         "_max_pending_logs",
@@ -103,6 +105,8 @@ class Journal:
         self._armed_at = 0.0  # when (time.monotonic()) the oldest waiting write came
         #: Whether the committer's commit is under way (see `is_behind`).
         self.is_committing = False
+        # The workspaces of the batches taken by the store and not yet committed (or put back).
+        self._in_flight: collections.deque[set[str]] = collections.deque()
         self._wake_up: Callable[[], None] | None = None
         self._host: EventLoopToken | None = None
         self._host_thread = 0
@@ -124,6 +128,7 @@ class Journal:
         and, if given, `state` as a new row of its history."""
         with self._lock:
             self._batch.flow_runs[run.id] = (run, progress or progress_of(run))
+            self._batch.workspaces.add(run.workspace)
             if state is not None:
                 self._batch.states.append((run.workspace, state))
             wake = self._arm()
@@ -137,6 +142,7 @@ class Journal:
         and, if given, `state` as a new row of its history."""
         with self._lock:
             self._batch.task_runs[run.id] = (run, progress or progress_of(run))
+            self._batch.workspaces.add(run.workspace)
             if state is not None:
                 self._batch.states.append((run.workspace, state))
             wake = self._arm()
@@ -147,6 +153,7 @@ class Journal:
         """Record that the cache entry of `key` holds the task run's result."""
         with self._lock:
             self._batch.results.append((task_run_id, workspace, key))
+            self._batch.workspaces.add(workspace)
             wake = self._arm()
         if wake:
             self._wake()
@@ -159,6 +166,7 @@ class Journal:
                 self._dropped[key] = self._dropped.get(key, 0) + 1
                 return
             self._batch.logs.append(record)
+            self._batch.workspaces.add(record.workspace)
             wake = self._arm()
         if wake:
             self._wake()
@@ -183,18 +191,30 @@ class Journal:
         """Seconds the oldest write waiting for a commit has waited (0 when none waits)."""
         return time.monotonic() - self._armed_at if self._is_armed else 0.0
 
+    def is_settled(self, workspace: str) -> bool:
+        """Whether everything written so far of `workspace` is durable: nothing of it waits,
+        nothing of it is being committed. A read that must see earlier writes needs a `Flush`
+        only when not."""
+        with self._lock:
+            if workspace in self._batch.workspaces:
+                return False
+            return not any(workspace in taken for taken in self._in_flight)
+
     @property
     def pending(self) -> int:
         """How many rows (runs, states, log lines) wait for the next commit."""
         return len(self._batch)
 
     def take(self) -> WriteBatch:
-        """Everything written so far; the journal starts afresh."""
+        """Everything written so far; the journal starts afresh. The batch is in flight
+        until the taker calls `settle` (committed, or put back)."""
         with self._lock:
             batch, self._batch = self._batch, WriteBatch()
             dropped, self._dropped = self._dropped, {}
             self._is_armed = False
+            self._in_flight.append(batch.workspaces)
         for (workspace, flow_run_id), count in dropped.items():
+            batch.workspaces.add(workspace)  # (the set in flight too: the same one)
             batch.logs.append(
                 LogRecord(
                     workspace=workspace,
@@ -207,6 +227,11 @@ class Journal:
                 )
             )
         return batch
+
+    def settle(self) -> None:
+        """The batch last taken is committed, or was put back: no longer in flight."""
+        with self._lock:
+            self._in_flight.popleft()
 
     def put_back(self, batch: WriteBatch) -> None:
         """Return a batch that could not be committed, ahead of what came since."""
@@ -324,8 +349,13 @@ class StoreActor(Actor):
 
     async def _commit(self) -> None:
         batch = self._journal.take()
-        if not batch:
-            return
+        try:
+            if batch:
+                await self._write(batch)
+        finally:
+            self._journal.settle()
+
+    async def _write(self, batch: WriteBatch) -> None:
         database = self._database
         try:
             if database.writes_on_any_backend:  # no hop through the asyncio thread on trio

@@ -47,17 +47,6 @@ class TallyRefusal(Request[None]):
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReadAudit(Request[list[AuditRecord]]):
-    since: datetime | None = None
-    until: datetime | None = None
-    action: str | None = None
-    key_id: str | None = None
-    limit: int | None = None
-    offset: int = 0
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AddApiKey(Request[None]):
     """Store a new key of the workspace (its secret only as a hash)."""
 
@@ -137,18 +126,6 @@ class WorkspaceActor(Actor):
                 return self._writer.append(event)
             case TallyRefusal(event=event):
                 return self._writer.tally(event)
-            case ReadAudit() as read:
-                return await self._query(
-                    lambda db: db.audit.read(
-                        self._chain,
-                        since=read.since,
-                        until=read.until,
-                        action=read.action,
-                        key_id=read.key_id,
-                        limit=read.limit,
-                        offset=read.offset,
-                    )
-                )
             case AddApiKey(key=key, secret_hash=secret_hash):
                 if key.workspace != self._chain:
                     raise ValueError(f"key of workspace {key.workspace!r} sent to {self._chain!r}")

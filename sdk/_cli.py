@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from pathlib import Path  # noqa: TC003 - typer reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
@@ -117,6 +118,17 @@ def start(
             "503 and closed.",
         ),
     ] = 4_096,
+    audit_checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to append signed checkpoints of the audit chains "
+            "[default: $REPERTORY_HOME/audit-checkpoints.jsonl]",
+            dir_okay=False,
+        ),
+    ] = None,
+    audit_checkpoint_seconds: Annotated[
+        float, typer.Option(min=1, help="Seconds between audit checkpoints.")
+    ] = 60.0,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Serve the REST API until interrupted (Ctrl-C or SIGTERM)."""
@@ -156,6 +168,8 @@ def start(
                 body_timeout=body_timeout,
                 idle_timeout=idle_timeout,
                 max_connections=max_connections,
+                audit_checkpoints=audit_checkpoints,
+                audit_checkpoint_seconds=audit_checkpoint_seconds,
                 on_started=started,
             ),
             backend="asyncio",

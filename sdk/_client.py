@@ -165,12 +165,16 @@ class Client:
         state_type: StateType | str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        after: FlowRun | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[FlowRun]:
         """One page of flow runs, oldest first, filtered (blocks). `created_after` is
-        inclusive, `created_before` exclusive; both need a time zone."""
+        inclusive, `created_before` exclusive; both need a time zone. The next page: pass
+        the last run of this one as `after` (any depth; offsets stop at 10,000)."""
         params: Query = {"limit": limit, "offset": offset}
+        if after is not None:  # the server's cursor of a page that ended with `after`
+            params["cursor"] = f"{round(after.created.timestamp() * 1_000_000)}.{after.id}"
         if flow_name is not None:
             params["flow_name"] = flow_name
         if state_type is not None:
@@ -657,6 +661,7 @@ class SyncClient:
         state_type: StateType | str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        after: FlowRun | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[FlowRun]:
@@ -666,6 +671,7 @@ class SyncClient:
             state_type=state_type,
             created_after=created_after,
             created_before=created_before,
+            after=after,
             limit=limit,
             offset=offset,
         )

@@ -120,7 +120,7 @@ async def test_a_client_gone_mid_body_is_audited_as_499_not_a_500(
 ) -> None:
     async with open_api() as api:
         app = create_app(api.runtime, flows=FLOWS)
-        messages = [
+        messages: list[Message] = [
             {"type": "http.request", "body": b'{"flow_name": "a', "more_body": True},
             {"type": "http.disconnect"},
         ]

@@ -132,6 +132,7 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         assert await stop_server(process) == 0
 
 
+@pytest.mark.timeout(120)  # some 30 command-line processes, each importing the CLI
 async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> None:
     database = tmp_path / "server.db"
     process, url, key = await start_server(f"sqlite:///{database}")
@@ -336,3 +337,52 @@ async def test_answers_on_kept_alive_connections_are_not_held_back_by_nagle() ->
     async with server, await anyio.connect_tcp("127.0.0.1", listener.getsockname()[1]):
         await connected.wait()
     assert accepted == [True]
+
+
+async def test_a_server_checkpoints_its_chains_so_removed_records_show(
+    tmp_path: Path, repertory_home: Path
+) -> None:
+    database = tmp_path / "server.db"
+    process, url, key = await start_server(f"sqlite:///{database}")
+    assert key is not None
+
+    async def cli(*arguments: str) -> tuple[int, str]:
+        result = await anyio.run_process(
+            [COMMAND, *arguments, "--url", url, "--api-key", key], check=False
+        )
+        return result.returncode, result.stdout.decode() + result.stderr.decode()
+
+    try:
+        for name in ("one", "two", "three"):  # audited calls
+            assert (await cli("api-key", "create", name, "--role", "viewer"))[0] == 0
+        bad = ["--url", url, "--api-key", "rpk_00000000_" + "0" * 64]
+        refused = await anyio.run_process([COMMAND, "flow-run", "ls", *bad], check=False)
+        assert refused.returncode == 1
+    finally:
+        assert await stop_server(process) == 0  # checkpoints once more as it stops
+    checkpoints = repertory_home / "audit-checkpoints.jsonl"
+    lines = (await anyio.Path(checkpoints).read_text()).splitlines()
+    chains = {json.loads(line)["chain"]: json.loads(line)["count"] for line in lines}
+    assert chains == {"": 1, "default": 3}
+
+    def remove_newest() -> None:
+        connection = sqlite3.connect(database)
+        with connection:
+            connection.execute("DELETE FROM audit_log WHERE chain = 'default' AND seq = 3")
+        connection.close()
+
+    await anyio.to_thread.run_sync(remove_newest)
+    process, url, _ = await start_server(f"sqlite:///{database}")
+    try:
+        code, out = await cli("audit", "verify")
+        assert (code, out.startswith("intact: 2 records")) == (0, True)  # the chain alone
+        code, out = await cli("audit", "verify", "--checkpoint", str(checkpoints))
+        assert code == 1
+        assert "BROKEN: records were removed" in out
+        assert "saw 3, the chain has 2" in out
+        code, out = await cli("audit", "verify", "--server", "--checkpoint", str(checkpoints))
+        assert (code, out.startswith("intact: 1 records; all 1 its checkpoint saw")) == (0, True)
+        code, out = await cli("audit", "ls", "--server", "--json")
+        assert [r["outcome"] for r in json.loads(out)] == ["unauthenticated"]
+    finally:
+        assert await stop_server(process) == 0
