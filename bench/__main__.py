@@ -120,18 +120,16 @@ def main(argv: list[str] | None = None) -> int:
             results.extend(durability.measure(backend, quick=quick))
     if "import" in only:
         results.extend(footprint.measure_imports(quick=quick))
-    if "rest" in only:
-        progress(f"== {rest.BACKEND}: REST servers in processes of their own, wrk at c=20")
-        try:
-            results.extend(rest.measure(quick=quick))
-        except rest.WrkMissingError as exc:
-            progress(f"  rest: skipped, {exc}")
-    if "isolation" in only:
-        progress(f"== {rest.BACKEND}: one tenant's creates beside another's deep reads")
-        try:
-            results.extend(isolation.measure(quick=quick))
-        except rest.WrkMissingError as exc:
-            progress(f"  isolation: skipped, {exc}")
+    for name, module, what in (
+        ("rest", rest, "REST servers in processes of their own, wrk at c=20"),
+        ("isolation", isolation, "one tenant's creates beside another's deep reads"),
+    ):
+        if name in only:
+            progress(f"== {rest.BACKEND}: {what}")
+            try:
+                results.extend(module.measure(quick=quick))
+            except rest.WrkMissingError as exc:
+                progress(f"  {name}: skipped, {exc}")
     progress(f"== done in {time.perf_counter() - began:.0f} s\n")
 
     order = [*(scenario.name for scenario in scenarios), "memory", *FOOTPRINT, *GATEWAY]

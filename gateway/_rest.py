@@ -72,7 +72,7 @@ class ReadFlowRunQuery(QueryModel):
 class FlowRunQuery(CursorPageQuery):
     cursor: str | None = Field(
         default=None,
-        pattern=r"^[0-9]{1,18}\.[0-9a-f-]{36}$",
+        pattern=r"^[0-9]{1,16}\.[0-9a-f-]{36}$",
         description="where the page before ended (its next_cursor): read by index, any depth",
     )
     flow_name: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -182,9 +182,9 @@ def _run_cursor(run: FlowRun) -> str:
 
 
 def _run_after(cursor: str) -> tuple[datetime, str]:
+    """The (created, id) a cursor of the schema's pattern names (at most 16 digits of
+    microseconds: within the year 2286, as a datetime must be)."""
     micros, _, run_id = cursor.partition(".")
-    if not micros.isdigit() or not run_id or len(micros) > 18:
-        raise ApiError(422, "invalid_request", "cursor is not one a page of runs gave")
     return _EPOCH + timedelta(microseconds=int(micros)), run_id
 
 

@@ -201,7 +201,7 @@ class AuditCheckpoint:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"not an audit checkpoint: {exc}") from None
-        if at.tzinfo is None or checkpoint.count < 0:
+        if at.tzinfo is None or not 0 <= checkpoint.count < 2**63:  # a place a BIGINT holds
             raise ValueError("not an audit checkpoint: a time without a zone, or a bad count")
         return checkpoint
 

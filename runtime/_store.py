@@ -67,15 +67,6 @@ class Query(Request[T], Generic[T]):
 
 
 @final
-@dataclass(frozen=True, slots=True)
-class _Commit:
-    """The journal has writes: commit them."""
-
-
-_COMMIT = _Commit()
-
-
-@final
 class Journal:
     """Writes waiting for the next group commit. Thread-safe; never blocks on I/O."""
 
@@ -90,7 +81,6 @@ class Journal:
         "_lock",
         "_max_pending_logs",
         "_wake_up",
-        "is_committing",
     )
 
     def __init__(self, *, max_pending_logs: int = DEFAULT_MAX_PENDING_LOGS) -> None:
@@ -103,9 +93,8 @@ class Journal:
         self._batch = WriteBatch()
         self._is_armed = False  # a commit is already on its way to the store
         self._armed_at = 0.0  # when (time.monotonic()) the oldest waiting write came
-        #: Whether the committer's commit is under way (see `is_behind`).
-        self.is_committing = False
-        # The workspaces of the batches taken by the store and not yet committed (or put back).
+        # The workspaces of the batches taken by the store and not yet committed (or put back):
+        # a commit is under way while there is one.
         self._in_flight: collections.deque[set[str]] = collections.deque()
         self._wake_up: Callable[[], None] | None = None
         self._host: EventLoopToken | None = None
@@ -187,6 +176,11 @@ class Journal:
         return self.age >= COMMIT_DELAY or self.pending >= BACKLOG
 
     @property
+    def is_committing(self) -> bool:
+        """Whether the store is committing a batch it took (see `is_behind`)."""
+        return bool(self._in_flight)
+
+    @property
     def age(self) -> float:
         """Seconds the oldest write waiting for a commit has waited (0 when none waits)."""
         return time.monotonic() - self._armed_at if self._is_armed else 0.0
@@ -266,7 +260,7 @@ class Committer:
     """Has the store commit `delay` seconds after the first write since the last commit.
 
     Writes that arrive close together share one transaction, and none waits longer than
-    `delay` plus one commit to be durable (a `Flush` does not wait at all). While its commit
+    `delay` plus one commit to be durable (a `Flush` does not wait at all). While a commit
     is under way, the journal says so (`Journal.is_behind`), so that busy runs let it finish.
     """
 
@@ -288,14 +282,10 @@ class Committer:
             self._pending = anyio.Event()  # writes from now on ask again
             # From the first write: those that came during the last commit have waited.
             await anyio.sleep(max(0.0, self._delay - journal.age))
-            journal.is_committing = True
-            try:
-                # A failed commit has put its batch back, to be retried, and its failure
-                # reaches the store's supervisor: nothing for the committer to handle.
-                with contextlib.suppress(Exception):
-                    await self._store.ask(Flush())
-            finally:
-                journal.is_committing = False
+            # A failed commit has put its batch back, to be retried, and its failure reaches
+            # the store's supervisor: nothing for the committer to handle.
+            with contextlib.suppress(Exception):
+                await self._store.ask(Flush())
 
 
 class StoreActor(Actor):
@@ -335,7 +325,7 @@ class StoreActor(Actor):
             await self._runner.call(self._database.close)
 
     async def receive(self, message: object) -> object:
-        if message is _COMMIT or isinstance(message, Flush):
+        if isinstance(message, Flush):
             await self._commit()
             return None
         if isinstance(message, Query):

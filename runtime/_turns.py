@@ -55,7 +55,7 @@ class Turns:
 
     def is_over(self) -> bool:
         """Whether runs have had the loop for a whole turn since they last gave it up, or
-        the committer has begun a commit (which should then have the GIL to itself)."""
+        a commit is under way (which should then have the GIL to itself)."""
         return time.perf_counter() >= self._ends or self._journal.is_committing
 
     async def give_way(self) -> None:

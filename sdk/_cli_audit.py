@@ -140,27 +140,35 @@ def audit_verify(
     elif broken is not None:
         typer.echo(
             f"BROKEN at record {broken.seq} ({broken.at.isoformat()}, {broken.action}): "
-            f"{verdict.checked} records before it fit; it or one before it was edited, "
+            f"{_records(verdict.checked)} before it fit; it or one before it was edited, "
             "removed or moved"
         )
     elif problem is not None:
-        typer.echo(f"BROKEN: {problem} ({verdict.checked} records fit)")
+        typer.echo(f"BROKEN: {problem} ({_records(verdict.checked)} fit)")
     else:
-        notes = []
+        typer.echo(f"intact: {_records(verdict.checked)}")
         if latest is not None:
-            notes.append(f"all {latest.count} its checkpoint saw among them")
+            typer.echo(f"  all {latest.count} the checkpoint of {stamp(latest.at)} saw are there")
         if verdict.resumed_after:
-            notes.append(
-                f"1 to {verdict.resumed_after} fitted at an earlier check: --full reads them again"
-            )
+            before = verdict.resumed_after
+            which = "record 1" if before == 1 else f"records 1 to {before}"
+            typer.echo(f"  {which} fitted at an earlier check (--full reads them again)")
         if verdict.unsigned:
-            notes.append(f"{verdict.unsigned} unsigned, from before audit keys")
-        typer.echo(f"intact: {verdict.checked} records" + "".join(f"; {n}" for n in notes))
+            typer.echo(
+                f"  {_records(verdict.unsigned)} from before audit keys: unsigned, only a "
+                "checkpoint vouches for them"
+            )
     if not verdict.is_intact:
         raise typer.Exit(1)
 
 
+def _records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
+
+
 def _latest_checkpoint(path: Path, chain: str) -> AuditCheckpoint:
+    """The checkpoint of `chain` that saw the most records: a server writes a shorter one
+    after records were removed, which must not hide the removal."""
     from repertory.runtime import AuditCheckpoint
 
     latest = None
@@ -188,8 +196,7 @@ def audit_rotate_key() -> None:
 
     home = repertory_home()
     key_id = rotate_audit_key(home)
-    typer.echo(
-        f"audit key {key_id} added to {home / 'audit.keys'}: restart servers to sign with it"
-    )
+    typer.echo(f"added audit key {key_id} to {home / 'audit.keys'}")
+    typer.echo("servers sign with it from their next start; the older keys still verify")
     if KEY_VARIABLE in os.environ:
         typer.echo(f"note: {KEY_VARIABLE} is set, and a runtime uses it instead of the file")

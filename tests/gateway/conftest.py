@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
     from contextlib import AbstractAsyncContextManager
 
+    from anyio.abc import Process
+
     from repertory.runtime import FlowDefinition
 
 
@@ -95,6 +97,22 @@ def open_api(database_url: str) -> Callable[..., AbstractAsyncContextManager[Api
     return open_it
 
 
+async def started(process: Process) -> tuple[str, str | None]:
+    """What a starting `repertory server start` printed: its URL, and the bootstrap owner key
+    (on a database's first start only)."""
+    assert process.stdout is not None
+    seen = ""
+    with anyio.fail_after(60):
+        async for chunk in TextReceiveStream(process.stdout):
+            seen += chunk
+            if "repertory serving " in seen and seen.endswith("\n"):
+                break
+    lines = seen.splitlines()
+    [url] = [line.split()[2] for line in lines if line.startswith("repertory serving ")]
+    keys = [line.rsplit(" ", 1)[1] for line in lines if "owner API key" in line]
+    return url, keys[0] if keys else None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Served:
     """A `repertory server start` process, as `open_server` started it."""
@@ -120,20 +138,9 @@ def open_server(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[Ser
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stderr=None,  # the server's warnings go with the test's output
         ) as process:
-            assert process.stdout is not None
-            seen = ""
-            with anyio.fail_after(60):
-                async for chunk in TextReceiveStream(process.stdout):
-                    seen += chunk
-                    if "repertory serving " in seen and seen.endswith("\n"):
-                        break
-            lines = seen.splitlines()
-            [url] = [line.split()[2] for line in lines if line.startswith("repertory serving ")]
-            keys = [line.rsplit(" ", 1)[1] for line in lines if "owner API key" in line]
+            url, key = await started(process)
             try:
-                yield Served(
-                    url=url, port=int(url.rsplit(":", 1)[1]), key=keys[0] if keys else None
-                )
+                yield Served(url=url, port=int(url.rsplit(":", 1)[1]), key=key)
             finally:
                 process.send_signal(signal.SIGTERM)
                 with anyio.fail_after(30):

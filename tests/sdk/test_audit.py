@@ -4,6 +4,7 @@ durable, readable with filters; verification finds an edited or removed record."
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -253,6 +254,10 @@ async def test_a_checkpoint_shows_records_removed_from_the_end(database_url: str
         checkpoint = await rt.audit_checkpoint()
         assert (checkpoint.chain, checkpoint.count) == (ws, 5)
         assert AuditCheckpoint.from_json(checkpoint.to_json()) == checkpoint
+        for count in (-1, 2**63):  # no place of a chain: refused before any query
+            data = json.loads(checkpoint.to_json()) | {"count": count}
+            with pytest.raises(ValueError, match="bad count"):
+                AuditCheckpoint.from_json(json.dumps(data))
         assert (await rt.verify_audit(checkpoint=checkpoint)).is_intact
         await rt.audit(event(5))
         assert (await rt.verify_audit(checkpoint=checkpoint)).is_intact  # grown is fine

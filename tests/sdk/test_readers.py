@@ -85,9 +85,11 @@ async def test_runs_and_audit_records_page_by_cursor_at_any_depth(database_url: 
 
             deep = await client.get(runs, params={"offset": 10_001})
             assert deep.status_code == 422
-            for bad in ("x.y", "12", "1" * 30 + ".z"):
+            for bad in ("x.y", "12", "1" * 30 + ".z", "9" * 17 + "." + seen[0]):
                 refused = await client.get(runs, params={"cursor": bad})
                 assert refused.status_code == 422, bad
+            farthest = await client.get(runs, params={"cursor": "9" * 16 + "." + seen[0]})
+            assert (farthest.status_code, farthest.json()["items"]) == (200, [])
 
 
 def test_listings_filter_and_page_through_indexes(tmp_path: Path) -> None:
