@@ -506,9 +506,11 @@ class SqlDatabase:
 
     async def fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
         """Rows of a query with `:name` parameters, through `databases` (asyncio only); in a
-        read of the read pool, through its connection."""
-        self._check_open()
+        read of the read pool, through its connection (open whether or not the store's is:
+        a store restarting after a failed commit closes its own for a moment)."""
         reader = current_reader.get()
+        if reader is None:
+            self._check_open()
         try:
             if reader is not None:
                 return list(await reader.fetch(query, values))
