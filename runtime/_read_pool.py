@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, final
+import sqlite3
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, cast, final
 
 import anyio
 
@@ -23,7 +24,6 @@ from ._errors import StorageError
 from ._sqlite_writer import SqliteWriter
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 T = TypeVar("T")
@@ -35,7 +35,9 @@ _NAMED: Final = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 class Reader(Protocol):
     """One reading connection, as `SqlDatabase.fetch` and `fetch_rows` use it."""
 
-    async def fetch(self, query: str, values: Mapping[str, object]) -> list[dict[str, object]]: ...
+    async def fetch(
+        self, query: str, values: Mapping[str, object]
+    ) -> list[Mapping[str, object]]: ...
 
     async def fetch_rows(
         self, statement: str, args: Sequence[object]
@@ -53,11 +55,11 @@ class _SqliteReader:
     def __init__(self, thread: SqliteWriter) -> None:
         self._thread = thread
 
-    async def fetch(self, query: str, values: Mapping[str, object]) -> list[dict[str, object]]:
-        def fetch(connection: sqlite3.Connection) -> list[dict[str, object]]:
-            cursor = connection.execute(query, dict(values))
-            names = [column[0] for column in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    async def fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
+        def fetch(connection: sqlite3.Connection) -> list[Mapping[str, object]]:
+            cursor = connection.cursor()
+            cursor.row_factory = sqlite3.Row  # by name, and a third cheaper than a dict
+            return cast("list[Mapping[str, object]]", cursor.execute(query, values).fetchall())
 
         return await self._thread.run(fetch)
 
@@ -70,7 +72,7 @@ class _PostgresReader:
     def __init__(self, connection: object) -> None:
         self._connection = connection
 
-    async def fetch(self, query: str, values: Mapping[str, object]) -> list[dict[str, object]]:
+    async def fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
         names: list[str] = []
 
         def number(found: re.Match[str]) -> str:
@@ -79,7 +81,7 @@ class _PostgresReader:
 
         statement = _NAMED.sub(number, query)
         rows = await self._connection.fetch(statement, *(values[n] for n in names))  # type: ignore[attr-defined]  # asyncpg
-        return [dict(row) for row in rows]
+        return cast("list[Mapping[str, object]]", rows)  # Records: read by name
 
     async def fetch_rows(self, statement: str, args: Sequence[object]) -> list[tuple[object, ...]]:
         parts = statement.split("?")

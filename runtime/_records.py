@@ -82,7 +82,7 @@ class State:
         timestamp: datetime | None = None,
     ) -> State:
         """Build the named state `name` (its type follows from the name)."""
-        return _build_state(
+        return build_state(
             STATE_TYPES[name], name, run_id, timestamp or utc_now(), message, outcome
         )
 
@@ -261,6 +261,6 @@ def quick_constructor(cls: type[T]) -> Callable[..., T]:
     return namespace["build"]  # type: ignore[return-value]  # defined by the exec just above
 
 
-_build_state: Final = quick_constructor(State)
+build_state: Final = quick_constructor(State)
 build_flow_run: Final = quick_constructor(FlowRun)
 build_task_run: Final = quick_constructor(TaskRun)

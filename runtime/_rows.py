@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
-from ._records import FlowRun, LogRecord, State, TaskRun
+from ._records import NO_RESULT, FlowRun, LogRecord, State, TaskRun, build_flow_run, build_state
 from ._states import StateType
 from ._text import text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+#: Each state type by its stored value: a lookup is ~5x quicker than `StateType(value)`.
+_STATE_TYPES: Final = {member.value: member for member in StateType}
 
 #: What changes as a run goes on: its state, run count, start and end times. A live run keeps
 #: these apart from the rest of its record, which is built only when someone reads it.
@@ -45,7 +48,8 @@ def where(values: dict[str, object], *conditions: tuple[str, object]) -> str:
 def parse_time(value: object) -> datetime | None:
     if value is None:
         return None
-    return datetime.fromtimestamp(int(str(value)) / 1_000_000, UTC)
+    assert isinstance(value, int)  # a BIGINT column, on either database
+    return datetime.fromtimestamp(value / 1_000_000, UTC)
 
 
 @dataclass(slots=True)
@@ -156,12 +160,13 @@ def task_run_row(run: TaskRun, progress: Progress) -> tuple[object, ...]:
 
 
 def state_from(row: Mapping[str, object], run_id: str) -> State:
-    return State(
-        type=StateType(str(row["state_type"])),
-        name=str(row["state_name"]),
+    return build_state(
+        type=_STATE_TYPES[str(row["state_type"])],
+        name=row["state_name"],
         run_id=run_id,
-        message=opt_str(row["state_message"]),
         timestamp=time_from(row["state_timestamp"]),
+        message=row["state_message"],
+        _outcome=NO_RESULT,
     )
 
 
@@ -180,20 +185,23 @@ FLOW_RUN_FIELDS: Final = tuple(c for c in FLOW_RUN_COLUMNS.split(", ") if c != "
 
 
 def flow_run_from(row: Mapping[str, object]) -> FlowRun:
-    run_id = str(row["id"])
-    return FlowRun(
+    # Listings build thousands of these: the quick constructor, and the columns as the
+    # drivers give them (TEXT as str, BIGINT as int) without converting each again.
+    run_id = row["id"]
+    assert isinstance(run_id, str)
+    return build_flow_run(
         id=run_id,
-        workspace=str(row["workspace"]),
-        flow_name=str(row["flow_name"]),
-        flow_version=opt_str(row["flow_version"]),
-        name=str(row["name"]),
-        parameters=json.loads(str(row["parameters"])),
+        name=row["name"],
+        flow_name=row["flow_name"],
         state=state_from(row, run_id),
-        run_count=int(str(row["run_count"])),
+        parameters=json.loads(str(row["parameters"])),
+        run_count=row["run_count"],
         start_time=parse_time(row["start_time"]),
         end_time=parse_time(row["end_time"]),
-        parent_flow_run_id=opt_str(row["parent_flow_run_id"]),
-        parent_task_run_id=opt_str(row["parent_task_run_id"]),
+        parent_flow_run_id=row["parent_flow_run_id"],
+        parent_task_run_id=row["parent_task_run_id"],
+        workspace=row["workspace"],
+        flow_version=row["flow_version"],
         created=time_from(row["created"]),
     )
 
