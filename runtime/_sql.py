@@ -21,6 +21,7 @@ from ._api_keys import ApiKey
 from ._audit_sql import AuditTables
 from ._cache_sql import LINK_RESULT, CacheTables
 from ._errors import SchemaVersionError, StorageError
+from ._one_statement import one_statement, one_statement_arguments
 from ._read_pool import current_reader
 from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
 from ._rows import (
@@ -52,6 +53,18 @@ if TYPE_CHECKING:
     import databases
 
 T = TypeVar("T")
+#: What a group commit writes, statement by statement (the rows of `SqlDatabase.write`).
+_GROUP_COMMIT: Final = (
+    UPSERT_FLOW_RUN,
+    UPSERT_TASK_RUN,
+    "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
+    "VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT INTO logs (workspace, flow_run_id, task_run_id, level, logger, message, timestamp) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    LINK_RESULT,
+)
+#: ... and as one statement, on PostgreSQL: one round trip.
+_GROUP_COMMIT_AT_ONCE: Final = one_statement(_GROUP_COMMIT)
 
 _FLOW_RUN_COLUMNS: Final = ", ".join(FLOW_RUN_FIELDS)
 _TERMINAL_SQL: Final = ", ".join(f"'{t}'" for t in sorted(TERMINAL_TYPES))
@@ -362,50 +375,43 @@ class SqlDatabase:
         Raises:
             StorageError: nothing of the batch was written.
         """
-        await self.transaction(
-            (
+        rows = (
+            [flow_run_row(run, now, owner) for run, now in batch.flow_runs.values()],
+            [task_run_row(run, now) for run, now in batch.task_runs.values()],
+            [
                 (
-                    UPSERT_FLOW_RUN,
-                    [flow_run_row(run, now, owner) for run, now in batch.flow_runs.values()],
-                ),
+                    workspace,
+                    state.run_id,
+                    str(state.type),
+                    state.name,
+                    text(state.message),
+                    format_time(state.timestamp),
+                )
+                for workspace, state in batch.states
+            ],
+            [
                 (
-                    UPSERT_TASK_RUN,
-                    [task_run_row(run, now) for run, now in batch.task_runs.values()],
-                ),
-                (
-                    "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            workspace,
-                            state.run_id,
-                            str(state.type),
-                            state.name,
-                            text(state.message),
-                            format_time(state.timestamp),
-                        )
-                        for workspace, state in batch.states
-                    ],
-                ),
-                (
-                    "INSERT INTO logs (workspace, flow_run_id, task_run_id, level, logger, "
-                    "message, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            log.workspace,
-                            log.flow_run_id,
-                            log.task_run_id,
-                            log.level,
-                            text(log.logger),
-                            text(log.message),
-                            format_time(log.timestamp),
-                        )
-                        for log in batch.logs
-                    ],
-                ),
-                (LINK_RESULT, batch.results),
-            )
+                    log.workspace,
+                    log.flow_run_id,
+                    log.task_run_id,
+                    log.level,
+                    text(log.logger),
+                    text(log.message),
+                    format_time(log.timestamp),
+                )
+                for log in batch.logs
+            ],
+            # The last link of a task run wins, as one statement must see each once.
+            list({link[0]: link for link in batch.results}.values()),
         )
+        if self._writer is not None or self.dialect != "postgresql":
+            await self.transaction(tuple(zip(_GROUP_COMMIT, rows, strict=True)))
+            return
+        arguments = one_statement_arguments(_GROUP_COMMIT, rows)
+        try:  # (a closed database too: "cannot write to ...: ... is not open")
+            await self._raw.execute(_GROUP_COMMIT_AT_ONCE, *arguments)  # type: ignore[attr-defined]  # asyncpg
+        except Exception as exc:
+            raise StorageError(f"cannot write to database {self.safe_url}: {exc}") from exc
 
     # -- owners ----------------------------------------------------------------------------
 

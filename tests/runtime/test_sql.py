@@ -306,6 +306,40 @@ async def test_state_history_reads_back_in_write_order(sql: Sql) -> None:
     assert await sql(lambda db: db.read_state_history("default", "f1")) == history
 
 
+async def test_a_group_commit_writes_every_table_and_a_task_runs_last_result_link(
+    sql: Sql,
+) -> None:
+    run, step = flow_run("f1"), task_run("t1", "f1")
+    history = [state(name, "t1", -index) for index, name in enumerate(["Pending", "Running"])]
+    written = batch(run, step, *history, log("f1", "one"), log("f1", "two", task_run_id="t1"))
+    written.results += [("t1", "default", "a" * 64), ("t1", "default", "b" * 64)]
+    await sql(lambda db: db.write(written, owner="me"))
+
+    assert await sql(lambda db: db.read_flow_run("default", "f1")) == run
+    assert await sql(lambda db: db.read_task_run("default", "t1")) == step
+    assert await sql(lambda db: db.read_state_history("default", "t1")) == history
+    assert [line.message for line in await sql(lambda db: db.read_logs("default", "f1"))] == [
+        "one",
+        "two",
+    ]
+    links = await sql(
+        lambda db: db.fetch_rows(
+            "SELECT cache_key FROM task_run_results WHERE task_run_id = ?", ("t1",)
+        )
+    )
+    assert links == [("b" * 64,)]
+
+
+async def test_a_group_commit_that_fails_writes_nothing(sql: Sql) -> None:
+    broken = batch(flow_run("f1"), state("Running", "f1"))
+    broken.results.append(("t1", "default", None))  # type: ignore[arg-type]  # NOT NULL
+    with pytest.raises(StorageError, match="cannot write"):
+        await sql(lambda db: db.write(broken, owner="me"))
+
+    assert await sql(lambda db: db.read_flow_run("default", "f1")) is None
+    assert await sql(lambda db: db.read_state_history("default", "f1")) == []
+
+
 async def test_logs_read_back_in_order_with_paging_and_task_filter(sql: Sql) -> None:
     logs = [log("f1", f"line {i}", task_run_id="t1" if i % 2 else None) for i in range(6)]
     await sql.write(*logs[:3], log("f2", "elsewhere"))
