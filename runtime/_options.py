@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Final, final
 
 from repertory.actors import ExponentialBackoff
 
-from ._cache_policy import NO_CACHE, CachePolicy
 from ._serialization import SERIALIZERS, Serializer
 from ._text import check_text
+from .cache._cache_policy import NO_CACHE, CachePolicy
 
 if TYPE_CHECKING:
     from ._records import FlowRun, State, TaskRun

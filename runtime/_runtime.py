@@ -22,13 +22,6 @@ from anyio.lowlevel import current_token
 
 from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, open_actor_system
 
-from ._asyncio_thread import AsyncioRunner
-from ._audit_keys import load_audit_keys
-from ._cache import (
-    PURGE_EVERY,
-)
-from ._cached_task import CacheManagers
-from ._engine import Engine
 from ._errors import (
     IdempotencyKeyReusedError,
     InvalidTransitionError,
@@ -39,7 +32,16 @@ from ._errors import (
     WorkspaceBusyError,
     WorkspaceExistsError,
 )
-from ._flow_run import (
+from ._records import is_run_id, new_id, utc_now
+from ._text import check_text
+from .cache._cache import (
+    PURGE_EVERY,
+)
+from .cache._cached_task import CacheManagers
+from .cache._result_storage import DatabaseStorage, LocalFileStorage, ResultStorage
+from .cache._runtime_cache import CacheAccess
+from .engine._engine import Engine
+from .engine._flow_run import (
     CancelFlowRun,
     FlowDefinition,
     FlowRunActor,
@@ -48,19 +50,17 @@ from ._flow_run import (
     WaitForFlowRun,
     flow_run_actor_name,
 )
-from ._liveness import SqliteOwnerLock, new_owner_id
-from ._parameters import bind_parameters, summarize
-from ._read_pool import ReadPool, read_pool_of
-from ._records import is_run_id, new_id, utc_now
-from ._result_storage import DatabaseStorage, LocalFileStorage, ResultStorage
-from ._runtime_audit import AuditAccess
-from ._runtime_cache import CacheAccess
-from ._runtime_keys import KeysAccess
-from ._sql import SqlDatabase, dialect_of, sqlite_path
-from ._store import DEFAULT_MAX_PENDING_LOGS, Committer, Flush, Journal, Query, StoreActor
-from ._text import check_text
-from ._workspace import Workspaces
-from ._workspace_sql import Workspace
+from .engine._parameters import bind_parameters, summarize
+from .storage._asyncio_thread import AsyncioRunner
+from .storage._liveness import SqliteOwnerLock, new_owner_id
+from .storage._read_pool import ReadPool, read_pool_of
+from .storage._sql import SqlDatabase, dialect_of, sqlite_path
+from .storage._store import DEFAULT_MAX_PENDING_LOGS, Committer, Flush, Journal, Query, StoreActor
+from .storage._workspace_sql import Workspace
+from .tenancy._audit_keys import load_audit_keys
+from .tenancy._runtime_audit import AuditAccess
+from .tenancy._runtime_keys import KeysAccess
+from .tenancy._workspace import Workspaces
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -69,10 +69,10 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, ActorSystem, Supervisor
 
-    from ._api_keys import ApiKey
     from ._records import FlowRun, LogRecord, State, TaskRun
-    from ._sql import SqlDatabase as _Db
     from ._states import StateType
+    from .storage._sql import SqlDatabase as _Db
+    from .tenancy._api_keys import ApiKey
 
 #: The runtime the current code runs under (set inside `async with Runtime(...)`).
 current_runtime: Final[contextvars.ContextVar[Runtime | None]] = contextvars.ContextVar(

@@ -16,6 +16,10 @@ EXPECTED_PACKAGES = {
     "repertory/actors",
     "repertory/actors/transport",
     "repertory/runtime",
+    "repertory/runtime/cache",
+    "repertory/runtime/engine",
+    "repertory/runtime/storage",
+    "repertory/runtime/tenancy",
     "repertory/gateway",
 }
 

@@ -16,7 +16,7 @@ import pytest
 from blockbuster import blockbuster_ctx
 from databases import DatabaseURL
 
-from repertory.runtime._asyncio_thread import AsyncioRunner
+from repertory.runtime.storage._asyncio_thread import AsyncioRunner
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

@@ -21,7 +21,7 @@ from repertory.runtime import (
     AuditRecord,
     rotate_audit_key,
 )
-from repertory.runtime._audit import GENESIS, chain_hash
+from repertory.runtime.tenancy._audit import GENESIS, chain_hash
 
 if TYPE_CHECKING:
     from pathlib import Path

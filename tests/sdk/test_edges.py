@@ -246,7 +246,7 @@ async def test_a_flow_of_tasks_that_never_block_lets_the_loop_and_the_store_keep
     make_runtime: Callable[[], Runtime],
 ) -> None:
     from repertory import get_run_context
-    from repertory.runtime._store import BACKLOG
+    from repertory.runtime.storage._store import BACKLOG
 
     ticks = 0
     most_pending = 0

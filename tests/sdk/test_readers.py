@@ -17,7 +17,7 @@ from repertory.gateway import Limits, create_app
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from repertory.runtime._sql import SqlDatabase
+    from repertory.runtime.storage._sql import SqlDatabase
 
 
 @flow

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Final, final
 
-from ._audit import GENESIS, AuditRecord
+from .._text import text
+from ..tenancy._audit import GENESIS, AuditRecord
 from ._rows import format_time, parse_time, where
-from ._text import text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final, Protocol, final
 import anyio
 from anyio.lowlevel import checkpoint
 
-from ._store import Flush
+from ..storage._store import Flush
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef
 
-    from ._store import Journal
+    from ..storage._store import Journal
 
 #: Seconds of the event loop that runs may take before they give it up (a turn).
 TURN: Final = 0.005

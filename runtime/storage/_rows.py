@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
-from ._records import NO_RESULT, FlowRun, LogRecord, State, TaskRun, build_flow_run, build_state
-from ._states import StateType
-from ._text import text
+from .._records import NO_RESULT, FlowRun, LogRecord, State, TaskRun, build_flow_run, build_state
+from .._states import StateType
+from .._text import text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

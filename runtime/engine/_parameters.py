@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Final, cast
 
 import pydantic
 
-from ._errors import ParameterValidationError
+from .._errors import ParameterValidationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

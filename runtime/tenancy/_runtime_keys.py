@@ -7,11 +7,11 @@ import re
 import time
 from typing import TYPE_CHECKING, Final, TypeVar
 
+from .._errors import ApiKeyNotFoundError, RoleExistsError, RoleInUseError
+from .._records import utc_now
+from .._text import check_text
 from ._api_keys import PREFIX, ApiKey, new_key, secret_matches, split_key
-from ._errors import ApiKeyNotFoundError, RoleExistsError, RoleInUseError
-from ._records import utc_now
 from ._roles import BUILTIN_ROLES, ROLES, SCOPES, Role, scopes_of
-from ._text import check_text
 from ._workspace import (
     AddApiKey,
     AddRole,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef
 
-    from ._sql import SqlDatabase
+    from ..storage._sql import SqlDatabase
 
 T = TypeVar("T")
 #: How long a key (or a custom role's scopes) read from the database is trusted before it is

@@ -11,10 +11,10 @@ import anyio
 
 from repertory.actors import Actor, Request, Restart
 
+from .._errors import StorageError
+from .._records import utc_now
 from ._audit import AuditRecord
 from ._audit_chain import AuditEvent, ChainWriter
-from ._errors import StorageError
-from ._records import utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, Supervisor
 
+    from ..cache._result_storage import QueryFn
     from ._api_keys import ApiKey
     from ._audit_keys import AuditKeyring
-    from ._result_storage import QueryFn
     from ._roles import Role
 
 

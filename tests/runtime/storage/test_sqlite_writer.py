@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from repertory.runtime._sqlite_writer import SqliteWriter
+from repertory.runtime.storage._sqlite_writer import SqliteWriter
 
 if TYPE_CHECKING:
     from pathlib import Path

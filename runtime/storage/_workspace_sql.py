@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
-from ._roles import Role
+from ..tenancy._roles import Role
 from ._rows import format_time, time_from
 
 if TYPE_CHECKING:

@@ -21,15 +21,15 @@ import anyio
 
 from repertory.actors import DeferredReply
 
+from .._errors import StorageError
 from ._audit import GENESIS, AuditCheckpoint, AuditRecord, ChainVerifier, chain_hash
-from ._errors import StorageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from ..cache._result_storage import QueryFn
     from ._audit_keys import AuditKeyring
-    from ._result_storage import QueryFn
 
 #: Tries to append a batch when other writers keep taking the chain's next places (each
 #: failed try means another process appended: the chain moved on).

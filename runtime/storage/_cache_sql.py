@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, final
 
-from ._records import CacheEntry
+from .._records import CacheEntry
+from .._text import text
 from ._rows import format_time, parse_time, where
-from ._text import text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

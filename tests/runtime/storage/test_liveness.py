@@ -11,18 +11,18 @@ import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from repertory.runtime._liveness import SqliteOwnerLock, is_sqlite_owner_alive, new_owner_id
-from repertory.runtime._sql import SqlDatabase
+from repertory.runtime.storage._liveness import SqliteOwnerLock, is_sqlite_owner_alive, new_owner_id
+from repertory.runtime.storage._sql import SqlDatabase
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from repertory.runtime._asyncio_thread import AsyncioRunner
+    from repertory.runtime.storage._asyncio_thread import AsyncioRunner
 
 # Takes the lock of (url, owner), says so, and holds it until its stdin closes or it is killed.
 HOLDER = """
 import sys
-from repertory.runtime._liveness import SqliteOwnerLock
+from repertory.runtime.storage._liveness import SqliteOwnerLock
 SqliteOwnerLock(sys.argv[1], sys.argv[2]).acquire()
 print("locked", flush=True)
 sys.stdin.read()

@@ -13,13 +13,13 @@ import anyio
 
 from repertory.actors import Actor, DeferredReply, Request
 
-from ._records import FlowRun
+from .._records import FlowRun
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .._options import FlowOptions
     from ._engine import Engine, LiveRun
-    from ._options import FlowOptions
 
 
 class FlowDefinition(Protocol):

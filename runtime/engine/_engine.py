@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar, cast, final
 
 import anyio
 
-from ._cached_task import run_cached
+from .._options import jittered
+from .._records import NO_RESULT, FlowRun, State, TaskRun, build_task_run, new_id
+from .._states import StateType, check_transition
+from ..cache._cached_task import run_cached
+from ..storage._rows import progress_of
+from ..storage._store import Flush
 from ._context import RunContext, build_run_context, current_run
-from ._options import jittered
 from ._parameters import call_arguments, summarize
 from ._prints import capture_prints
-from ._records import NO_RESULT, FlowRun, State, TaskRun, build_task_run, new_id
-from ._rows import progress_of
-from ._states import StateType, check_transition
-from ._store import Flush
 from ._turns import Submissions, Turns
 
 if TYPE_CHECKING:
@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef
 
-    from ._cached_task import CacheManagers
-    from ._options import FlowOptions, TaskOptions
-    from ._rows import Progress
-    from ._store import Journal
+    from .._options import FlowOptions, TaskOptions
+    from ..cache._cached_task import CacheManagers
+    from ..storage._rows import Progress
+    from ..storage._store import Journal
 
 R = TypeVar("R", FlowRun, TaskRun)
 logger = logging.getLogger("repertory.engine")

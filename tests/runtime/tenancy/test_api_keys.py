@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 from repertory.runtime import ApiKeyNotFoundError, Runtime
-from repertory.runtime._api_keys import split_key
 from repertory.runtime._records import utc_now
+from repertory.runtime.tenancy._api_keys import split_key
 
 
 async def test_a_key_authenticates_and_nothing_else_does(database_url: str) -> None:

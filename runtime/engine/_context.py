@@ -10,13 +10,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
-from ._records import LogRecord, quick_constructor, utc_now
+from .._records import LogRecord, quick_constructor, utc_now
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
 
+    from .._records import FlowRun, TaskRun
     from ._engine import Engine, LiveRun
-    from ._records import FlowRun, TaskRun
     from ._turns import Submissions
 
 

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Final, TypeVar, final
 
 import anyio
 
-from ._api_keys import ApiKey
+from .._errors import SchemaVersionError, StorageError
+from .._records import FlowRun, LogRecord, State, TaskRun, utc_now
+from .._states import TERMINAL_TYPES, StateType
+from .._text import text
+from ..tenancy._api_keys import ApiKey
 from ._audit_sql import AuditTables
 from ._cache_sql import LINK_RESULT, CacheTables
-from ._errors import SchemaVersionError, StorageError
 from ._one_statement import one_statement, one_statement_arguments
 from ._read_pool import current_reader
-from ._records import FlowRun, LogRecord, State, TaskRun, utc_now
 from ._rows import (
     FLOW_RUN_FIELDS,
     UPSERT_FLOW_RUN,
@@ -41,8 +43,6 @@ from ._rows import (
 )
 from ._schema import BLOB, LATEST_VERSION, MIGRATIONS, SERIAL
 from ._sqlite_writer import SqliteWriter
-from ._states import TERMINAL_TYPES, StateType
-from ._text import text
 from ._workspace_sql import WorkspaceTables
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ import anyio
 
 from repertory.actors import Actor, DeferredReply, Request
 
-from ._errors import StorageError
-from ._records import CacheEntry
+from .._errors import StorageError
+from .._records import CacheEntry
+from .._serialization import loads
 from ._result_storage import QueryFn, ResultMissingError
-from ._serialization import loads
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

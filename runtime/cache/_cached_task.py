@@ -17,6 +17,10 @@ import anyio
 
 from repertory.actors import Restart
 
+from .._records import CacheEntry, State
+from .._serialization import UnserializableResultError, dumps, loads
+from .._states import StateType
+from ..engine._context import RunLogger
 from ._cache import (
     Abandon,
     CacheManagerActor,
@@ -28,10 +32,6 @@ from ._cache import (
     Withdraw,
 )
 from ._cache_policy import CacheKeyContext
-from ._context import RunLogger
-from ._records import CacheEntry, State
-from ._serialization import UnserializableResultError, dumps, loads
-from ._states import StateType
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -39,10 +39,10 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, Supervisor
 
-    from ._context import RunContext
-    from ._engine import Engine, LiveRun
-    from ._options import TaskOptions
-    from ._records import TaskRun
+    from .._options import TaskOptions
+    from .._records import TaskRun
+    from ..engine._context import RunContext
+    from ..engine._engine import Engine, LiveRun
     from ._result_storage import QueryFn, ResultStorage
 
 logger = logging.getLogger("repertory.cache")

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, cast, final
 
 import anyio
 
+from .._errors import StorageError
 from ._asyncio_thread import AsyncioRunner
-from ._errors import StorageError
 from ._sqlite_writer import SqliteWriter
 
 if TYPE_CHECKING:

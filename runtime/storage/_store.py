@@ -20,9 +20,9 @@ import anyio
 
 from repertory.actors import Actor, Request
 
-from ._errors import StorageError
+from .._errors import StorageError
+from .._records import LogRecord, utc_now
 from ._liveness import is_sqlite_owner_alive
-from ._records import LogRecord, utc_now
 from ._rows import WriteBatch, progress_of
 
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef
 
+    from .._records import FlowRun, State, TaskRun
     from ._asyncio_thread import AsyncioRunner
-    from ._records import FlowRun, State, TaskRun
     from ._rows import Progress
     from ._sql import SqlDatabase
 

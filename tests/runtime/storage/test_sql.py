@@ -13,15 +13,15 @@ from databases import DatabaseURL
 
 from repertory.runtime._errors import SchemaVersionError, StorageError
 from repertory.runtime._records import FlowRun, LogRecord, State, TaskRun
-from repertory.runtime._rows import WriteBatch, progress_of
-from repertory.runtime._schema import LATEST_VERSION, MIGRATIONS, SERIAL
-from repertory.runtime._sql import SqlDatabase, sqlite_path
 from repertory.runtime._states import StateType
+from repertory.runtime.storage._rows import WriteBatch, progress_of
+from repertory.runtime.storage._schema import LATEST_VERSION, MIGRATIONS, SERIAL
+from repertory.runtime.storage._sql import SqlDatabase, sqlite_path
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from repertory.runtime._asyncio_thread import AsyncioRunner
+    from repertory.runtime.storage._asyncio_thread import AsyncioRunner
 
 T = TypeVar("T")
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+from .._errors import RuntimeNotRunningError
+from .._records import utc_now
+from .._text import check_text
 from ._audit import GENESIS, AuditCheckpoint
 from ._audit_chain import verify_chain_of
-from ._errors import RuntimeNotRunningError
-from ._records import utc_now
-from ._text import check_text
 from ._workspace import Audit, TallyRefusal
 
 if TYPE_CHECKING:
@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef
 
+    from ..storage._sql import SqlDatabase
     from ._audit import AuditRecord
     from ._audit_chain import AuditEvent, AuditVerdict
     from ._audit_keys import AuditKeyring
-    from ._sql import SqlDatabase
     from ._workspace import Workspaces
 
 T = TypeVar("T")

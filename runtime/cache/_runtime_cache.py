@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+from .._errors import ResultNotFoundError, RuntimeNotRunningError
+from .._serialization import loads
+from .._text import check_text
 from ._cache import (
     PURGE_BATCH,
     CacheStatistics,
@@ -12,16 +15,13 @@ from ._cache import (
     PurgeExpired,
     ReadEntries,
 )
-from ._errors import ResultNotFoundError, RuntimeNotRunningError
-from ._serialization import loads
-from ._text import check_text
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from .._records import CacheEntry
+    from ..storage._sql import SqlDatabase
     from ._cached_task import CacheHandle, CacheManagers
-    from ._records import CacheEntry
-    from ._sql import SqlDatabase
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ import anyio.to_thread
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._sql import SqlDatabase
+    from ..storage._sql import SqlDatabase
 
 T = TypeVar("T")
 

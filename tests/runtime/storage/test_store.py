@@ -16,18 +16,18 @@ from anyio.lowlevel import current_token
 from repertory.actors import open_actor_system
 from repertory.actors.testing import NO_BACKOFF
 from repertory.runtime._errors import StorageError
-from repertory.runtime._liveness import SqliteOwnerLock
 from repertory.runtime._records import FlowRun, LogRecord, State, TaskRun
-from repertory.runtime._rows import progress_of
-from repertory.runtime._sql import SqlDatabase
 from repertory.runtime._states import StateType
-from repertory.runtime._store import Committer, Flush, Journal, Query, StoreActor
+from repertory.runtime.storage._liveness import SqliteOwnerLock
+from repertory.runtime.storage._rows import progress_of
+from repertory.runtime.storage._sql import SqlDatabase
+from repertory.runtime.storage._store import Committer, Flush, Journal, Query, StoreActor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from repertory.actors import ActorRef
-    from repertory.runtime._asyncio_thread import AsyncioRunner
+    from repertory.runtime.storage._asyncio_thread import AsyncioRunner
 
 T = TypeVar("T")
 OWNER = "me"
