@@ -39,6 +39,7 @@ from ._runtime import current_runtime as current_runtime
 from ._runtime import default_database_url as default_database_url
 from ._runtime import default_results_directory as default_results_directory
 from ._runtime import repertory_home as repertory_home
+from ._serialization import UnserializableResultError as UnserializableResultError
 from ._states import STATE_TYPES as STATE_TYPES
 from ._states import TERMINAL_TYPES as TERMINAL_TYPES
 from ._states import StateType as StateType
@@ -149,6 +150,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "TooManyRunsError",
     "UnhashableInputError",
     "UnhashableInputWarning",
+    "UnserializableResultError",
     "WorkflowError",
     "Workspace",
     "WorkspaceBusyError",

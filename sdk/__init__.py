@@ -17,19 +17,36 @@ if TYPE_CHECKING:
     from repertory.runtime import NO_CACHE as NO_CACHE
     from repertory.runtime import RUN_ID as RUN_ID
     from repertory.runtime import TASK_SOURCE as TASK_SOURCE
+    from repertory.runtime import ApiKeyNotFoundError as ApiKeyNotFoundError
     from repertory.runtime import CacheEntry as CacheEntry
     from repertory.runtime import CacheKeyContext as CacheKeyContext
     from repertory.runtime import CachePolicy as CachePolicy
     from repertory.runtime import FlowRun as FlowRun
+    from repertory.runtime import IdempotencyKeyReusedError as IdempotencyKeyReusedError
+    from repertory.runtime import InvalidTransitionError as InvalidTransitionError
     from repertory.runtime import LocalFileStorage as LocalFileStorage
+    from repertory.runtime import NoResultError as NoResultError
     from repertory.runtime import ParameterValidationError as ParameterValidationError
+    from repertory.runtime import ResultMissingError as ResultMissingError
     from repertory.runtime import ResultNotFoundError as ResultNotFoundError
     from repertory.runtime import ResultStorage as ResultStorage
+    from repertory.runtime import RoleExistsError as RoleExistsError
+    from repertory.runtime import RoleInUseError as RoleInUseError
+    from repertory.runtime import RunNotFoundError as RunNotFoundError
     from repertory.runtime import Runtime as Runtime
+    from repertory.runtime import RuntimeNotRunningError as RuntimeNotRunningError
+    from repertory.runtime import SchemaVersionError as SchemaVersionError
     from repertory.runtime import State as State
     from repertory.runtime import StateType as StateType
+    from repertory.runtime import StorageError as StorageError
     from repertory.runtime import TaskRun as TaskRun
+    from repertory.runtime import TooManyRunsError as TooManyRunsError
     from repertory.runtime import UnhashableInputError as UnhashableInputError
+    from repertory.runtime import UnhashableInputWarning as UnhashableInputWarning
+    from repertory.runtime import UnserializableResultError as UnserializableResultError
+    from repertory.runtime import WorkflowError as WorkflowError
+    from repertory.runtime import WorkspaceBusyError as WorkspaceBusyError
+    from repertory.runtime import WorkspaceExistsError as WorkspaceExistsError
     from repertory.runtime import exponential_backoff as exponential_backoff
 
     from ._client import Client as Client
@@ -49,6 +66,7 @@ if TYPE_CHECKING:
     from ._errors import ServerError as ServerError
     from ._errors import UsageError as UsageError
     from ._errors import ValidationError as ValidationError
+    from ._futures import TaskCancelledError as TaskCancelledError
     from ._futures import TaskFuture as TaskFuture
     from ._futures import TaskFutureList as TaskFutureList
     from ._futures import UpstreamFailedError as UpstreamFailedError
@@ -60,6 +78,23 @@ __version__ = "0.1.0"
 
 # Each public name and the module it lives in, imported on first use.
 _LAZY = {
+    "ApiKeyNotFoundError": "repertory.runtime",
+    "IdempotencyKeyReusedError": "repertory.runtime",
+    "InvalidTransitionError": "repertory.runtime",
+    "NoResultError": "repertory.runtime",
+    "ResultMissingError": "repertory.runtime",
+    "RoleExistsError": "repertory.runtime",
+    "RoleInUseError": "repertory.runtime",
+    "RunNotFoundError": "repertory.runtime",
+    "RuntimeNotRunningError": "repertory.runtime",
+    "SchemaVersionError": "repertory.runtime",
+    "StorageError": "repertory.runtime",
+    "TooManyRunsError": "repertory.runtime",
+    "UnserializableResultError": "repertory.runtime",
+    "WorkflowError": "repertory.runtime",
+    "WorkspaceBusyError": "repertory.runtime",
+    "WorkspaceExistsError": "repertory.runtime",
+    "TaskCancelledError": "repertory._futures",
     "FLOW_PARAMETERS": "repertory.runtime",
     "INPUTS": "repertory.runtime",
     "NO_CACHE": "repertory.runtime",
@@ -72,6 +107,7 @@ _LAZY = {
     "ResultNotFoundError": "repertory.runtime",
     "ResultStorage": "repertory.runtime",
     "UnhashableInputError": "repertory.runtime",
+    "UnhashableInputWarning": "repertory.runtime",
     "AuthError": "repertory._errors",
     "Client": "repertory._client",
     "ClientError": "repertory._errors",
@@ -115,6 +151,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.py checks
+    "ApiKeyNotFoundError",
     "AuthError",
     "CacheEntry",
     "CacheKeyContext",
@@ -126,28 +163,45 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "Flow",
     "FlowRun",
     "INPUTS",
+    "IdempotencyKeyReusedError",
+    "InvalidTransitionError",
     "LocalFileStorage",
     "NO_CACHE",
+    "NoResultError",
     "NotFoundError",
     "ParameterValidationError",
     "RUN_ID",
+    "ResultMissingError",
     "ResultNotFoundError",
     "ResultStorage",
+    "RoleExistsError",
+    "RoleInUseError",
+    "RunNotFoundError",
     "Runtime",
+    "RuntimeNotRunningError",
+    "SchemaVersionError",
     "SdkError",
     "ServerError",
     "State",
     "StateType",
+    "StorageError",
     "SyncClient",
     "TASK_SOURCE",
     "Task",
+    "TaskCancelledError",
     "TaskFuture",
     "TaskFutureList",
     "TaskRun",
+    "TooManyRunsError",
     "UnhashableInputError",
+    "UnhashableInputWarning",
+    "UnserializableResultError",
     "UpstreamFailedError",
     "UsageError",
     "ValidationError",
+    "WorkflowError",
+    "WorkspaceBusyError",
+    "WorkspaceExistsError",
     "__version__",
     "allow_failure",
     "exponential_backoff",

@@ -125,3 +125,42 @@ def test_exports_are_sorted_and_resolve(package: str) -> None:
         and not isinstance(value, type(module))
     }
     assert public <= set(exported), f"{package} exposes {public - set(exported)} outside __all__"
+
+
+def _error_classes() -> list[type[BaseException]]:
+    """The exceptions the runtime and the SDK define for callers (not `_private` ones)."""
+    import pkgutil
+
+    import repertory.runtime
+
+    modules = [
+        info.name
+        for info in pkgutil.walk_packages(repertory.runtime.__path__, "repertory.runtime.")
+    ]
+    modules += [f"repertory.{name}" for name in ("_client", "_decorators", "_errors", "_futures")]
+    found: dict[str, type[BaseException]] = {}
+    for name in modules:
+        for value in vars(importlib.import_module(name)).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+                and not value.__name__.startswith("_")
+            ):
+                found[value.__qualname__] = value
+    return sorted(found.values(), key=lambda error: error.__name__)
+
+
+ERRORS = _error_classes()
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=[error.__name__ for error in ERRORS])
+def test_every_error_a_caller_can_meet_is_importable_from_repertory(
+    error: type[BaseException],
+) -> None:
+    import repertory
+
+    assert getattr(repertory, error.__name__, None) is error, (
+        f"{error.__module__}.{error.__name__} is not exported by `repertory`"
+    )
+    assert error.__name__ in repertory.__all__
