@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING
 
 import asyncpg  # type: ignore[import-untyped]  # ships no type information
 import pytest
-from blockbuster import blockbuster_ctx
 from databases import DatabaseURL
 
 from repertory.runtime.storage._asyncio_thread import AsyncioRunner
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
 POSTGRES_ENV = "REPERTORY_TEST_DATABASE_URL"
@@ -33,19 +32,6 @@ async def _on_admin_database(url: str, statement: str) -> None:
         await connection.execute(statement)
     finally:
         await connection.close()
-
-
-@pytest.fixture(autouse=True)
-def blockbuster() -> Iterator[None]:
-    """The root blockbuster fixture, but for asyncpg's reading of its configuration files.
-
-    asyncpg, like libpq, looks for ~/.pgpass (and TLS files) once per connection, from the
-    event loop; there is no way to hand it those off the loop.
-    """
-    with blockbuster_ctx() as buster:
-        for function in buster.functions.values():
-            function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_arguments")
-        yield
 
 
 @pytest.fixture
