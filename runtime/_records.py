@@ -9,7 +9,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, TypeVar, final
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar, final
 
 from ._errors import NoResultError
 from ._states import STATE_TYPES, TERMINAL_TYPES, StateType
@@ -83,7 +83,12 @@ class State:
     ) -> State:
         """Build the named state `name` (its type follows from the name)."""
         return build_state(
-            STATE_TYPES[name], name, run_id, timestamp or utc_now(), message, outcome
+            type=STATE_TYPES[name],
+            name=name,
+            run_id=run_id,
+            timestamp=timestamp or utc_now(),
+            message=message,
+            _outcome=outcome,
         )
 
     @property
@@ -147,19 +152,19 @@ class FlowRun:
     ) -> FlowRun:
         """This run in a new state (quicker than `dataclasses.replace`, on the hot path)."""
         return build_flow_run(
-            self.id,
-            self.name,
-            self.flow_name,
-            state,
-            self.parameters,
-            run_count,
-            start_time,
-            end_time,
-            self.parent_flow_run_id,
-            self.parent_task_run_id,
-            self.workspace,
-            self.flow_version,
-            self.created,
+            id=self.id,
+            name=self.name,
+            flow_name=self.flow_name,
+            state=state,
+            parameters=self.parameters,
+            run_count=run_count,
+            start_time=start_time,
+            end_time=end_time,
+            parent_flow_run_id=self.parent_flow_run_id,
+            parent_task_run_id=self.parent_task_run_id,
+            workspace=self.workspace,
+            flow_version=self.flow_version,
+            created=self.created,
         )
 
     def as_stored(self) -> FlowRun:
@@ -197,18 +202,18 @@ class TaskRun:
     ) -> TaskRun:
         """This run in a new state (quicker than `dataclasses.replace`, on the hot path)."""
         return build_task_run(
-            self.id,
-            self.name,
-            self.task_name,
-            self.flow_run_id,
-            state,
-            self.parameters,
-            run_count,
-            start_time,
-            end_time,
-            self.tags,
-            self.workspace,
-            self.created,
+            id=self.id,
+            name=self.name,
+            task_name=self.task_name,
+            flow_run_id=self.flow_run_id,
+            state=state,
+            parameters=self.parameters,
+            run_count=run_count,
+            start_time=start_time,
+            end_time=end_time,
+            tags=self.tags,
+            workspace=self.workspace,
+            created=self.created,
         )
 
 
@@ -246,7 +251,8 @@ class CacheEntry:
 
 
 def quick_constructor(cls: type[T]) -> Callable[..., T]:
-    """A constructor of the frozen, slotted dataclass `cls` taking every field by position.
+    """A constructor of the frozen, slotted dataclass `cls` taking every field by keyword
+    (each one: no defaults), typed by a `...Builder` protocol below.
 
     It fills each slot through its descriptor: the dataclass's own `__init__` goes through
     `object.__setattr__` for every field (that is how it stays frozen), which is ~4x slower,
@@ -256,11 +262,65 @@ def quick_constructor(cls: type[T]) -> Callable[..., T]:
     namespace: dict[str, object] = {"_new": object.__new__, "_cls": cls}
     namespace.update({f"_set_{name}": cls.__dict__[name].__set__ for name in names})
     body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
-    source = f"def build({', '.join(names)}):\n    self = _new(_cls)\n{body}    return self\n"
+    source = f"def build(*, {', '.join(names)}):\n    self = _new(_cls)\n{body}    return self\n"
     exec(source, namespace)  # generated from the field names, as dataclasses does
     return namespace["build"]  # type: ignore[return-value]  # defined by the exec just above
 
 
-build_state: Final = quick_constructor(State)
-build_flow_run: Final = quick_constructor(FlowRun)
-build_task_run: Final = quick_constructor(TaskRun)
+class StateBuilder(Protocol):
+    def __call__(
+        self,
+        *,
+        type: StateType,
+        name: str,
+        run_id: str,
+        timestamp: datetime,
+        message: str | None,
+        _outcome: object,
+    ) -> State: ...
+
+
+class FlowRunBuilder(Protocol):
+    def __call__(
+        self,
+        *,
+        id: str,
+        name: str,
+        flow_name: str,
+        state: State,
+        parameters: Mapping[str, object],
+        run_count: int,
+        start_time: datetime | None,
+        end_time: datetime | None,
+        parent_flow_run_id: str | None,
+        parent_task_run_id: str | None,
+        workspace: str,
+        flow_version: str | None,
+        created: datetime,
+    ) -> FlowRun: ...
+
+
+class TaskRunBuilder(Protocol):
+    def __call__(
+        self,
+        *,
+        id: str,
+        name: str,
+        task_name: str,
+        flow_run_id: str,
+        state: State,
+        parameters: Mapping[str, object],
+        run_count: int,
+        start_time: datetime | None,
+        end_time: datetime | None,
+        tags: tuple[str, ...],
+        workspace: str,
+        created: datetime,
+    ) -> TaskRun: ...
+
+
+# ~2.5x quicker than the dataclasses' own __init__, and, by keyword and typed by the
+# protocols (tests/runtime/test_records.py checks they name every field), as safe.
+build_state: Final[StateBuilder] = quick_constructor(State)
+build_flow_run: Final[FlowRunBuilder] = quick_constructor(FlowRun)
+build_task_run: Final[TaskRunBuilder] = quick_constructor(TaskRun)

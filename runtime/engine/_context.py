@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, Protocol, final
 
 from .._records import LogRecord, quick_constructor, utc_now
 
@@ -65,8 +65,20 @@ class RunContext:
         return run.run_count
 
 
-#: `RunContext(engine, flow_run, task_run, submissions, log_prints)`, built quickly (one per run).
-build_run_context: Final = quick_constructor(RunContext)
+class RunContextBuilder(Protocol):
+    def __call__(
+        self,
+        *,
+        engine: Engine,
+        flow_run: LiveRun[FlowRun],
+        task_run: LiveRun[TaskRun] | None,
+        submissions: Submissions | None,
+        log_prints: bool,
+    ) -> RunContext: ...
+
+
+#: A `RunContext`, built quickly (one per run).
+build_run_context: Final[RunContextBuilder] = quick_constructor(RunContext)
 
 current_run: Final[contextvars.ContextVar[RunContext | None]] = contextvars.ContextVar(
     "repertory_run", default=None

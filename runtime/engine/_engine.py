@@ -247,7 +247,13 @@ class Engine:
         while True:
             running = run.transition("Running" if retry == 0 else "Retrying")
             await _run_hooks(options.on_running, definition, run, running)
-            context = build_run_context(self, run, None, None, options.log_prints)
+            context = build_run_context(
+                engine=self,
+                flow_run=run,
+                task_run=None,
+                submissions=None,
+                log_prints=options.log_prints,
+            )
             state = await self._attempt(fn, run, context, options.timeout_seconds)
             if state.name in {"Failed", "TimedOut"} and retry < options.retries:
                 delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0
@@ -280,7 +286,11 @@ class Engine:
                 submissions = Submissions(task_group, self.turns)
                 token = current_run.set(
                     build_run_context(
-                        context.engine, context.flow_run, None, submissions, context.log_prints
+                        engine=context.engine,
+                        flow_run=context.flow_run,
+                        task_run=None,
+                        submissions=submissions,
+                        log_prints=context.log_prints,
                     )
                 )
                 try:
@@ -364,18 +374,18 @@ class Engine:
         run_id = run_id or new_id()
         pending = State.named("Pending", run_id)
         record = build_task_run(
-            run_id,
-            _run_name(options.task_run_name, options.name, run_id, parameters),
-            options.name,
-            context.flow_run_id,
-            pending,
-            summarize(parameters),
-            0,
-            None,
-            None,
-            options.tags,
-            context.flow_run.base.workspace,  # a task run belongs where its flow run does
-            pending.timestamp,
+            id=run_id,
+            name=_run_name(options.task_run_name, options.name, run_id, parameters),
+            task_name=options.name,
+            flow_run_id=context.flow_run_id,
+            state=pending,
+            parameters=summarize(parameters),
+            run_count=0,
+            start_time=None,
+            end_time=None,
+            tags=options.tags,
+            workspace=context.flow_run.base.workspace,  # where its flow run belongs
+            created=pending.timestamp,
         )
         return LiveRun(record, parameters, self.journal.task_run)
 
@@ -564,11 +574,11 @@ def _task_context(
 ) -> RunContext:
     """The context a task's body runs in, within its flow's."""
     return build_run_context(
-        flow_context.engine,
-        flow_context.flow_run,
-        run,
-        flow_context.submissions,
-        options.log_prints or flow_context.log_prints,
+        engine=flow_context.engine,
+        flow_run=flow_context.flow_run,
+        task_run=run,
+        submissions=flow_context.submissions,
+        log_prints=options.log_prints or flow_context.log_prints,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._records import NO_RESULT, FlowRun, LogRecord, State, TaskRun, build_flow_run, build_state
 from .._states import StateType
@@ -159,7 +159,7 @@ def task_run_row(run: TaskRun, progress: Progress) -> tuple[object, ...]:
     )
 
 
-def state_from(row: Mapping[str, object], run_id: str) -> State:
+def state_from(row: Mapping[str, Any], run_id: str) -> State:
     return build_state(
         type=_STATE_TYPES[str(row["state_type"])],
         name=row["state_name"],
@@ -184,9 +184,9 @@ def time_from(value: object) -> datetime:
 FLOW_RUN_FIELDS: Final = tuple(c for c in FLOW_RUN_COLUMNS.split(", ") if c != "owner")
 
 
-def flow_run_from(row: Mapping[str, object]) -> FlowRun:
+def flow_run_from(row: Mapping[str, Any]) -> FlowRun:
     # Listings build thousands of these: the quick constructor, and the columns as the
-    # drivers give them (TEXT as str, BIGINT as int) without converting each again.
+    # drivers give them (TEXT as str, BIGINT as int: hence `Any`) without converting each.
     run_id = row["id"]
     assert isinstance(run_id, str)
     return build_flow_run(

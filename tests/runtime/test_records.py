@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import uuid
+from typing import TYPE_CHECKING
 
 import pytest
 
 from repertory.runtime import FlowRun, State, StateType, TaskRun
-from repertory.runtime._records import new_id, utc_now
+from repertory.runtime._records import (
+    FlowRunBuilder,
+    StateBuilder,
+    TaskRunBuilder,
+    build_flow_run,
+    build_state,
+    build_task_run,
+    new_id,
+    utc_now,
+)
+from repertory.runtime.engine._context import RunContext, RunContextBuilder, build_run_context
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def test_run_ids_are_uuid7_time_ordered_and_unique() -> None:
@@ -56,3 +71,25 @@ def test_evolving_a_run_equals_replacing_its_fields() -> None:
             record, state=running, run_count=1, start_time=when, end_time=None
         )
         assert type(evolved) is type(record)
+
+
+BUILDERS = [
+    (StateBuilder, State, build_state),
+    (FlowRunBuilder, FlowRun, build_flow_run),
+    (TaskRunBuilder, TaskRun, build_task_run),
+    (RunContextBuilder, RunContext, build_run_context),
+]
+
+
+@pytest.mark.parametrize(("protocol", "record", "build"), BUILDERS)
+def test_a_quick_constructor_takes_every_field_by_keyword_as_its_protocol_says(
+    protocol: type, record: type, build: Callable[..., object]
+) -> None:
+    declared = inspect.signature(protocol.__call__).parameters
+    fields = [field.name for field in dataclasses.fields(record)]
+    assert [name for name in declared if name != "self"] == fields
+    generated = inspect.signature(build).parameters
+    assert list(generated) == fields
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in generated.values())
+    with pytest.raises(TypeError):
+        build(*fields)
