@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import pkgutil
 from pathlib import Path
 
 import pytest
+
+import repertory
+import repertory.runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 # Folder -> the import name it is installed as (see pyproject.toml).
@@ -129,10 +133,6 @@ def test_exports_are_sorted_and_resolve(package: str) -> None:
 
 def _error_classes() -> list[type[BaseException]]:
     """The exceptions the runtime and the SDK define for callers (not `_private` ones)."""
-    import pkgutil
-
-    import repertory.runtime
-
     modules = [
         info.name
         for info in pkgutil.walk_packages(repertory.runtime.__path__, "repertory.runtime.")
@@ -158,8 +158,6 @@ ERRORS = _error_classes()
 def test_every_error_a_caller_can_meet_is_importable_from_repertory(
     error: type[BaseException],
 ) -> None:
-    import repertory
-
     assert getattr(repertory, error.__name__, None) is error, (
         f"{error.__module__}.{error.__name__} is not exported by `repertory`"
     )

@@ -62,7 +62,6 @@ def one_statement_arguments(
     list per column."""
     arguments: list[list[object]] = []
     for statement, its_rows in zip(statements, rows, strict=True):
-        width = statement.partition(" VALUES (")[2].partition(")")[0].count("?")
         columns = [list(column) for column in zip(*its_rows, strict=True)]
-        arguments += columns or [[] for _ in range(width)]
+        arguments += columns or [[] for _ in range(statement.count("?"))]  # one per column
     return arguments

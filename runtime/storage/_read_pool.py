@@ -35,9 +35,9 @@ _NAMED: Final = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 class Reader(Protocol):
     """One reading connection, as `SqlDatabase.fetch` and `fetch_rows` use it."""
 
-    async def fetch(
-        self, query: str, values: Mapping[str, object]
-    ) -> list[Mapping[str, object]]: ...
+    async def fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
+        """The rows of `query`, as the driver gives them (sqlite3.Row, asyncpg Record): read
+        them by column name only (`in` and `.get` differ between the two)."""
 
     async def fetch_rows(
         self, statement: str, args: Sequence[object]

@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from .._records import NO_RESULT, FlowRun, LogRecord, State, TaskRun, build_flow_run, build_state
+from .._records import (
+    NO_RESULT,
+    FlowRun,
+    LogRecord,
+    State,
+    TaskRun,
+    build_flow_run,
+    build_state,
+    build_task_run,
+)
 from .._states import StateType
 from .._text import text
 
@@ -188,13 +197,12 @@ def flow_run_from(row: Mapping[str, Any]) -> FlowRun:
     # Listings build thousands of these: the quick constructor, and the columns as the
     # drivers give them (TEXT as str, BIGINT as int: hence `Any`) without converting each.
     run_id = row["id"]
-    assert isinstance(run_id, str)
     return build_flow_run(
         id=run_id,
         name=row["name"],
         flow_name=row["flow_name"],
         state=state_from(row, run_id),
-        parameters=json.loads(str(row["parameters"])),
+        parameters=json.loads(row["parameters"]),
         run_count=row["run_count"],
         start_time=parse_time(row["start_time"]),
         end_time=parse_time(row["end_time"]),
@@ -206,19 +214,19 @@ def flow_run_from(row: Mapping[str, Any]) -> FlowRun:
     )
 
 
-def task_run_from(row: Mapping[str, object]) -> TaskRun:
-    run_id = str(row["id"])
-    return TaskRun(
+def task_run_from(row: Mapping[str, Any]) -> TaskRun:
+    run_id = row["id"]  # as flow_run_from: the quick constructor, the drivers' own types
+    return build_task_run(
         id=run_id,
-        workspace=str(row["workspace"]),
-        flow_run_id=str(row["flow_run_id"]),
-        task_name=str(row["task_name"]),
-        name=str(row["name"]),
-        parameters=json.loads(str(row["parameters"])),
-        tags=tuple(json.loads(str(row["tags"]))),
+        name=row["name"],
+        task_name=row["task_name"],
+        flow_run_id=row["flow_run_id"],
         state=state_from(row, run_id),
-        run_count=int(str(row["run_count"])),
+        parameters=json.loads(row["parameters"]),
+        run_count=row["run_count"],
         start_time=parse_time(row["start_time"]),
         end_time=parse_time(row["end_time"]),
+        tags=tuple(json.loads(row["tags"])),
+        workspace=row["workspace"],
         created=time_from(row["created"]),
     )
