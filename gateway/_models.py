@@ -19,6 +19,9 @@ from repertory.runtime import (
 
 #: Names of flows, workspaces and keys in paths and bodies.
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: Free text in queries and bodies. No NUL: the edge refuses it before validation (no
+#: database stores it), and the schema says so, for clients and the fuzz run alike.
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 #: A scope a key's role may hold.
 Scope = Literal[
     "flows:read",
@@ -114,7 +117,7 @@ class ApiKeyOut(_Out):
 class CreateApiKey(_Model):
     """A request for a new API key of the workspace."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     role: Name = Field(
         description="a built-in role (owner, admin, developer, runner, viewer) or a custom "
         "role of the workspace"
@@ -178,7 +181,7 @@ class InvalidateCache(_Model):
     """Which entries to remove: the one of `key`, or every one of `task_name`."""
 
     key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    task_name: str | None = Field(default=None, min_length=1, max_length=200)
+    task_name: Text | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _one_of_them(self) -> InvalidateCache:

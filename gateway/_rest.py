@@ -39,6 +39,7 @@ from ._models import (
     StateOut,
     TaskRunOut,
     TaskRunPage,
+    Text,
     Version,
 )
 from ._operation import (
@@ -233,7 +234,7 @@ async def read_logs(call: Call) -> LogPage:
 
 
 class CacheEntryQuery(PageQuery):
-    task_name: str | None = Field(default=None, min_length=1, max_length=200)
+    task_name: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 async def list_cache_entries(call: Call) -> CacheEntryPage:

@@ -24,6 +24,7 @@ from ._models import (
     DeletedWorkspace,
     RenameWorkspace,
     RoleOut,
+    Text,
     WorkspaceOut,
 )
 from ._operation import Call, CursorPageQuery, Operation, QueryModel, paged
@@ -61,7 +62,7 @@ async def read_audit(call: Call) -> AuditPage:
 
 class VerifyQuery(QueryModel):
     full: bool = Field(default=False, description="from the first record, not the last verified")
-    checkpoint: str | None = Field(
+    checkpoint: Text | None = Field(
         default=None,
         max_length=2_000,
         description="a checkpoint line the server wrote (JSON): is every record it saw there?",
