@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import random
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar, final
 
 import anyio
+import anyio.lowlevel
 
 from ._actor import Actor
 from ._backoff import ExponentialBackoff
@@ -55,13 +57,19 @@ async def open_test_system(
 
 @final
 class FakeClock:
-    """A clock that moves only when told to, for testing timeouts and backoff without sleeping.
+    """A clock that moves only when told to, for testing timeouts, backoff and expiry without
+    sleeping. Its monotonic time starts at `start`; its wall-clock time at `utc` (the system's
+    time when it was made, by default), and `advance` moves both.
 
-    Every `sleep` is recorded in `sleeps`; `advance` wakes the sleepers that are due.
+    Every `sleep` is recorded in `sleeps`; `advance` wakes the sleepers that are due. A sleep
+    of zero seconds (or less) returns at once, as on the system clock.
     """
 
-    def __init__(self, start: float = 0.0) -> None:
+    def __init__(self, start: float = 0.0, *, utc: datetime | None = None) -> None:
+        if utc is not None and utc.tzinfo is None:
+            raise ValueError(f"a FakeClock's wall-clock time is timezone-aware, got {utc!r}")
         self._now = start
+        self._utc = (datetime.now(UTC) if utc is None else utc).astimezone(UTC)
         self.sleeps: list[float] = []
         self._sleepers: list[tuple[float, anyio.Event]] = []
         self._changed = anyio.Event()
@@ -69,16 +77,28 @@ class FakeClock:
     def now(self) -> float:
         return self._now
 
+    def utc_now(self) -> datetime:
+        return self._utc
+
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
+        if seconds <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
         wake = anyio.Event()
         self._sleepers.append((self._now + seconds, wake))
         self._notify()
         await wake.wait()
 
-    def advance(self, seconds: float) -> None:
-        """Move time forward and wake every sleeper whose time has come."""
+    def advance(self, seconds: float | timedelta) -> None:
+        """Move time forward (seconds, or a `timedelta`) and wake every sleeper whose time has
+        come."""
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        if seconds < 0:
+            raise ValueError(f"a clock only moves forward, not by {seconds} s")
         self._now += seconds
+        self._utc += timedelta(seconds=seconds)
         due = [entry for entry in self._sleepers if entry[0] <= self._now]
         self._sleepers = [entry for entry in self._sleepers if entry[0] > self._now]
         for _, wake in due:

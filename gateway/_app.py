@@ -72,7 +72,7 @@ def create_app(
         flows=by_name,
         descriptions=tuple(describe_flow(flow) for flow in by_name.values()),
         max_body=max_body,
-        guard=Guard(limits),
+        guard=Guard(limits, clock=runtime.clock),
     )
     routes = [
         Route(

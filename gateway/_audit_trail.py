@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, final
 
 from repertory.runtime import SERVER_CHAIN, AuditEvent, WorkflowError
@@ -106,7 +105,7 @@ class AuditTrail:
         key = context.key if outcome != "unauthenticated" else None
         client = scope.get("client")
         event = AuditEvent(
-            at=datetime.now(UTC),
+            at=self.runtime.clock.utc_now(),
             key_id=key.id if key else None,
             key_name=key.name if key else None,
             action=context.action,

@@ -8,15 +8,16 @@ least recently used go first, and a bucket that went is simply full again).
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
+from repertory.actors import SystemClock
+
 from ._errors import ApiError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from repertory.actors import Clock
 
 #: Buckets kept per kind before the least recently used are dropped.
 MAX_BUCKETS: Final = 100_000
@@ -38,14 +39,12 @@ class Limits:
 class TokenBuckets:
     """Buckets by name, each holding up to `burst` tokens and refilled `rate` per second."""
 
-    def __init__(
-        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, rate: float, burst: float, *, clock: Clock | None = None) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError(f"a token bucket needs rate > 0 and burst >= 1, not {rate}, {burst}")
         self.rate = rate
         self.burst = burst
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
 
     def take(self, name: str) -> float:
@@ -53,7 +52,7 @@ class TokenBuckets:
         tokens = self._tokens(name)
         if tokens < 1:
             return (1 - tokens) / self.rate
-        self._buckets[name] = (tokens - 1, self._clock())
+        self._buckets[name] = (tokens - 1, self._clock.now())
         self._buckets.move_to_end(name)
         if len(self._buckets) > MAX_BUCKETS:
             self._buckets.popitem(last=False)
@@ -64,7 +63,7 @@ class TokenBuckets:
         if found is None:
             return self.burst
         tokens, then = found
-        return min(self.burst, tokens + (self._clock() - then) * self.rate)
+        return min(self.burst, tokens + (self._clock.now() - then) * self.rate)
 
 
 class RateLimitedError(ApiError):
@@ -80,7 +79,7 @@ class RateLimitedError(ApiError):
 class Guard:
     """The limits of one app: checked by its endpoint around authentication."""
 
-    def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: Limits, *, clock: Clock | None = None) -> None:
         self._keys = (
             None
             if limits.key_rate is None

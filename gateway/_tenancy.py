@@ -3,7 +3,6 @@ Each, as every operation, declared once (`TENANCY_OPERATIONS`) with its scope an
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Final
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -143,7 +142,7 @@ async def create_api_key(call: Call) -> CreatedApiKey:
     assert isinstance(body, CreateApiKey)
     assert call.key is not None
     await _may_grant(call, body.role)
-    if body.expires is not None and body.expires <= datetime.now(UTC):
+    if body.expires is not None and body.expires <= call.runtime.clock.utc_now():
         raise ApiError(422, "invalid_request", "expires is in the past")
     try:
         key, secret = await call.runtime.create_api_key(

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Final, Literal, TypeVar, final
 import anyio
 from anyio.lowlevel import current_token
 
-from repertory.actors import ActorNotFoundError, ActorStoppedError, Restart, open_actor_system
+from repertory.actors import (
+    ActorNotFoundError,
+    ActorStoppedError,
+    Restart,
+    SystemClock,
+    open_actor_system,
+)
 
 from ._errors import (
     IdempotencyKeyReusedError,
@@ -32,7 +38,7 @@ from ._errors import (
     WorkspaceBusyError,
     WorkspaceExistsError,
 )
-from ._records import is_run_id, new_id, utc_now
+from ._records import is_run_id, new_id
 from ._text import check_text
 from .cache._cache import (
     PURGE_EVERY,
@@ -67,7 +73,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from types import TracebackType
 
-    from repertory.actors import ActorRef, ActorSystem, Supervisor
+    from repertory.actors import ActorRef, ActorSystem, Clock, Supervisor
 
     from ._records import FlowRun, LogRecord, State, TaskRun
     from ._states import StateType
@@ -129,8 +135,8 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         result_storage: where cached task results are kept: "local" (files under
             `$REPERTORY_HOME/results`, the default), "database" (this runtime's database),
             or any `ResultStorage`.
-        clock: the time cache expiry and audit windows are judged by (for tests); the
-            system's by default.
+        clock: the clock retries wait on and expiry, limits and windows are judged by: the
+            system's by default; tests pass a `FakeClock` to move time by hand.
     """
 
     def __init__(
@@ -144,7 +150,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         max_live_runs: int = DEFAULT_MAX_LIVE_RUNS,
         max_live_runs_per_workspace: int | None = None,
         result_storage: ResultStorage | Literal["local", "database"] = "local",
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock | None = None,
     ) -> None:
         if not isinstance(result_storage, ResultStorage) and result_storage not in {
             "local",
@@ -171,7 +177,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         self._live_by_workspace: dict[str, int] = {}
         self._live_runs: anyio.Semaphore | None = None
         self._result_storage = result_storage
-        self._clock = clock
+        self._clock: Clock = clock or SystemClock()
         self._caches: CacheManagers | None = None
         self._workspaces: Workspaces | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -222,7 +228,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         self._read_pool = read_pool_of(url)
         if self._read_pool is not None:
             stack.push_async_callback(self._read_pool.aclose)
-        system = await stack.enter_async_context(open_actor_system())
+        system = await stack.enter_async_context(open_actor_system(clock=self._clock))
         journal = Journal(max_pending_logs=self._max_pending_logs)
         self._database, self._journal = database, journal
         store = await system.spawn(
@@ -246,6 +252,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             clock=self._clock,
         )
         self._engine = Engine(
+            clock=self._clock,
             journal=journal,
             store=store,
             workspace=self.workspace,
@@ -272,7 +279,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             query=self._peek,  # the index is written directly, never through the journal
             storage=chosen,
             storages=storages,
-            clock=self._clock,
+            clock=self._clock.utc_now,
             purge_every=PURGE_EVERY,
         )
 
@@ -294,6 +301,11 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             # (never wrapped in an exception group by the task groups in the stack). Each
             # step that must run even for a cancelled caller shields itself.
             await stack.aclose()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this runtime waits on and judges time by (a server's limits share it)."""
+        return self._clock
 
     @property
     def engine(self) -> Engine:
@@ -533,7 +545,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             raise ValueError(
                 f"a workspace's name has 1 to 200 of A-Z a-z 0-9 _ . : - , not {name[:50]!r}"
             )
-        workspace = Workspace(name=name, created=utc_now())
+        workspace = Workspace(name=name, created=self._clock.utc_now())
         if not await self._query(lambda db: db.workspaces.create(workspace)):
             raise WorkspaceExistsError(name)
         return workspace

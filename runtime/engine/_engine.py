@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar, cast, final
 
 import anyio
 
+from repertory.actors import SystemClock
+
 from .._options import jittered
 from .._records import NO_RESULT, FlowRun, State, TaskRun, build_task_run, new_id
 from .._states import StateType, check_transition
@@ -31,7 +33,7 @@ from ._turns import Submissions, Turns
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    from repertory.actors import ActorRef
+    from repertory.actors import ActorRef, Clock
 
     from .._options import FlowOptions, TaskOptions
     from ..cache._cached_task import CacheManagers
@@ -131,6 +133,18 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _sleep_blocking(clock: Clock, seconds: float) -> None:
+    """Wait on `clock` in a sync body's thread, which the wait blocks anyway: through the
+    event loop from a worker thread (so that a fake clock moves it too); on the loop's own
+    thread, where nothing can be awaited, by the system's sleep."""
+    try:
+        anyio.from_thread.check_cancelled()  # raises unless in an anyio worker thread
+    except anyio.NoEventLoopError:
+        time.sleep(seconds)
+    else:
+        anyio.from_thread.run(clock.sleep, seconds)
+
+
 @final
 class Engine:
     """Runs flows and tasks for one runtime and workspace."""
@@ -143,8 +157,11 @@ class Engine:
         workspace: str,
         thread_limiter: anyio.CapacityLimiter,
         caches: CacheManagers | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.journal = journal
+        #: What retries wait on (a test's fake clock moves them).
+        self.clock = clock or SystemClock()
         #: The workspaces' caches, for tasks whose options cache them.
         self.caches = caches
         self.store = store
@@ -259,7 +276,7 @@ class Engine:
                 delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0
                 run.transition("AwaitingRetry", message=state.message)
                 retry += 1
-                await anyio.sleep(delay)
+                await self.clock.sleep(delay)
                 continue
             final = run.apply(state)
             hooks = options.on_completion if final.name == "Completed" else options.on_failure
@@ -438,7 +455,7 @@ class Engine:
                 break
             run.transition("AwaitingRetry", message=state.message)
             retry += 1
-            await anyio.sleep(delay)
+            await self.clock.sleep(delay)
         return await self.finish_task(definition, options, run, state)
 
     async def finish_task(
@@ -506,7 +523,7 @@ class Engine:
             run.transition("AwaitingRetry", message=state.message)
             retry += 1
             if delay:
-                time.sleep(delay)  # a sync task blocks its thread anyway
+                _sleep_blocking(self.clock, delay)
         final = run.apply(state)
         for hook in _task_hooks(options, final):
             _run_sync_hook(hook, definition, run.record, final)

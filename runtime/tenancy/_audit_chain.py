@@ -13,20 +13,20 @@ ends, so that a flood of bad keys writes a bounded number of records.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
-from repertory.actors import DeferredReply
+from repertory.actors import DeferredReply, SystemClock
 
 from .._errors import StorageError
 from ._audit import GENESIS, AuditCheckpoint, AuditRecord, ChainVerifier, chain_hash
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from datetime import datetime
+
+    from repertory.actors import Clock
 
     from ..cache._result_storage import QueryFn
     from ._audit_keys import AuditKeyring
@@ -79,12 +79,12 @@ class ChainWriter:
         chain: str,
         query: QueryFn,
         keys: AuditKeyring,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._chain = chain
         self._query = query
         self._keys = keys
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._pending: list[tuple[AuditEvent, DeferredReply | None]] = []
         self._has_pending = anyio.Event()
         self._head: tuple[int, str] | None = None  # (seq, hash) of the last record written
@@ -100,7 +100,7 @@ class ChainWriter:
         """A refusal: written like `append` when it is its address's first in a window (the
         reply), else counted for the window's summary (None: nothing to wait for)."""
         tally = self._tallies.get(event.client)
-        if tally is not None and tally.ends > self._clock():
+        if tally is not None and tally.ends > self._clock.now():
             tally.count += 1
             tally.last = event
             return None
@@ -108,16 +108,15 @@ class ChainWriter:
             self._summarize(event.client)
         elif len(self._tallies) >= MAX_TALLIES:
             self._summarize(next(iter(self._tallies)))  # the oldest, early
-        self._tallies[event.client] = _Tally(ends=self._clock() + REFUSALS_WINDOW)
+        self._tallies[event.client] = _Tally(ends=self._clock.now() + REFUSALS_WINDOW)
         return self.append(event)
 
     async def serve(self) -> None:
         """Write what was appended, a batch at a time, and answer each asker; sum up each
         window of refusals as it ends. Runs until cancelled."""
         while True:
-            with anyio.move_on_after(self._next_window_end()):
-                await self._has_pending.wait()
-            now = self._clock()
+            await self._wait_for_work()
+            now = self._clock.now()
             for client in [c for c, tally in self._tallies.items() if tally.ends <= now]:
                 self._summarize(client)
             if not self._pending:
@@ -139,10 +138,22 @@ class ChainWriter:
         self._pending.append((event, reply))
         self._has_pending.set()
 
-    def _next_window_end(self) -> float:
+    async def _wait_for_work(self) -> None:
+        """Until something is appended, or the first window of refusals ends (on the clock,
+        which a test may move by hand) (blocks)."""
         if not self._tallies:
-            return float("inf")
-        return max(0.0, min(t.ends for t in self._tallies.values()) - self._clock())
+            await self._has_pending.wait()
+            return
+        async with anyio.create_task_group() as tasks:
+
+            async def until_a_window_ends() -> None:
+                ends = min(t.ends for t in self._tallies.values())
+                await self._clock.sleep(max(0.0, ends - self._clock.now()))
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(until_a_window_ends)
+            await self._has_pending.wait()
+            tasks.cancel_scope.cancel()
 
     def _summarize(self, client: str) -> None:
         tally = self._tallies.pop(client)

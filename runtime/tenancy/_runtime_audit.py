@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import RuntimeNotRunningError
-from .._records import utc_now
 from .._text import check_text
 from ._audit import GENESIS, AuditCheckpoint
 from ._audit_chain import verify_chain_of
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 
     import anyio
 
-    from repertory.actors import ActorRef
+    from repertory.actors import ActorRef, Clock
 
     from ..storage._sql import SqlDatabase
     from ._audit import AuditRecord
@@ -33,6 +32,7 @@ class AuditAccess:
     """Appending to, reading, verifying and checkpointing the audit log."""
 
     workspace: str
+    _clock: Clock
     _workspaces: Workspaces | None
     #: Per chain, the last record a full verification found fitting: where the next starts.
     _verified: dict[str, tuple[int, str]]
@@ -134,7 +134,11 @@ class AuditAccess:
         chain = self.workspace if workspace is None else workspace
         head = await self._peek_beside(lambda db: db.audit.head(chain)) or (0, GENESIS)
         return AuditCheckpoint.sign(
-            await self._audit_keys(), chain=chain, count=head[0], head=head[1], at=utc_now()
+            await self._audit_keys(),
+            chain=chain,
+            count=head[0],
+            head=head[1],
+            at=self._clock.utc_now(),
         )
 
     async def _peek_beside(self, read: Callable[[SqlDatabase], Awaitable[T]]) -> T:

@@ -8,7 +8,6 @@ import time
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from .._errors import ApiKeyNotFoundError, RoleExistsError, RoleInUseError
-from .._records import utc_now
 from .._text import check_text
 from ._api_keys import PREFIX, ApiKey, new_key, secret_matches, split_key
 from ._roles import BUILTIN_ROLES, ROLES, SCOPES, Role, scopes_of
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
     from datetime import datetime
 
-    from repertory.actors import ActorRef
+    from repertory.actors import ActorRef, Clock
 
     from ..storage._sql import SqlDatabase
 
@@ -41,6 +40,7 @@ class KeysAccess:
     """Making, checking, listing and revoking API keys; custom roles."""
 
     workspace: str
+    _clock: Clock
     _keys: dict[str, tuple[ApiKey, str, float]]
     _role_scopes: dict[tuple[str, str], tuple[frozenset[str], float]]
 
@@ -77,7 +77,7 @@ class KeysAccess:
             )
         role = Role(name=name, scopes=wanted)
         ref = await self._workspace_ref(workspace or self.workspace)
-        if not await ref.ask(AddRole(role=role, created=utc_now())):
+        if not await ref.ask(AddRole(role=role, created=self._clock.utc_now())):
             raise RoleExistsError(name)
         return role
 
@@ -146,7 +146,7 @@ class KeysAccess:
             workspace=workspace or self.workspace,
             name=name,
             role=role,
-            created=utc_now(),
+            created=self._clock.utc_now(),
             expires=expires,
             is_server_admin=server_admin,
         )
@@ -177,7 +177,7 @@ class KeysAccess:
         key, stored_hash = found if found is not None else (None, None)
         if not secret_matches(secret, stored_hash) or key is None:
             return None
-        return key if key.is_valid_at(utc_now()) else None
+        return key if key.is_valid_at(self._clock.utc_now()) else None
 
     async def read_api_keys(self, *, workspace: str | None = None) -> list[ApiKey]:
         """The workspace's API keys, oldest first, revoked ones included (blocks)."""

@@ -12,7 +12,6 @@ import anyio
 from repertory.actors import Actor, Request, Restart
 
 from .._errors import StorageError
-from .._records import utc_now
 from ._audit import AuditRecord
 from ._audit_chain import AuditEvent, ChainWriter
 
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-    from repertory.actors import ActorRef, Supervisor
+    from repertory.actors import ActorRef, Clock, Supervisor
 
     from ..cache._result_storage import QueryFn
     from ._api_keys import ApiKey
@@ -105,14 +104,11 @@ class DeleteRole(Request[str]):
 class WorkspaceActor(Actor):
     """Owns one chain of the audit log; see the module's docstring."""
 
-    def __init__(
-        self, *, chain: str, query: QueryFn, keys: AuditKeyring, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, *, chain: str, query: QueryFn, keys: AuditKeyring, clock: Clock) -> None:
         self._chain = chain
         self._query = query
-        self._writer = ChainWriter(
-            chain=chain, query=query, keys=keys, clock=lambda: clock().timestamp()
-        )
+        self._clock = clock
+        self._writer = ChainWriter(chain=chain, query=query, keys=keys, clock=clock)
 
     async def receive(self, message: object) -> object:
         try:
@@ -139,7 +135,7 @@ class WorkspaceActor(Actor):
                 return await self._query(lambda db: db.read_api_keys(self._chain))
             case RotateApiKey(key_id=key_id, secret_hash=secret_hash):
                 keys = await self._query(lambda db: db.read_api_keys(self._chain))
-                now = utc_now()  # revoked and expired keys stay as they are
+                now = self._clock.utc_now()  # revoked and expired keys stay as they are
                 working = next((k for k in keys if k.id == key_id and k.is_valid_at(now)), None)
                 if working is not None:
                     await self._query(
@@ -172,7 +168,7 @@ class Workspaces:
         supervisor: Supervisor,
         query: QueryFn,
         load_keys: Callable[[], AuditKeyring],
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._supervisor = supervisor
         self._query = query

@@ -6,6 +6,7 @@ import functools
 import gc
 import weakref
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
@@ -17,6 +18,7 @@ from repertory.actors import (
     ActorStoppedError,
     Request,
     Restart,
+    SystemClock,
     open_actor_system,
 )
 from repertory.actors.testing import FakeClock, open_test_system, spawn_probe
@@ -110,6 +112,21 @@ async def test_fake_clock_wakes_sleepers_when_advanced() -> None:
         clock.advance(4.0)
     assert woke == [11.0, 15.0]
     assert sorted(clock.sleeps) == [1.0, 5.0]
+
+
+async def test_fake_clock_moves_wall_time_with_monotonic_time() -> None:
+    began = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    clock = FakeClock(start=5.0, utc=began)
+    clock.advance(90)
+    clock.advance(timedelta(minutes=1))
+    assert (clock.now(), clock.utc_now()) == (155.0, began + timedelta(seconds=150))
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.advance(-1)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        FakeClock(utc=datetime(2026, 12, 3))  # naive, on purpose
+    await clock.sleep(0)  # due at once, as on the system clock: nothing to advance
+    assert clock.sleeps == [0]
+    assert abs(FakeClock().utc_now() - SystemClock().utc_now()) < timedelta(minutes=1)
 
 
 async def test_a_system_opened_in_a_cancelled_scope_closes_at_once() -> None:

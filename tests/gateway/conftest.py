@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import Process
 
+    from repertory.actors import Clock
     from repertory.runtime import FlowDefinition
 
 
@@ -79,10 +80,12 @@ def open_api(database_url: str) -> Callable[..., AbstractAsyncContextManager[Api
 
     @contextlib.asynccontextmanager
     async def open_it(
-        flows: Iterable[FlowDefinition] = FLOWS, limits: Limits = NO_LIMITS
+        flows: Iterable[FlowDefinition] = FLOWS,
+        limits: Limits = NO_LIMITS,
+        clock: Clock | None = None,
     ) -> AsyncIterator[Api]:
         workspace = f"test-{uuid.uuid4().hex[:12]}"
-        async with Runtime(database_url, workspace=workspace) as runtime:
+        async with Runtime(database_url, workspace=workspace, clock=clock) as runtime:
             _, key = await runtime.create_api_key("tests")
             transport = httpx.ASGITransport(
                 app=create_app(runtime, flows=flows, limits=limits), raise_app_exceptions=False

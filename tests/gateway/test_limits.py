@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -14,6 +13,7 @@ from repertory import Runtime
 from repertory.gateway import Limits, create_app
 from repertory.gateway._limits import TokenBuckets
 from repertory.runtime import SERVER_CHAIN
+from repertory.testing import FakeClock
 
 from .conftest import NO_LIMITS, gated
 
@@ -26,23 +26,15 @@ if TYPE_CHECKING:
     OpenApi = Callable[..., AbstractAsyncContextManager[Api]]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_bucket_spends_its_burst_then_refills_at_its_rate() -> None:
-    clock = Clock()
+    clock = FakeClock()
     buckets = TokenBuckets(rate=2, burst=3, clock=clock)
     assert [buckets.take("a") for _ in range(3)] == [0, 0, 0]
     assert buckets.take("a") == pytest.approx(0.5)  # one token comes in half a second
     assert buckets.take("b") == 0  # each name has its own
-    clock.now += 0.5
+    clock.advance(0.5)
     assert buckets.take("a") == 0
-    clock.now += 100
+    clock.advance(100)
     assert [buckets.take("a") for _ in range(4)][-1] > 0  # refilled to the burst, not beyond
     with pytest.raises(ValueError, match="rate > 0"):
         TokenBuckets(rate=0, burst=1)
@@ -62,6 +54,17 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after(open_api: OpenApi) 
         assert fresh.status_code == 200  # a key of its own, a bucket of its own
         [record] = await api.runtime.read_audit()
         assert (record.outcome, record.status, record.key_name) == ("denied", 429, "tests")
+
+
+async def test_a_keys_bucket_refills_on_the_runtimes_clock(open_api: OpenApi) -> None:
+    clock = FakeClock()
+    async with open_api(limits=Limits(key_rate=1, key_burst=1), clock=clock) as api:
+        runs = api.url("/flow_runs")
+        assert (await api.client.get(runs)).status_code == 200
+        assert (await api.client.get(runs)).status_code == 429
+        clock.advance(1)  # a token a second: one more, without waiting a real second
+        assert (await api.client.get(runs)).status_code == 200
+        assert (await api.client.get(runs)).status_code == 429
 
 
 async def test_an_address_that_keeps_failing_waits_but_a_working_key_never_does(
@@ -85,10 +88,8 @@ async def test_an_address_that_keeps_failing_waits_but_a_working_key_never_does(
 async def test_a_flood_of_bad_keys_writes_a_bounded_number_of_records(database_url: str) -> None:
     """Refusals of one address are summed up: its first in a window is written at once, the
     rest as one record with their count when the window ends."""
-    now = [datetime(2026, 12, 1, tzinfo=UTC)]
-    async with Runtime(
-        database_url, workspace=f"test-{uuid.uuid4().hex[:12]}", clock=lambda: now[0]
-    ) as rt:
+    clock = FakeClock()
+    async with Runtime(database_url, workspace=f"test-{uuid.uuid4().hex[:12]}", clock=clock) as rt:
         before = len(await rt.read_audit(workspace=SERVER_CHAIN))
         transport = httpx.ASGITransport(app=create_app(rt, limits=NO_LIMITS))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
@@ -100,7 +101,7 @@ async def test_a_flood_of_bad_keys_writes_a_bounded_number_of_records(database_u
                 assert response.status_code == 401
             records = (await rt.read_audit(workspace=SERVER_CHAIN))[before:]
             assert [(r.outcome, r.count) for r in records] == [("unauthenticated", 1)]
-            now[0] += timedelta(seconds=61)  # the window ends: the next refusal sums it up
+            clock.advance(61)  # the window ends: the next refusal sums it up
             await client.get(f"/api/workspaces/{rt.workspace}/flow_runs", headers=bad)
         records = (await rt.read_audit(workspace=SERVER_CHAIN))[before:]
         assert [(r.action, r.count) for r in records] == [

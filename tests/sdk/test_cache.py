@@ -26,6 +26,7 @@ from repertory import (
     task,
 )
 from repertory.runtime import ResultMissingError, ResultStorage, UnhashableInputWarning
+from repertory.testing import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -35,19 +36,6 @@ if TYPE_CHECKING:
     from repertory.runtime import CacheKeyContext, CachePolicy
 
     OpenRuntime = Callable[..., AbstractAsyncContextManager[Runtime]]
-
-
-class Clock:
-    """A wall clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 async def until_waiting(rt: Runtime, count: int) -> None:
@@ -62,12 +50,12 @@ def stored_files(directory: Path) -> list[Path]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(utc=datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def open_runtime(database_url: str, clock: Clock) -> OpenRuntime:
+def open_runtime(database_url: str, clock: FakeClock) -> OpenRuntime:
     """`async with open_runtime() as rt:` on this test's workspace and clock; opening it again
     is a restart on the same database and workspace."""
     workspace = f"test-{uuid.uuid4().hex[:12]}"
@@ -124,7 +112,7 @@ async def test_a_hit_returns_the_stored_value_without_running_the_task(
 
 
 async def test_expired_entries_are_recomputed_and_purged(
-    open_runtime: OpenRuntime, calls: Calls, clock: Clock, repertory_home: Path
+    open_runtime: OpenRuntime, calls: Calls, clock: FakeClock, repertory_home: Path
 ) -> None:
     @task(cache_policy=INPUTS, cache_expiration=timedelta(hours=1))
     async def stamp(x: int) -> int:
@@ -144,7 +132,7 @@ async def test_expired_entries_are_recomputed_and_purged(
         clock.advance(timedelta(minutes=1))
         assert await once(1) == 2  # expired: computed again, and the entry replaced
         [entry] = await rt.read_cache_entries()
-        assert entry.created == clock.now
+        assert entry.created == clock.utc_now()
         computed = next(r for r in await rt.read_flow_runs() if r.state.name == "Completed")
         [first_run] = await rt.read_task_runs(flow_run_id=computed.id)
         clock.advance(timedelta(hours=2))
