@@ -60,8 +60,23 @@ from .engine._parameters import bind_parameters, summarize
 from .storage._asyncio_thread import AsyncioRunner
 from .storage._liveness import SqliteOwnerLock, new_owner_id
 from .storage._read_pool import ReadPool, read_pool_of
+from .storage._requests import (
+    ClaimIdempotencyKey,
+    CreateWorkspace,
+    DeleteWorkspace,
+    Ping,
+    ReadFlowRun,
+    ReadFlowRuns,
+    ReadLogs,
+    ReadStateHistory,
+    ReadTaskRuns,
+    ReadWorkspaces,
+    ReleaseIdempotencyKey,
+    RenameWorkspace,
+    StoreRequest,
+)
 from .storage._sql import SqlDatabase, dialect_of, sqlite_path
-from .storage._store import DEFAULT_MAX_PENDING_LOGS, Committer, Flush, Journal, Query, StoreActor
+from .storage._store import DEFAULT_MAX_PENDING_LOGS, Committer, Flush, Journal, StoreActor
 from .storage._workspace_sql import Workspace
 from .tenancy._audit_keys import load_audit_keys
 from .tenancy._runtime_audit import AuditAccess
@@ -69,7 +84,7 @@ from .tenancy._runtime_keys import KeysAccess
 from .tenancy._workspace import Workspaces
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Callable, Mapping
     from datetime import datetime
     from types import TracebackType
 
@@ -77,7 +92,6 @@ if TYPE_CHECKING:
 
     from ._records import FlowRun, LogRecord, State, TaskRun
     from ._states import StateType
-    from .storage._sql import SqlDatabase as _Db
     from .tenancy._api_keys import ApiKey
 
 #: The runtime the current code runs under (set inside `async with Runtime(...)`).
@@ -247,7 +261,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         self._caches = self._cache_managers(await system.spawn_supervisor(name="caches"))
         self._workspaces = Workspaces(
             supervisor=await system.spawn_supervisor(name="workspaces"),
-            query=self._peek,
+            ask=self._ask,
             load_keys=lambda: load_audit_keys(repertory_home()),
             clock=self._clock,
         )
@@ -267,7 +281,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
     def _cache_managers(self, supervisor: Supervisor) -> CacheManagers:
         storages: dict[str, ResultStorage] = {
             "local": LocalFileStorage(default_results_directory()),
-            "database": DatabaseStorage(self._peek),
+            "database": DatabaseStorage(self._ask),
         }
         chosen = self._result_storage
         if isinstance(chosen, ResultStorage):
@@ -276,7 +290,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             chosen = storages[chosen]
         return CacheManagers(
             supervisor=supervisor,
-            query=self._peek,  # the index is written directly, never through the journal
+            ask=self._ask,  # the index is written directly, never through the journal
             storage=chosen,
             storages=storages,
             clock=self._clock.utc_now,
@@ -314,41 +328,31 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             raise RuntimeNotRunningError
         return self._engine
 
-    async def _query(self, read: Callable[[_Db], Awaitable[T]]) -> T:
+    async def _ask(self, request: StoreRequest[T]) -> T:
+        """The store actor's answer to `request` (after a commit, if the request's class
+        says it `commits_first`)."""
         if self._store is None or self._engine is None:
             raise RuntimeNotRunningError
-        return await self._store.ask(Query(read))
+        return await self._store.ask(request)
 
-    async def _read(
-        self,
-        read: Callable[[_Db], Awaitable[T]],
-        *,
-        commit_first: bool = True,
-        workspace: str | None = None,
-    ) -> T:
+    async def _read(self, request: StoreRequest[T], *, workspace: str | None = None) -> T:
         """A read on a reading connection of the pool, beside the store (never in line behind
-        its commits or other reads). With `commit_first`, it sees everything of `workspace`
-        (the runtime's by default) written before it: it waits for a commit only when writes
-        of that workspace are pending or being committed."""
+        its commits or other reads). If its class says it `commits_first`, it sees everything
+        of `workspace` (the runtime's by default) written before it: it waits for a commit
+        only when writes of that workspace are pending or being committed."""
         store, pool, database = self._store, self._read_pool, self._database
         if store is None or self._engine is None or database is None:
             raise RuntimeNotRunningError
         if pool is None:  # an in-memory database: the store's one connection
-            return await store.ask(Query(read, commit_first=commit_first))
+            return await store.ask(request)
         journal = self._journal
         if (
-            commit_first
+            request.commits_first
             and journal is not None
             and not journal.is_settled(workspace or self.workspace)
         ):
             await store.ask(Flush())
-        return await pool.read(lambda: read(database))
-
-    async def _peek(self, read: Callable[[_Db], Awaitable[T]]) -> T:
-        """A read of what the journal never holds: no commit first."""
-        if self._store is None or self._engine is None:
-            raise RuntimeNotRunningError
-        return await self._store.ask(Query(read, commit_first=False))
+        return await pool.read(lambda: request.answer(database))
 
     async def check_store(self) -> None:
         """Return once the store has read the database, or raise (blocks): for a health
@@ -364,7 +368,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         if now < self._store_checked + 1.0:
             return
         try:
-            await self._peek(lambda db: db.fetch_rows("SELECT 1"))
+            await self._ask(Ping())
         except ActorStoppedError:  # it gave up: its supervisor is failing the runtime
             raise RuntimeNotRunningError from None
         self._store_checked = now
@@ -382,7 +386,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             with contextlib.suppress(ActorStoppedError):
                 return await live.ask(GetFlowRun())
         ws = workspace or self.workspace
-        run = await self._read(lambda db: db.read_flow_run(ws, run_id), workspace=ws)
+        run = await self._read(ReadFlowRun(workspace=ws, run_id=run_id), workspace=ws)
         if run is None:
             raise RunNotFoundError(run_id, ws)
         return run
@@ -413,8 +417,8 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         check_text(flow_name, "a flow's name")
         ws = workspace or self.workspace
         return await self._read(
-            lambda db: db.read_flow_runs(
-                ws,
+            ReadFlowRuns(
+                workspace=ws,
                 flow_name=flow_name,
                 state_type=state_type,
                 parent_flow_run_id=parent_flow_run_id,
@@ -438,14 +442,14 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         """The task runs of a flow run, oldest first (blocks)."""
         ws = workspace or self.workspace
         return await self._read(
-            lambda db: db.read_task_runs(ws, flow_run_id, limit=limit, offset=offset),
+            ReadTaskRuns(workspace=ws, flow_run_id=flow_run_id, limit=limit, offset=offset),
             workspace=ws,
         )
 
     async def read_state_history(self, run_id: str, *, workspace: str | None = None) -> list[State]:
         """Every state of a flow run or task run, oldest first (blocks)."""
         ws = workspace or self.workspace
-        return await self._read(lambda db: db.read_state_history(ws, run_id), workspace=ws)
+        return await self._read(ReadStateHistory(workspace=ws, run_id=run_id), workspace=ws)
 
     async def read_logs(
         self,
@@ -459,8 +463,12 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         """The stored log lines of a flow run (or one of its task runs), oldest first (blocks)."""
         ws = workspace or self.workspace
         return await self._read(
-            lambda db: db.read_logs(
-                ws, flow_run_id, task_run_id=task_run_id, limit=limit, offset=offset
+            ReadLogs(
+                workspace=ws,
+                flow_run_id=flow_run_id,
+                task_run_id=task_run_id,
+                limit=limit,
+                offset=offset,
             ),
             workspace=ws,
         )
@@ -504,8 +512,10 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
                 raise ValueError(f"an idempotency key has 1 to {MAX_IDEMPOTENCY_KEY} characters")
             run_id = new_id()
             request = _request_hash(options.name, values)
-            holder, holder_request = await self._query(
-                lambda db: db.claim_idempotency_key(ws, idempotency_key, request, run_id)
+            holder, holder_request = await self._ask(
+                ClaimIdempotencyKey(
+                    workspace=ws, key=idempotency_key, request_hash=request, flow_run_id=run_id
+                )
             )
             if holder != run_id:
                 if holder_request != request:
@@ -527,7 +537,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             slot.release()
             if idempotency_key is not None:  # the key must not point at a run never started
                 with anyio.CancelScope(shield=True):
-                    await self._query(lambda db: db.release_idempotency_key(ws, idempotency_key))
+                    await self._ask(ReleaseIdempotencyKey(workspace=ws, key=idempotency_key))
             raise
         return created
 
@@ -546,13 +556,13 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
                 f"a workspace's name has 1 to 200 of A-Z a-z 0-9 _ . : - , not {name[:50]!r}"
             )
         workspace = Workspace(name=name, created=self._clock.utc_now())
-        if not await self._query(lambda db: db.workspaces.create(workspace)):
+        if not await self._ask(CreateWorkspace(created=workspace)):
             raise WorkspaceExistsError(name)
         return workspace
 
     async def read_workspaces(self) -> list[Workspace]:
         """Every workspace created, by name (blocks)."""
-        return await self._read(lambda db: db.workspaces.read_all())
+        return await self._read(ReadWorkspaces())
 
     async def rename_workspace(self, name: str, new_name: str) -> Workspace:
         """Rename a workspace: its runs, keys (which go on working, under the new name),
@@ -571,7 +581,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         live = self._live_by_workspace.get(name, 0)
         if live:
             raise WorkspaceBusyError(name, live)
-        outcome = await self._query(lambda db: db.workspaces.rename(name, new_name))
+        outcome = await self._ask(RenameWorkspace(old=name, new=new_name))
         if outcome == "missing":
             raise LookupError(f"no workspace {name!r}")
         if outcome == "taken":
@@ -603,7 +613,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
                         await self.cancel_flow_run(run.id, workspace=name)
         caches = self._caches
         entries = await self.read_cache_entries(workspace=name)
-        await self._query(lambda db: db.workspaces.delete(name))
+        await self._ask(DeleteWorkspace(name=name))
         self._keys = {k: v for k, v in self._keys.items() if v[0].workspace != name}
         if caches is not None:
             for entry in entries:  # the results, once nothing points at them any more

@@ -24,12 +24,20 @@ from repertory.actors import Actor, DeferredReply, Request
 from .._errors import StorageError
 from .._records import CacheEntry
 from .._serialization import loads
-from ._result_storage import QueryFn, ResultMissingError
+from ..storage._requests import (
+    DeleteCacheEntries,
+    PutCacheEntry,
+    ReadCacheEntries,
+    ReadCacheEntry,
+    ReadExpiredCacheEntries,
+)
+from ._result_storage import ResultMissingError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
 
+    from ..storage._requests import AskStore
     from ._result_storage import ResultStorage
 
 logger = logging.getLogger("repertory.cache")
@@ -211,14 +219,14 @@ class CacheManagerActor(Actor):
         self,
         *,
         workspace: str,
-        query: QueryFn,
+        ask: AskStore,
         storages: Mapping[str, ResultStorage],
         tier: MemoryTier,
         clock: Callable[[], datetime],
         purge_every: float | None = PURGE_EVERY,
     ) -> None:
         self._workspace = workspace
-        self._query = query
+        self._ask = ask
         self._storages = storages
         self._tier = tier
         self._clock = clock
@@ -248,7 +256,7 @@ class CacheManagerActor(Actor):
                 return await self._claim(key, claimant, refresh)
             case Fill(entry=entry, data=data):
                 try:
-                    await self._query(lambda db: db.cache.put_entry(entry))
+                    await self._ask(PutCacheEntry(entry=entry))
                 except StorageError as exc:  # the waiters still get the result in hand
                     logger.warning("cache entry %s is not durable: %s", entry.key[:12], exc)
                 self._tier.put(entry, data)
@@ -265,9 +273,9 @@ class CacheManagerActor(Actor):
             case Invalidate(key=key, task_name=task_name):
                 return await self._invalidate(key, task_name)
             case ReadEntries(task_name=task_name, limit=limit, offset=offset):
-                return await self._query(
-                    lambda db: db.cache.read_entries(
-                        self._workspace, task_name=task_name, limit=limit, offset=offset
+                return await self._ask(
+                    ReadCacheEntries(
+                        workspace=self._workspace, task_name=task_name, limit=limit, offset=offset
                     )
                 )
             case PurgeExpired(limit=limit):
@@ -317,7 +325,7 @@ class CacheManagerActor(Actor):
         """The valid entry of `key` and its result from the index and storage, if both are
         there and readable; what is damaged or missing is a miss, logged, never an error."""
         try:
-            entry = await self._query(lambda db: db.cache.read_entry(self._workspace, key))
+            entry = await self._ask(ReadCacheEntry(workspace=self._workspace, key=key))
         except StorageError as exc:  # a miss: the caller computes, and the actor lives on
             logger.warning("cannot read the cache index: %s", exc)
             return None
@@ -356,17 +364,17 @@ class CacheManagerActor(Actor):
     async def _invalidate(self, key: str | None, task_name: str | None) -> int:
         ws = self._workspace
         if key is not None:
-            entry = await self._query(lambda db: db.cache.read_entry(ws, key))
+            entry = await self._ask(ReadCacheEntry(workspace=ws, key=key))
             entries = [] if entry is None else [entry]
         else:
-            entries = await self._query(lambda db: db.cache.read_entries(ws, task_name=task_name))
+            entries = await self._ask(ReadCacheEntries(workspace=ws, task_name=task_name))
         await self._remove(entries)
         return len(entries)
 
     async def _purge(self, limit: int) -> int:
         now = self._clock()
         ws = self._workspace
-        expired = await self._query(lambda db: db.cache.read_expired(ws, now, limit))
+        expired = await self._ask(ReadExpiredCacheEntries(workspace=ws, now=now, limit=limit))
         await self._remove(expired)
         if expired:
             logger.info("purged %d expired cache entries of workspace %s", len(expired), ws)
@@ -375,7 +383,7 @@ class CacheManagerActor(Actor):
     async def _remove(self, entries: list[CacheEntry]) -> None:
         if not entries:
             return
-        await self._query(lambda db: db.cache.delete_entries(entries))
+        await self._ask(DeleteCacheEntries(entries=entries))
         for entry in entries:
             self._tier.discard(entry.key)
             storage = self._storages.get(entry.storage)

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from .._records import TaskRun
     from ..engine._context import RunContext
     from ..engine._engine import Engine, LiveRun
-    from ._result_storage import QueryFn, ResultStorage
+    from ..storage._requests import AskStore
+    from ._result_storage import ResultStorage
 
 logger = logging.getLogger("repertory.cache")
 
@@ -68,14 +69,14 @@ class CacheManagers:
         self,
         *,
         supervisor: Supervisor,
-        query: QueryFn,
+        ask: AskStore,
         storage: ResultStorage,
         storages: Mapping[str, ResultStorage],
         clock: Callable[[], datetime],
         purge_every: float | None,
     ) -> None:
         self._supervisor = supervisor
-        self._query = query
+        self._ask = ask
         #: Where new results are written; `storages` are all it can read from, by name.
         self.storage = storage
         self.storages = storages
@@ -95,7 +96,7 @@ class CacheManagers:
                 ref = await self._supervisor.spawn(
                     lambda: CacheManagerActor(
                         workspace=workspace,
-                        query=self._query,
+                        ask=self._ask,
                         storages=self.storages,
                         tier=tier,
                         clock=self.clock,

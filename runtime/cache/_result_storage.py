@@ -21,19 +21,12 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, final, runtime_checkable
 
 import anyio.to_thread
 
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+from ..storage._requests import DeleteResult, PutResult, ReadResult
 
-    from ..storage._sql import SqlDatabase
+if TYPE_CHECKING:
+    from ..storage._requests import AskStore
 
 T = TypeVar("T")
-
-
-class QueryFn(Protocol):
-    """The runtime's way to the database: `await query(lambda db: db.read_...(...))`, through
-    its store actor (which commits what is journalled first)."""
-
-    def __call__(self, read: Callable[[SqlDatabase], Awaitable[T]], /) -> Awaitable[T]: ...
 
 
 class ResultMissingError(LookupError):
@@ -125,19 +118,19 @@ class DatabaseStorage:
 
     name = "database"
 
-    def __init__(self, query: QueryFn) -> None:
-        self._query = query
+    def __init__(self, ask: AskStore) -> None:
+        self._ask = ask
 
     async def write(self, workspace: str, key: str, data: bytes) -> str:
         location = f"{_digest(workspace)}/{key}"
-        await self._query(lambda db: db.cache.put_result(location, data))
+        await self._ask(PutResult(location=location, data=data))
         return location
 
     async def read(self, location: str) -> bytes:
-        data = await self._query(lambda db: db.cache.read_result(location))
+        data = await self._ask(ReadResult(location=location))
         if data is None:
             raise ResultMissingError("no stored result in the database")
         return data
 
     async def delete(self, location: str) -> None:
-        await self._query(lambda db: db.cache.delete_result(location))
+        await self._ask(DeleteResult(location=location))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .._errors import ResultNotFoundError, RuntimeNotRunningError
 from .._serialization import loads
 from .._text import check_text
+from ..storage._requests import ReadCacheEntryOfRun
 from ._cache import (
     PURGE_BATCH,
     CacheStatistics,
@@ -17,10 +18,8 @@ from ._cache import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from .._records import CacheEntry
-    from ..storage._sql import SqlDatabase
+    from ..storage._requests import StoreRequest
     from ._cached_task import CacheHandle, CacheManagers
 
 T = TypeVar("T")
@@ -34,7 +33,7 @@ class CacheAccess:
 
     if TYPE_CHECKING:
 
-        async def _query(self, read: Callable[[SqlDatabase], Awaitable[T]]) -> T: ...
+        async def _ask(self, request: StoreRequest[T]) -> T: ...
 
     async def read_result(self, task_run_id: str, *, workspace: str | None = None) -> object:
         """The result a cached task run returned (computed or a hit), read back (blocks).
@@ -48,7 +47,7 @@ class CacheAccess:
         if caches is None:
             raise RuntimeNotRunningError
         ws = workspace or self.workspace
-        entry = await self._query(lambda db: db.cache.read_entry_of_run(ws, task_run_id))
+        entry = await self._ask(ReadCacheEntryOfRun(workspace=ws, task_run_id=task_run_id))
         if entry is None:
             raise ResultNotFoundError(task_run_id, "it was not cached, or its entry is gone")
         if not entry.is_valid_at(caches.clock()):

@@ -445,8 +445,13 @@ class SqlDatabase:
         )
         return sorted(str(row[0]) for row in rows)
 
-    async def is_owner_alive_pg(self, owner: str) -> bool:
-        """PostgreSQL: whether a session still holds `owner`'s advisory lock."""
+    async def is_owner_alive(self, owner: str) -> bool:
+        """Whether the runtime `owner` still holds its liveness token: on PostgreSQL a session
+        advisory lock, on SQLite a `flock` on a file beside the database."""
+        if self.dialect != "postgresql":
+            from ._liveness import is_sqlite_owner_alive
+
+            return await anyio.to_thread.run_sync(is_sqlite_owner_alive, self.url, owner)
         rows = await self._raw_fetch(
             "SELECT pg_try_advisory_lock(hashtextextended(?, 0))", (owner,)
         )
@@ -509,6 +514,10 @@ class SqlDatabase:
         return crashed
 
     # -- reads -----------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Return once the database has been read, or raise StorageError."""
+        await self.fetch_rows("SELECT 1")
 
     async def fetch(self, query: str, values: Mapping[str, object]) -> list[Mapping[str, object]]:
         """Rows of a query with `:name` parameters, through `databases` (asyncio only); in a

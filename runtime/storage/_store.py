@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar, final
+from typing import TYPE_CHECKING, TypeVar, final
 
 import anyio
 
@@ -22,11 +22,11 @@ from repertory.actors import Actor, Request
 
 from .._errors import StorageError
 from .._records import LogRecord, utc_now
-from ._liveness import is_sqlite_owner_alive
+from ._requests import StoreRequest
 from ._rows import WriteBatch, progress_of
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
     from anyio.lowlevel import EventLoopToken
 
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
     from .._records import FlowRun, State, TaskRun
     from ._asyncio_thread import AsyncioRunner
+    from ._protocol import Store
     from ._rows import Progress
-    from ._sql import SqlDatabase
 
 T = TypeVar("T")
 logger = logging.getLogger("repertory.store")
@@ -53,17 +53,6 @@ BACKLOG = 5_000
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Flush(Request[None]):
     """Reply once everything written to the journal before this request is durable."""
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Query(Request[T], Generic[T]):
-    """Run a read against the database and reply its result: after committing the journal,
-    unless `commit_first` is False (a read of what the journal never holds, such as the
-    cache index, need not wait for a commit)."""
-
-    read: Callable[[SqlDatabase], Awaitable[T]]
-    commit_first: bool = True
 
 
 @final
@@ -289,7 +278,8 @@ class Committer:
 
 
 class StoreActor(Actor):
-    """Owns the database connection: commits the journal, answers reads, tracks liveness.
+    """Owns the store's connection: commits the journal, answers `StoreRequest`s (after a
+    commit, for those that say `commits_first`), tracks liveness.
 
     On start it registers this runtime as a live owner and marks the unfinished runs of dead
     owners Crashed.
@@ -298,7 +288,7 @@ class StoreActor(Actor):
     def __init__(
         self,
         *,
-        database: SqlDatabase,
+        database: Store,
         runner: AsyncioRunner,
         journal: Journal,
         owner: str,
@@ -328,12 +318,12 @@ class StoreActor(Actor):
         if isinstance(message, Flush):
             await self._commit()
             return None
-        if isinstance(message, Query):
-            if message.commit_first:
+        if isinstance(message, StoreRequest):
+            if message.commits_first:
                 await self._commit()
             try:
-                return await self._runner.call(lambda: message.read(self._database))
-            except StorageError as exc:  # this read's own failure (its data, say): not ours
+                return await self._runner.call(lambda: message.answer(self._database))
+            except StorageError as exc:  # this request's own failure (its data, say): not ours
                 self.refuse(exc)
         return self.unhandled(message)
 
@@ -361,7 +351,7 @@ class StoreActor(Actor):
         database = self._database
         owners = await self._runner.call(lambda: database.other_owners(self._owner))
         for owner in owners:
-            if await self._is_alive(owner):
+            if await self._runner.call(lambda owner=owner: database.is_owner_alive(owner)):  # type: ignore[misc]
                 continue
             crashed = await self._runner.call(
                 lambda owner=owner: database.crash_runs_of(  # type: ignore[misc]
@@ -370,8 +360,3 @@ class StoreActor(Actor):
             )
             if crashed:
                 logger.warning("marked %d run(s) of dead owner %s Crashed", len(crashed), owner)
-
-    async def _is_alive(self, owner: str) -> bool:
-        if self._database.dialect == "postgresql":
-            return await self._runner.call(lambda: self._database.is_owner_alive_pg(owner))
-        return await anyio.to_thread.run_sync(is_sqlite_owner_alive, self._database.url, owner)

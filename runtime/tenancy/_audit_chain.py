@@ -21,6 +21,7 @@ import anyio
 from repertory.actors import DeferredReply, SystemClock
 
 from .._errors import StorageError
+from ..storage._requests import AppendAudit, ReadAudit, ReadAuditHead, ReadAuditRecord
 from ._audit import GENESIS, AuditCheckpoint, AuditRecord, ChainVerifier, chain_hash
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import Clock
 
-    from ..cache._result_storage import QueryFn
+    from ..storage._requests import AskStore
     from ._audit_keys import AuditKeyring
 
 #: Tries to append a batch when other writers keep taking the chain's next places (each
@@ -77,12 +78,12 @@ class ChainWriter:
         self,
         *,
         chain: str,
-        query: QueryFn,
+        ask: AskStore,
         keys: AuditKeyring,
         clock: Clock | None = None,
     ) -> None:
         self._chain = chain
-        self._query = query
+        self._ask = ask
         self._keys = keys
         self._clock = clock or SystemClock()
         self._pending: list[tuple[AuditEvent, DeferredReply | None]] = []
@@ -175,7 +176,7 @@ class ChainWriter:
         chain, keys = self._chain, self._keys
         for _ in range(APPEND_TRIES):
             if self._head is None:
-                self._head = await self._query(lambda db: db.audit.head(chain)) or (0, GENESIS)
+                self._head = await self._ask(ReadAuditHead(chain=chain)) or (0, GENESIS)
             seq, previous = self._head
             records = []
             for event in events:
@@ -217,7 +218,7 @@ class ChainWriter:
     async def _append(
         self, records: list[AuditRecord], after: tuple[int, str]
     ) -> tuple[int, str] | None:
-        return await self._query(lambda db: db.audit.append(self._chain, records, after=after))
+        return await self._ask(AppendAudit(chain=self._chain, records=records, after=after))
 
 
 @final
@@ -242,7 +243,7 @@ class AuditVerdict:
 
 
 async def verify_chain_of(
-    query: QueryFn,
+    ask: AskStore,
     keys: AuditKeyring,
     chain: str,
     *,
@@ -253,15 +254,12 @@ async def verify_chain_of(
     place and hash, which it must still have); and, given a checkpoint, that the chain still
     holds the records it saw. Returns the verdict and the head verified (blocks)."""
     if after[0] > 0:
-        kept = await query(lambda db: db.audit.read_one(chain, after[0]))
+        kept = await ask(ReadAuditRecord(chain=chain, seq=after[0]))
         if kept is None or kept.hash != after[1]:
             after = (0, GENESIS)  # changed since: verify it all again
     verifier = ChainVerifier(keys, after=after)
     while True:
-        seq = verifier.seq
-        page = await query(
-            lambda db, seq=seq: db.audit.read(chain, after_seq=seq, limit=VERIFY_PAGE)  # type: ignore[misc]
-        )
+        page = await ask(ReadAudit(chain=chain, after_seq=verifier.seq, limit=VERIFY_PAGE))
         # Hashing a page is CPU work (~10 us a record): in a worker thread, so that the event
         # loop goes on answering between the interpreter's switches.
         fits = await anyio.to_thread.run_sync(verifier.feed, page)
@@ -269,7 +267,7 @@ async def verify_chain_of(
             break
     problem = None
     if checkpoint is not None:
-        problem = await _checkpoint_problem(query, keys, chain, checkpoint)
+        problem = await _checkpoint_problem(ask, keys, chain, checkpoint)
     verdict = AuditVerdict(
         checked=verifier.seq,
         first_broken=verifier.first_broken,
@@ -281,7 +279,7 @@ async def verify_chain_of(
 
 
 async def _checkpoint_problem(
-    query: QueryFn, keys: AuditKeyring, chain: str, checkpoint: AuditCheckpoint
+    ask: AskStore, keys: AuditKeyring, chain: str, checkpoint: AuditCheckpoint
 ) -> str | None:
     when = checkpoint.at.isoformat(timespec="seconds")
     if checkpoint.chain != chain:
@@ -290,9 +288,9 @@ async def _checkpoint_problem(
         return "the checkpoint's signature does not fit (it was not made with these keys)"
     if checkpoint.count == 0:
         return None
-    record = await query(lambda db: db.audit.read_one(chain, checkpoint.count))
+    record = await ask(ReadAuditRecord(chain=chain, seq=checkpoint.count))
     if record is None:
-        head = await query(lambda db: db.audit.head(chain))
+        head = await ask(ReadAuditHead(chain=chain))
         count = head[0] if head else 0
         return (
             f"records were removed: the checkpoint of {when} saw {checkpoint.count}, "

@@ -7,19 +7,19 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import RuntimeNotRunningError
 from .._text import check_text
+from ..storage._requests import ReadAudit, ReadAuditHead
 from ._audit import GENESIS, AuditCheckpoint
 from ._audit_chain import verify_chain_of
 from ._workspace import Audit, TallyRefusal
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
     from datetime import datetime
 
     import anyio
 
     from repertory.actors import ActorRef, Clock
 
-    from ..storage._sql import SqlDatabase
+    from ..storage._requests import StoreRequest
     from ._audit import AuditRecord
     from ._audit_chain import AuditEvent, AuditVerdict
     from ._audit_keys import AuditKeyring
@@ -40,9 +40,7 @@ class AuditAccess:
 
     if TYPE_CHECKING:
 
-        async def _read(
-            self, read: Callable[[SqlDatabase], Awaitable[T]], *, commit_first: bool = True
-        ) -> T: ...
+        async def _read(self, request: StoreRequest[T], *, workspace: str | None = None) -> T: ...
 
         async def _workspace_ref(self, chain: str) -> ActorRef: ...
 
@@ -78,8 +76,8 @@ class AuditAccess:
         check_text(key_id, "a key's id")
         chain = self.workspace if workspace is None else workspace
         return await self._read(  # beside the chain's writer, never in its way
-            lambda db: db.audit.read(
-                chain,
+            ReadAudit(
+                chain=chain,
                 since=since,
                 until=until,
                 action=action,
@@ -87,8 +85,7 @@ class AuditAccess:
                 after_seq=after_seq,
                 limit=limit,
                 offset=offset,
-            ),
-            commit_first=False,
+            )
         )
 
     async def verify_audit(
@@ -115,14 +112,14 @@ class AuditAccess:
     ) -> AuditVerdict:
         keys = await self._audit_keys()
         verdict, head = await verify_chain_of(
-            self._peek_beside, keys, chain, after=after, checkpoint=checkpoint
+            self._read, keys, chain, after=after, checkpoint=checkpoint
         )
         broken = verdict.first_broken
         if broken is not None and broken.signer is not None and not keys.has(broken.signer):
             # Signed by a key added since this runtime loaded its keys? Look again, once.
             keys = await self._audit_keys(reload=True)
             verdict, head = await verify_chain_of(
-                self._peek_beside, keys, chain, after=after, checkpoint=checkpoint
+                self._read, keys, chain, after=after, checkpoint=checkpoint
             )
         if verdict.first_broken is None:
             self._verified[chain] = head
@@ -132,7 +129,7 @@ class AuditAccess:
         """The chain's length and head hash now, signed: keep it outside the database, and
         `verify_audit(checkpoint=...)` later shows whether records were removed (blocks)."""
         chain = self.workspace if workspace is None else workspace
-        head = await self._peek_beside(lambda db: db.audit.head(chain)) or (0, GENESIS)
+        head = await self._read(ReadAuditHead(chain=chain)) or (0, GENESIS)
         return AuditCheckpoint.sign(
             await self._audit_keys(),
             chain=chain,
@@ -140,10 +137,6 @@ class AuditAccess:
             head=head[1],
             at=self._clock.utc_now(),
         )
-
-    async def _peek_beside(self, read: Callable[[SqlDatabase], Awaitable[T]]) -> T:
-        """A read of the audit log (never in the journal) on a reading connection."""
-        return await self._read(read, commit_first=False)
 
     async def _audit_keys(self, *, reload: bool = False) -> AuditKeyring:
         if self._workspaces is None:

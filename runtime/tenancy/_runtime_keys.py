@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from .._errors import ApiKeyNotFoundError, RoleExistsError, RoleInUseError
 from .._text import check_text
+from ..storage._requests import ReadApiKey
 from ._api_keys import PREFIX, ApiKey, new_key, secret_matches, split_key
 from ._roles import BUILTIN_ROLES, ROLES, SCOPES, Role, scopes_of
 from ._workspace import (
@@ -22,12 +23,12 @@ from ._workspace import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import Iterable
     from datetime import datetime
 
     from repertory.actors import ActorRef, Clock
 
-    from ..storage._sql import SqlDatabase
+    from ..storage._requests import StoreRequest
 
 T = TypeVar("T")
 #: How long a key (or a custom role's scopes) read from the database is trusted before it is
@@ -46,9 +47,7 @@ class KeysAccess:
 
     if TYPE_CHECKING:
 
-        async def _read(
-            self, read: Callable[[SqlDatabase], Awaitable[T]], *, commit_first: bool = True
-        ) -> T: ...
+        async def _read(self, request: StoreRequest[T], *, workspace: str | None = None) -> T: ...
 
         async def _workspace_ref(self, chain: str) -> ActorRef: ...
 
@@ -169,7 +168,7 @@ class KeysAccess:
         if cached is not None and cached[2] > time.monotonic():
             found: tuple[ApiKey, str] | None = (cached[0], cached[1])
         else:
-            found = await self._read(lambda db: db.read_api_key(key_id), commit_first=False)
+            found = await self._read(ReadApiKey(key_id=key_id))
             if found is None:
                 self._keys.pop(key_id, None)
             else:

@@ -12,6 +12,9 @@ import anyio
 from repertory.actors import Actor, Request, Restart
 
 from .._errors import StorageError
+from ..storage import (
+    _requests as db,  # as `db.ReadApiKeys`: this module's messages take the plain names
+)
 from ._audit import AuditRecord
 from ._audit_chain import AuditEvent, ChainWriter
 
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, Clock, Supervisor
 
-    from ..cache._result_storage import QueryFn
+    from ..storage._requests import AskStore
     from ._api_keys import ApiKey
     from ._audit_keys import AuditKeyring
     from ._roles import Role
@@ -104,11 +107,11 @@ class DeleteRole(Request[str]):
 class WorkspaceActor(Actor):
     """Owns one chain of the audit log; see the module's docstring."""
 
-    def __init__(self, *, chain: str, query: QueryFn, keys: AuditKeyring, clock: Clock) -> None:
+    def __init__(self, *, chain: str, ask: AskStore, keys: AuditKeyring, clock: Clock) -> None:
         self._chain = chain
-        self._query = query
+        self._ask = ask
         self._clock = clock
-        self._writer = ChainWriter(chain=chain, query=query, keys=keys, clock=clock)
+        self._writer = ChainWriter(chain=chain, ask=ask, keys=keys, clock=clock)
 
     async def receive(self, message: object) -> object:
         try:
@@ -125,31 +128,33 @@ class WorkspaceActor(Actor):
             case AddApiKey(key=key, secret_hash=secret_hash):
                 if key.workspace != self._chain:
                     raise ValueError(f"key of workspace {key.workspace!r} sent to {self._chain!r}")
-                await self._query(lambda db: db.insert_api_key(key, secret_hash))
+                await self._ask(db.InsertApiKey(key=key, secret_hash=secret_hash))
                 return None
             case RevokeApiKey(key_id=key_id):
-                await self._query(lambda db: db.revoke_api_key(self._chain, key_id))
-                keys = await self._query(lambda db: db.read_api_keys(self._chain))
+                await self._ask(db.RevokeApiKey(workspace=self._chain, key_id=key_id))
+                keys = await self._ask(db.ReadApiKeys(workspace=self._chain))
                 return next((key for key in keys if key.id == key_id), None)
             case ReadApiKeys():
-                return await self._query(lambda db: db.read_api_keys(self._chain))
+                return await self._ask(db.ReadApiKeys(workspace=self._chain))
             case RotateApiKey(key_id=key_id, secret_hash=secret_hash):
-                keys = await self._query(lambda db: db.read_api_keys(self._chain))
+                keys = await self._ask(db.ReadApiKeys(workspace=self._chain))
                 now = self._clock.utc_now()  # revoked and expired keys stay as they are
                 working = next((k for k in keys if k.id == key_id and k.is_valid_at(now)), None)
                 if working is not None:
-                    await self._query(
-                        lambda db: db.rotate_api_key(self._chain, key_id, secret_hash)
+                    await self._ask(
+                        db.RotateApiKey(
+                            workspace=self._chain, key_id=key_id, secret_hash=secret_hash
+                        )
                     )
                 return working
             case AddRole(role=role, created=created):
-                return await self._query(
-                    lambda db: db.workspaces.create_role(self._chain, role, created)
+                return await self._ask(
+                    db.CreateRole(workspace=self._chain, role=role, created=created)
                 )
             case ReadRoles():
-                return await self._query(lambda db: db.workspaces.read_roles(self._chain))
+                return await self._ask(db.ReadRoles(workspace=self._chain))
             case DeleteRole(name=name):
-                return await self._query(lambda db: db.workspaces.delete_role(self._chain, name))
+                return await self._ask(db.DeleteRole(workspace=self._chain, name=name))
             case _:
                 return self.unhandled(message)
 
@@ -166,12 +171,12 @@ class Workspaces:
         self,
         *,
         supervisor: Supervisor,
-        query: QueryFn,
+        ask: AskStore,
         load_keys: Callable[[], AuditKeyring],
         clock: Clock,
     ) -> None:
         self._supervisor = supervisor
-        self._query = query
+        self._ask = ask
         self._clock = clock
         self._load_keys = load_keys
         self._keys: AuditKeyring | None = None
@@ -197,7 +202,7 @@ class Workspaces:
             if ref is None:
                 ref = await self._supervisor.spawn(
                     lambda: WorkspaceActor(
-                        chain=chain, query=self._query, keys=keys, clock=self._clock
+                        chain=chain, ask=self._ask, keys=keys, clock=self._clock
                     ),
                     name=f"workspace:{chain}",
                     restart=Restart.PERMANENT,

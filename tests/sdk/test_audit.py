@@ -21,10 +21,15 @@ from repertory.runtime import (
     AuditRecord,
     rotate_audit_key,
 )
+from repertory.runtime.storage._requests import StoreRequest
+from repertory.runtime.storage._sql import SqlDatabase
 from repertory.runtime.tenancy._audit import GENESIS, chain_hash
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from pathlib import Path
+
+    from repertory.runtime.storage._protocol import Store
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -287,10 +292,20 @@ async def test_a_checkpoint_shows_records_removed_from_the_end(database_url: str
 async def _delete_from(database_url: str, chain: str, condition: str) -> None:
     """Remove records behind the runtime's back (what someone with the database can do)."""
     async with Runtime(database_url, workspace=chain) as rt:
-        await rt._peek(
-            lambda db: db.execute_rows(
-                f"DELETE FROM audit_log WHERE chain = ? AND {condition}", (chain,)
-            )
+        await rt._ask(DeleteAuditRecords(chain=chain, condition=condition))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteAuditRecords(StoreRequest[None]):
+    """A request of tests only, answered in SQL: the set of requests is open."""
+
+    chain: str
+    condition: str
+
+    def answer(self, store: Store) -> Awaitable[None]:
+        assert isinstance(store, SqlDatabase)
+        return store.execute_rows(
+            f"DELETE FROM audit_log WHERE chain = ? AND {self.condition}", (self.chain,)
         )
 
 

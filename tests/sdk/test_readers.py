@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
@@ -13,11 +14,13 @@ import httpx
 
 from repertory import Runtime, flow
 from repertory.gateway import Limits, create_app
+from repertory.runtime.storage._requests import StoreRequest
+from repertory.runtime.storage._sql import SqlDatabase
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from repertory.runtime.storage._sql import SqlDatabase
+    from repertory.runtime.storage._protocol import Store
 
 
 @flow
@@ -25,21 +28,30 @@ async def double(x: int) -> int:
     return 2 * x
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlowRead(StoreRequest["list[tuple[object, ...]]"]):
+    """A read that waits as long as the test likes (a request of tests only)."""
+
+    entered: threading.Event
+    gate: threading.Event
+
+    async def answer(self, store: Store) -> list[tuple[object, ...]]:
+        assert isinstance(store, SqlDatabase)
+        rows = await store.fetch_rows("SELECT 1")
+        self.entered.set()
+        # Wherever this read runs (the asyncio thread, on trio with PostgreSQL): a thread waits.
+        await anyio.to_thread.run_sync(self.gate.wait)
+        return rows
+
+
 async def test_a_slow_read_holds_up_neither_writes_nor_other_reads(database_url: str) -> None:
     gate, entered = threading.Event(), threading.Event()
-
-    async def slow(db: SqlDatabase) -> list[tuple[object, ...]]:
-        rows = await db.fetch_rows("SELECT 1")
-        entered.set()
-        # Wherever this read runs (the asyncio thread, on trio with PostgreSQL): a thread waits.
-        await anyio.to_thread.run_sync(gate.wait)
-        return rows
 
     async with (
         Runtime(database_url, workspace=f"readers-{uuid.uuid4().hex[:12]}") as rt,
         anyio.create_task_group() as tg,
     ):
-        tg.start_soon(rt._read, slow)  # a read that waits as long as the test likes
+        tg.start_soon(rt._read, SlowRead(entered=entered, gate=gate))
         await anyio.to_thread.run_sync(entered.wait)
         try:
             with anyio.fail_after(20):  # (it used to wait for the slow read: forever)

@@ -122,15 +122,15 @@ async def test_a_postgresql_owner_is_alive_while_its_session_holds_its_lock(
     await runner.call(owner.open)
     try:
         await runner.call(lambda: owner.register_owner("o1"))
-        assert await runner.call(lambda: observer.is_owner_alive_pg("o1"))
-        assert await runner.call(lambda: observer.is_owner_alive_pg("o1"))  # still held
-        assert not await runner.call(lambda: observer.is_owner_alive_pg("o2"))
+        assert await runner.call(lambda: observer.is_owner_alive("o1"))
+        assert await runner.call(lambda: observer.is_owner_alive("o1"))  # still held
+        assert not await runner.call(lambda: observer.is_owner_alive("o2"))
         await runner.call(lambda: owner.unregister_owner("o1"))
-        assert not await runner.call(lambda: observer.is_owner_alive_pg("o1"))
+        assert not await runner.call(lambda: observer.is_owner_alive("o1"))
 
         await runner.call(lambda: owner.register_owner("o1"))
         await runner.call(owner.close)  # as when its process dies: the session ends
-        assert not await runner.call(lambda: observer.is_owner_alive_pg("o1"))
+        assert not await runner.call(lambda: observer.is_owner_alive("o1"))
     finally:
         await runner.call(owner.close)
         await runner.call(observer.close)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,15 +20,17 @@ from repertory.runtime._errors import StorageError
 from repertory.runtime._records import FlowRun, LogRecord, State, TaskRun
 from repertory.runtime._states import StateType
 from repertory.runtime.storage._liveness import SqliteOwnerLock
+from repertory.runtime.storage._requests import Ping, ReadFlowRun, ReadFlowRuns, StoreRequest
 from repertory.runtime.storage._rows import progress_of
 from repertory.runtime.storage._sql import SqlDatabase
-from repertory.runtime.storage._store import Committer, Flush, Journal, Query, StoreActor
+from repertory.runtime.storage._store import Committer, Flush, Journal, StoreActor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from repertory.actors import ActorRef
     from repertory.runtime.storage._asyncio_thread import AsyncioRunner
+    from repertory.runtime.storage._protocol import Store
 
 T = TypeVar("T")
 OWNER = "me"
@@ -238,19 +241,29 @@ async def test_flush_makes_everything_written_before_it_durable(
     assert not journal.take()
 
 
-async def test_a_query_commits_the_journal_before_reading(
+async def test_a_request_that_commits_first_sees_the_journals_writes(
     database_url: str, runner: AsyncioRunner
 ) -> None:
     journal = Journal()
     run = flow_run("f1")
-    # Not attached: no commit is on its way, so only the query itself can commit the run.
+    # Not attached: no commit is on its way, so only a request can commit the run.
     async with running_store(database_url, runner, journal, attach=False) as store:
         journal.flow_run(run, run.state)
+        await store.ask(Ping())  # a request of what the journal never holds: no commit
+        assert journal.is_settled("default") is False
 
-        read = await store.ask(Query(lambda db: db.read_flow_run("default", "f1")))
+        read = await store.ask(ReadFlowRun(workspace="default", run_id="f1"))
 
         assert read == run
         assert not journal.take()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseTheConnection(StoreRequest[None]):
+    """A request of tests only: the set of requests is open, as the kernel's messages are."""
+
+    def answer(self, store: Store) -> Awaitable[None]:
+        return store.close()
 
 
 async def test_a_failed_write_stays_in_the_journal_and_is_committed_later(
@@ -259,7 +272,7 @@ async def test_a_failed_write_stays_in_the_journal_and_is_committed_later(
     journal = Journal()
     run = flow_run("f1")
     async with running_store(database_url, runner, journal, attach=False) as store:
-        await store.ask(Query(lambda db: db.close()))  # every write now fails
+        await store.ask(CloseTheConnection())  # every write now fails
         journal.flow_run(run, run.state)
 
         with pytest.raises(StorageError, match="cannot write"):
@@ -271,7 +284,7 @@ async def test_a_failed_write_stays_in_the_journal_and_is_committed_later(
             database_url, runner, lambda db: db.read_state_history("default", "f1")
         )
         assert history == [run.state]  # written once
-        assert await store.ask(Query(lambda db: db.read_flow_run("default", "f1"))) == run
+        assert await store.ask(ReadFlowRun(workspace="default", run_id="f1")) == run
 
 
 async def test_the_store_registers_its_owner_while_it_runs(
@@ -315,8 +328,10 @@ async def test_on_start_the_store_crashes_the_unfinished_runs_of_dead_owners_onl
         live_owner(database_url, runner, "alive"),
         running_store(database_url, runner, Journal()) as store,
     ):
-        runs = await store.ask(Query(lambda db: db.read_flow_runs("default")))
-        other_owners = await store.ask(Query(lambda db: db.other_owners(OWNER)))
+        runs = await store.ask(ReadFlowRuns(workspace="default"))
+        other_owners = await on_other_connection(
+            database_url, runner, lambda db: db.other_owners(OWNER)
+        )
 
     states = {run.id: (run.state.type, run.state.message) for run in runs}
     assert states == {
