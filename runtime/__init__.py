@@ -44,6 +44,10 @@ from ._states import STATE_TYPES as STATE_TYPES
 from ._states import TERMINAL_TYPES as TERMINAL_TYPES
 from ._states import StateType as StateType
 from ._states import check_transition as check_transition
+from ._tenancy_records import ApiKey as ApiKey
+from ._tenancy_records import AuditRecord as AuditRecord
+from ._tenancy_records import Role as Role
+from ._tenancy_records import Workspace as Workspace
 from ._text import is_storable as is_storable
 from .cache._cache import CacheStatistics as CacheStatistics
 from .cache._cache_policy import FLOW_PARAMETERS as FLOW_PARAMETERS
@@ -67,11 +71,8 @@ from .engine._engine import Engine as Engine
 from .engine._engine import LiveRun as LiveRun
 from .engine._flow_run import FlowDefinition as FlowDefinition
 from .engine._parameters import bind_parameters as bind_parameters
-from .storage._workspace_sql import Workspace as Workspace
-from .tenancy._api_keys import ApiKey as ApiKey
 from .tenancy._audit import SERVER_CHAIN as SERVER_CHAIN
 from .tenancy._audit import AuditCheckpoint as AuditCheckpoint
-from .tenancy._audit import AuditRecord as AuditRecord
 from .tenancy._audit import verify_chain as verify_chain
 from .tenancy._audit_chain import AuditEvent as AuditEvent
 from .tenancy._audit_chain import AuditVerdict as AuditVerdict
@@ -84,7 +85,6 @@ from .tenancy._roles import ROLE_SCOPES as ROLE_SCOPES
 from .tenancy._roles import ROLES as ROLES
 from .tenancy._roles import SCOPES as SCOPES
 from .tenancy._roles import SERVER_SCOPE as SERVER_SCOPE
-from .tenancy._roles import Role as Role
 from .tenancy._roles import may_grant as may_grant
 from .tenancy._roles import scopes_of as scopes_of
 

@@ -39,6 +39,7 @@ from ._errors import (
     WorkspaceExistsError,
 )
 from ._records import is_run_id, new_id
+from ._tenancy_records import Workspace
 from ._text import check_text
 from .cache._cache import (
     PURGE_EVERY,
@@ -77,7 +78,6 @@ from .storage._requests import (
 )
 from .storage._sql import SqlDatabase, dialect_of, sqlite_path
 from .storage._store import DEFAULT_MAX_PENDING_LOGS, Committer, Flush, Journal, StoreActor
-from .storage._workspace_sql import Workspace
 from .tenancy._audit_keys import load_audit_keys
 from .tenancy._runtime_audit import AuditAccess
 from .tenancy._runtime_keys import KeysAccess
@@ -92,7 +92,7 @@ if TYPE_CHECKING:
 
     from ._records import FlowRun, LogRecord, State, TaskRun
     from ._states import StateType
-    from .tenancy._api_keys import ApiKey
+    from ._tenancy_records import ApiKey
 
 #: The runtime the current code runs under (set inside `async with Runtime(...)`).
 current_runtime: Final[contextvars.ContextVar[Runtime | None]] = contextvars.ContextVar(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Final, final
 
+from .._tenancy_records import GENESIS, AuditRecord
 from .._text import text
-from ..tenancy._audit import GENESIS, AuditRecord
 from ._rows import format_time, parse_time, where
 
 if TYPE_CHECKING:

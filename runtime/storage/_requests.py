@@ -20,11 +20,8 @@ if TYPE_CHECKING:
 
     from .._records import CacheEntry, FlowRun, LogRecord, State, TaskRun
     from .._states import StateType
-    from ..tenancy._api_keys import ApiKey
-    from ..tenancy._audit import AuditRecord
-    from ..tenancy._roles import Role
+    from .._tenancy_records import ApiKey, AuditRecord, Role, Workspace
     from ._protocol import Store
-    from ._workspace_sql import Workspace
 
 R = TypeVar("R")
 T = TypeVar("T")

@@ -20,8 +20,8 @@ import anyio
 from .._errors import SchemaVersionError, StorageError
 from .._records import FlowRun, LogRecord, State, TaskRun, utc_now
 from .._states import TERMINAL_TYPES, StateType
+from .._tenancy_records import ApiKey
 from .._text import text
-from ..tenancy._api_keys import ApiKey
 from ._audit_sql import AuditTables
 from ._cache_sql import LINK_RESULT, CacheTables
 from ._one_statement import one_statement, one_statement_arguments

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
-from ..tenancy._roles import Role
+from .._tenancy_records import Role, Workspace
 from ._rows import format_time, time_from
 
 if TYPE_CHECKING:
@@ -30,15 +29,6 @@ WORKSPACE_DATA: Final = (
     ("audit_log", "chain"),
     ("workspaces", "name"),
 )
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Workspace:
-    """A tenant workspace: every run, key, cache entry and audit record belongs to one."""
-
-    name: str
-    created: datetime
 
 
 @final

@@ -11,11 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, final
-
-if TYPE_CHECKING:
-    from datetime import datetime
+from typing import Final
 
 PREFIX: Final = "rpk"
 _ID_BYTES: Final = 4
@@ -23,26 +19,6 @@ _SECRET_BYTES: Final = 32
 _HEX: Final = frozenset("0123456789abcdef")
 # Compared against when no key has the presented id, so that an unknown id takes as long.
 _NO_HASH: Final = hashlib.sha256(b"no such key").hexdigest()
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApiKey:
-    """An API key as stored: never its secret."""
-
-    id: str
-    workspace: str
-    name: str
-    role: str
-    created: datetime
-    expires: datetime | None = None
-    revoked: datetime | None = None
-    #: It may also manage workspaces, server-wide (the bootstrap key is one).
-    is_server_admin: bool = False
-
-    def is_valid_at(self, now: datetime) -> bool:
-        """Whether the key may be used at `now`: not revoked and not expired."""
-        return self.revoked is None and (self.expires is None or now < self.expires)
 
 
 def new_key() -> tuple[str, str, str]:

@@ -19,58 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, final
 
+from .._tenancy_records import GENESIS, AuditRecord
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ._audit_keys import AuditKeyring
 
-#: The hash before a chain's first record.
-GENESIS: Final = "0" * 64
 #: The chain of calls that proved no workspace (no key, or a key that does not work).
 SERVER_CHAIN: Final = ""
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditRecord:
-    """One audited call: who (key id and name, never the secret), what, on what, how it ended;
-    or, with a `count` above 1, that many refused calls of one address summed up."""
-
-    chain: str  # the workspace, or SERVER_CHAIN
-    seq: int  # its place in the chain, from 1
-    at: datetime
-    key_id: str | None
-    key_name: str | None
-    action: str  # the operation, e.g. "create_flow_run"
-    target: str  # what it acted on: a path, a run id, a key id
-    outcome: str  # "ok", "denied", "unauthenticated", "failed", "client_closed"
-    status: int  # the HTTP status answered
-    request_id: str
-    client: str  # the caller's address
-    previous_hash: str
-    hash: str
-    count: int = 1
-    signer: str | None = None  # the id of the key whose HMAC `hash` is; None: a plain SHA-256
-
-    def content(self) -> bytes:
-        """What the hash covers besides the previous hash: every field but the hashes, the
-        signer and the chain's name (a workspace may be renamed; its records' places and
-        links stay). A count of 1 is left out, as records before counts had it."""
-        fields: list[object] = [
-            self.seq,
-            self.at.isoformat(),
-            self.key_id,
-            self.key_name,
-            self.action,
-            self.target,
-            self.outcome,
-            self.status,
-            self.request_id,
-            self.client,
-        ]
-        if self.count != 1:
-            fields.append(self.count)
-        return json.dumps(fields, separators=(",", ":")).encode()
 
 
 def chain_hash(

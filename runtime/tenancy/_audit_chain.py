@@ -21,8 +21,9 @@ import anyio
 from repertory.actors import DeferredReply, SystemClock
 
 from .._errors import StorageError
+from .._tenancy_records import GENESIS, AuditRecord
 from ..storage._requests import AppendAudit, ReadAudit, ReadAuditHead, ReadAuditRecord
-from ._audit import GENESIS, AuditCheckpoint, AuditRecord, ChainVerifier, chain_hash
+from ._audit import AuditCheckpoint, ChainVerifier, chain_hash
 
 if TYPE_CHECKING:
     from datetime import datetime

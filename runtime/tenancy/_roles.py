@@ -16,8 +16,9 @@ admin keys, such as the one a server makes on its first start.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final, final
+from typing import Final
+
+from .._tenancy_records import Role
 
 #: Every scope there is, and what it allows.
 SCOPES: Final = {
@@ -47,16 +48,6 @@ ROLE_SCOPES: Final[dict[str, frozenset[str]]] = {
 }
 
 ROLES: Final = frozenset(ROLE_SCOPES)
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Role:
-    """A named set of scopes: built in, or a custom role of one workspace."""
-
-    name: str
-    scopes: frozenset[str]
-    is_builtin: bool = False
 
 
 BUILTIN_ROLES: Final = tuple(

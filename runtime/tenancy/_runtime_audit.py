@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from .._errors import RuntimeNotRunningError
+from .._tenancy_records import GENESIS
 from .._text import check_text
 from ..storage._requests import ReadAudit, ReadAuditHead
-from ._audit import GENESIS, AuditCheckpoint
+from ._audit import AuditCheckpoint
 from ._audit_chain import verify_chain_of
 from ._workspace import Audit, TallyRefusal
 
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, Clock
 
+    from .._tenancy_records import AuditRecord
     from ..storage._requests import StoreRequest
-    from ._audit import AuditRecord
     from ._audit_chain import AuditEvent, AuditVerdict
     from ._audit_keys import AuditKeyring
     from ._workspace import Workspaces

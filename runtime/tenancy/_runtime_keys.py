@@ -8,10 +8,11 @@ import time
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from .._errors import ApiKeyNotFoundError, RoleExistsError, RoleInUseError
+from .._tenancy_records import ApiKey, Role
 from .._text import check_text
 from ..storage._requests import ReadApiKey
-from ._api_keys import PREFIX, ApiKey, new_key, secret_matches, split_key
-from ._roles import BUILTIN_ROLES, ROLES, SCOPES, Role, scopes_of
+from ._api_keys import PREFIX, new_key, secret_matches, split_key
+from ._roles import BUILTIN_ROLES, ROLES, SCOPES, scopes_of
 from ._workspace import (
     AddApiKey,
     AddRole,

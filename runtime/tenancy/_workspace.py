@@ -12,10 +12,10 @@ import anyio
 from repertory.actors import Actor, Request, Restart
 
 from .._errors import StorageError
+from .._tenancy_records import AuditRecord
 from ..storage import (
     _requests as db,  # as `db.ReadApiKeys`: this module's messages take the plain names
 )
-from ._audit import AuditRecord
 from ._audit_chain import AuditEvent, ChainWriter
 
 if TYPE_CHECKING:
@@ -24,10 +24,9 @@ if TYPE_CHECKING:
 
     from repertory.actors import ActorRef, Clock, Supervisor
 
+    from .._tenancy_records import ApiKey, Role
     from ..storage._requests import AskStore
-    from ._api_keys import ApiKey
     from ._audit_keys import AuditKeyring
-    from ._roles import Role
 
 
 @final

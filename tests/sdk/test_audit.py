@@ -21,9 +21,10 @@ from repertory.runtime import (
     AuditRecord,
     rotate_audit_key,
 )
+from repertory.runtime._tenancy_records import GENESIS
 from repertory.runtime.storage._requests import StoreRequest
 from repertory.runtime.storage._sql import SqlDatabase
-from repertory.runtime.tenancy._audit import GENESIS, chain_hash
+from repertory.runtime.tenancy._audit import chain_hash
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
