@@ -60,6 +60,7 @@ from .engine._flow_run import (
 from .engine._parameters import bind_parameters, summarize
 from .storage._asyncio_thread import AsyncioRunner
 from .storage._liveness import SqliteOwnerLock, new_owner_id
+from .storage._memory import MemoryStore, is_memory_url
 from .storage._read_pool import ReadPool, read_pool_of
 from .storage._requests import (
     ClaimIdempotencyKey,
@@ -93,6 +94,7 @@ if TYPE_CHECKING:
     from ._records import FlowRun, LogRecord, State, TaskRun
     from ._states import StateType
     from ._tenancy_records import ApiKey
+    from .storage._protocol import Store
 
 #: The runtime the current code runs under (set inside `async with Runtime(...)`).
 current_runtime: Final[contextvars.ContextVar[Runtime | None]] = contextvars.ContextVar(
@@ -135,6 +137,8 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
     Args:
         database_url: `sqlite:///path` or `postgresql://...`; by default
             `$REPERTORY_HOME/repertory.db` (REPERTORY_HOME defaults to `~/.repertory`).
+            `memory://` keeps everything in a store of this runtime's own, in memory, gone
+            when it stops (for tests).
         workspace: the workspace runs are created in and read from by default.
         synchronous: SQLite's `synchronous` setting: `NORMAL` survives a killed process,
             `FULL` also a power cut.
@@ -180,7 +184,8 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
                 f"max_live_runs_per_workspace must be >= 1, got {max_live_runs_per_workspace}"
             )
         self.database_url = database_url or default_database_url()
-        dialect_of(self.database_url)  # an unsupported URL fails here, not at start
+        if not is_memory_url(self.database_url):
+            dialect_of(self.database_url)  # an unsupported URL fails here, not at start
         check_text(workspace, "a workspace's name")
         self.workspace = workspace
         self._synchronous = synchronous
@@ -210,7 +215,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         self._verifying = anyio.Lock()
         self._store_checked = -1.0  # when the store last read the database for check_store
         self._read_pool: ReadPool | None = None
-        self._database: SqlDatabase | None = None
+        self._database: Store | None = None
         self._journal: Journal | None = None
 
     # -- lifetime --------------------------------------------------------------------------
@@ -226,20 +231,16 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         url = self.database_url
-        database = SqlDatabase(url, synchronous=self._synchronous)
         owner = new_owner_id()
-        if database.dialect == "sqlite":
-            lock = SqliteOwnerLock(url, owner)
-            try:
-                await anyio.to_thread.run_sync(_ensure_parent, url)
-                await anyio.to_thread.run_sync(lock.acquire)
-            except OSError as exc:
-                raise StorageError(f"cannot open database {database.safe_url}: {exc}") from exc
-            stack.push_async_callback(_shielded, lock.release)
+        database: Store
+        if is_memory_url(url):
+            database = MemoryStore()
+        else:
+            database = await self._open_sql(stack, url, owner)
         # The database's loop outlives the system, whose store actor still uses it on stop.
         runner = await stack.enter_async_context(AsyncioRunner())
         # Reads beside the store's connection; closed once the system (every reader) stopped.
-        self._read_pool = read_pool_of(url)
+        self._read_pool = None if is_memory_url(url) else read_pool_of(url)
         if self._read_pool is not None:
             stack.push_async_callback(self._read_pool.aclose)
         system = await stack.enter_async_context(open_actor_system(clock=self._clock))
@@ -277,6 +278,21 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         task_group = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(task_group.cancel_scope.cancel)
         task_group.start_soon(committer.serve, name="repertory committer")
+
+    async def _open_sql(
+        self, stack: contextlib.AsyncExitStack, url: str, owner: str
+    ) -> SqlDatabase:
+        """The SQL database of `url`, on SQLite with this runtime's liveness token held."""
+        database = SqlDatabase(url, synchronous=self._synchronous)
+        if database.dialect == "sqlite":
+            lock = SqliteOwnerLock(url, owner)
+            try:
+                await anyio.to_thread.run_sync(_ensure_parent, url)
+                await anyio.to_thread.run_sync(lock.acquire)
+            except OSError as exc:
+                raise StorageError(f"cannot open database {database.safe_url}: {exc}") from exc
+            stack.push_async_callback(_shielded, lock.release)
+        return database
 
     def _cache_managers(self, supervisor: Supervisor) -> CacheManagers:
         storages: dict[str, ResultStorage] = {

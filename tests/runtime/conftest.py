@@ -7,6 +7,7 @@ server (through its `postgres` database) and dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from typing import TYPE_CHECKING
@@ -41,13 +42,15 @@ async def runner() -> AsyncIterator[AsyncioRunner]:
         yield runner
 
 
-@pytest.fixture(params=["sqlite", *(["postgresql"] if _POSTGRES_URL else [])])
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, runner: AsyncioRunner
-) -> AsyncIterator[str]:
-    """The URL of an empty database: an SQLite file, or a PostgreSQL database of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/t.db"
+DATABASES = ["sqlite", *(["postgresql"] if _POSTGRES_URL else [])]
+
+
+@contextlib.asynccontextmanager
+async def empty_database(kind: str, directory: Path, runner: AsyncioRunner) -> AsyncIterator[str]:
+    """The URL of an empty database of `kind`: an SQLite file in `directory`, or a PostgreSQL
+    database of its own, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory}/t.db"
         return
     assert _POSTGRES_URL is not None
     name = f"repertory_test_{uuid.uuid4().hex}"
@@ -60,3 +63,12 @@ async def database_url(
                 _POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
             )
         )
+
+
+@pytest.fixture(params=DATABASES)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, runner: AsyncioRunner
+) -> AsyncIterator[str]:
+    """The URL of an empty database: an SQLite file, or a PostgreSQL database of its own."""
+    async with empty_database(request.param, tmp_path, runner) as url:
+        yield url
