@@ -23,6 +23,7 @@ from ._errors import WorkspaceBusyError as WorkspaceBusyError
 from ._errors import WorkspaceExistsError as WorkspaceExistsError
 from ._options import FlowOptions as FlowOptions
 from ._options import RetryDelay as RetryDelay
+from ._options import RetryPolicy as RetryPolicy
 from ._options import TaskOptions as TaskOptions
 from ._options import exponential_backoff as exponential_backoff
 from ._options import retry_delays as retry_delays
@@ -127,6 +128,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "ResultNotFoundError",
     "ResultStorage",
     "RetryDelay",
+    "RetryPolicy",
     "Role",
     "RoleExistsError",
     "RoleInUseError",

@@ -1,11 +1,12 @@
-"""What `@flow` and `@task` configure, as plain frozen records, and the retry delay rules."""
+"""What `@flow` and `@task` configure, as plain frozen records, and the retry policy they make:
+when a failed attempt is tried again, and after how long."""
 
 from __future__ import annotations
 
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, final
 
@@ -64,6 +65,34 @@ def jittered(delay: float, jitter_factor: float | None, rng: random.Random | Non
     return delay * (1 + (rng or random).uniform(0, jitter_factor))
 
 
+#: The states of an attempt that a retry may follow.
+RETRIED: Final = frozenset({"Failed", "TimedOut"})
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Whether a failed attempt is tried again, and after how long: pure (no clock, no I/O),
+    asked by flows and tasks, on the async and the sync path alike. A task's
+    `retry_condition_fn`, the user's code, is asked by the engine once this says yes."""
+
+    retries: int = 0
+    #: The delay before each retry (`retry_delays` made them from what the user gave).
+    delays: tuple[float, ...] = ()
+    jitter_factor: float | None = None
+
+    def delay_after(
+        self, state: State, retries_made: int, rng: random.Random | None = None
+    ) -> float | None:
+        """How long to wait before the next attempt, after an attempt ended in `state` with
+        `retries_made` retries behind it; None: no more attempts (it did not fail, or its
+        retries are spent)."""
+        if state.name not in RETRIED or retries_made >= self.retries:
+            return None
+        delay = self.delays[retries_made] if self.delays else 0.0
+        return jittered(delay, self.jitter_factor, rng)
+
+
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlowOptions:
@@ -83,10 +112,14 @@ class FlowOptions:
     on_cancellation: tuple[Callable[[object, FlowRun, State], object], ...] = ()
     on_crashed: tuple[Callable[[object, FlowRun, State], object], ...] = ()
     on_running: tuple[Callable[[object, FlowRun, State], object], ...] = ()
+    #: Made from the fields above, once (every attempt asks it).
+    retry_policy: RetryPolicy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_text(self.name, "a flow's name")
         check_text(self.version, "a flow's version")
+        policy = RetryPolicy(retries=self.retries, delays=self.retry_delay_seconds)
+        object.__setattr__(self, "retry_policy", policy)  # a frozen record, made once
 
 
 @final
@@ -112,9 +145,18 @@ class TaskOptions:
     refresh_cache: bool = False
     result_serializer: Serializer = "msgpack"
 
+    #: Made from the fields above, once (every attempt asks it).
+    retry_policy: RetryPolicy = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         check_text(self.name, "a task's name")
         check_text(self.version, "a task's version")
+        policy = RetryPolicy(
+            retries=self.retries,
+            delays=self.retry_delay_seconds,
+            jitter_factor=self.retry_jitter_factor,
+        )
+        object.__setattr__(self, "retry_policy", policy)  # a frozen record, made once
         if not isinstance(self.cache_policy, CachePolicy):
             raise TypeError(f"cache_policy must be a cache policy, not {self.cache_policy!r}")
         expiration: object = self.cache_expiration

@@ -430,7 +430,11 @@ async def _on_default_runtime(call: Callable[[], Coroutine[object, object, objec
 
 
 def _as_kwargs(options: FlowOptions | TaskOptions) -> dict[str, object]:
-    return {field.name: getattr(options, field.name) for field in dataclasses.fields(options)}
+    return {
+        field.name: getattr(options, field.name)
+        for field in dataclasses.fields(options)
+        if field.init  # (not what the options make of the others, such as the retry policy)
+    }
 
 
 def _hooks(value: object) -> tuple[Callable[..., object], ...]:

@@ -19,7 +19,6 @@ import anyio
 
 from repertory.actors import SystemClock
 
-from .._options import jittered
 from .._records import NO_RESULT, FlowRun, State, TaskRun, build_task_run, new_id
 from .._states import StateType, check_transition
 from ..cache._cached_task import run_cached
@@ -141,8 +140,8 @@ def _sleep_blocking(clock: Clock, seconds: float) -> None:
         anyio.from_thread.check_cancelled()  # raises unless in an anyio worker thread
     except anyio.NoEventLoopError:
         time.sleep(seconds)
-    else:
-        anyio.from_thread.run(clock.sleep, seconds)
+        return
+    anyio.from_thread.run(clock.sleep, seconds)
 
 
 @final
@@ -272,8 +271,8 @@ class Engine:
                 log_prints=options.log_prints,
             )
             state = await self._attempt(fn, run, context, options.timeout_seconds)
-            if state.name in {"Failed", "TimedOut"} and retry < options.retries:
-                delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0
+            delay = options.retry_policy.delay_after(state, retry)
+            if delay is not None:
                 run.transition("AwaitingRetry", message=state.message)
                 retry += 1
                 await self.clock.sleep(delay)
@@ -525,8 +524,7 @@ class Engine:
             if delay:
                 _sleep_blocking(self.clock, delay)
         final = run.apply(state)
-        for hook in _task_hooks(options, final):
-            _run_sync_hook(hook, definition, run.record, final)
+        _run_hooks_inline(_task_hooks(options, final), definition, run.record, final)
         return _outcome(final, return_state)
 
     def _retry_delay(
@@ -537,19 +535,17 @@ class Engine:
         state: State,
         retry: int,
     ) -> float | None:
-        """The delay before the next retry, or None when the task is done trying."""
-        if state.name not in {"Failed", "TimedOut"} or retry >= options.retries:
-            return None
+        """The delay before the next retry, or None when the task is done trying: its retry
+        policy's answer, unless its `retry_condition_fn` says no (or fails: then no too)."""
+        delay = options.retry_policy.delay_after(state, retry)
         condition = options.retry_condition_fn
-        if condition is not None:
-            try:
-                if not condition(definition, run.record, state):
-                    return None
-            except Exception:
-                logger.exception("retry_condition_fn of task %s failed", options.name)
-                return None
-        delay = options.retry_delay_seconds[retry] if options.retry_delay_seconds else 0.0
-        return jittered(delay, options.retry_jitter_factor)
+        if delay is None or condition is None:
+            return delay
+        try:
+            return delay if condition(definition, run.record, state) else None
+        except Exception:
+            logger.exception("retry_condition_fn of task %s failed", options.name)
+            return None
 
 
 async def _end_abruptly(
@@ -625,17 +621,34 @@ async def _run_hooks(
             logger.exception("hook %s failed", getattr(hook, "__name__", hook))
 
 
-def _run_sync_hook(
-    hook: Callable[..., object], definition: object, record: object, state: State
+def _run_hooks_inline(
+    hooks: tuple[Callable[..., object], ...], definition: object, record: object, state: State
 ) -> None:
+    """`_run_hooks` for a sync task called directly: in its thread, where the task ran (it
+    cannot await); an async hook is awaited through the event loop from a worker thread."""
+    for hook in hooks:
+        try:
+            result = hook(definition, record, state)
+            if inspect.isawaitable(result):
+                _await_in_thread(result)
+        except Exception:
+            logger.exception("hook %s failed", getattr(hook, "__name__", hook))
+
+
+def _await_in_thread(awaitable: Awaitable[object]) -> None:
     try:
-        result = hook(definition, record, state)
-        if inspect.isawaitable(result):
-            if inspect.iscoroutine(result):
-                result.close()  # never awaited: say so once, in the log, not as a warning
-            raise TypeError("an async hook on a sync task called directly cannot be awaited")
-    except Exception:
-        logger.exception("hook %s failed", getattr(hook, "__name__", hook))
+        anyio.from_thread.check_cancelled()  # raises unless in an anyio worker thread
+    except anyio.NoEventLoopError:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # never awaited: said once, in the log, not as a warning
+        raise TypeError(
+            "an async hook of a sync task called on the event loop's thread cannot be awaited"
+        ) from None
+    anyio.from_thread.run(_awaited, awaitable)
+
+
+async def _awaited(awaitable: Awaitable[object]) -> None:
+    await awaitable
 
 
 def _run_name(

@@ -400,6 +400,35 @@ async def test_task_hooks_and_context(make_runtime: Callable[[], Runtime]) -> No
     assert seen == ["failed Failed", "done Completed"]
 
 
+async def test_an_async_hook_of_a_sync_task_called_directly_is_awaited_from_its_thread(
+    make_runtime: Callable[[], Runtime], caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    async def done(task_: object, task_run: object, state: State) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append(f"done {state.name}")
+
+    @task(on_completion=[done])
+    def step(x: int) -> int:
+        return x + 1
+
+    @flow
+    def in_a_thread() -> int:  # a sync flow's body runs in a worker thread
+        return step(1)
+
+    @flow
+    async def on_the_loop() -> int:  # here the task runs on the event loop's thread
+        return step(2)
+
+    async with make_runtime():
+        assert await in_a_thread() == 2  # type: ignore[misc]  # awaited in async code
+        assert seen == ["done Completed"]
+        assert await on_the_loop() == 3  # the hook cannot be awaited: logged, not fatal
+    assert seen == ["done Completed"]
+    assert "an async hook of a sync task called on the event loop's thread" in caplog.text
+
+
 async def test_a_task_timeout_fails_it_timed_out(make_runtime: Callable[[], Runtime]) -> None:
     @task(timeout_seconds=0.01)
     async def stuck() -> None:
