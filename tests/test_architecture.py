@@ -27,8 +27,7 @@ PUBLIC_PACKAGES = [
     "repertory.runtime",
     "repertory.gateway",
 ]
-# Of the SDK's modules, only the command line (`_cli` and its `_cli_*` parts) may import the
-# gateway.
+# Of the SDK's modules, only the command line (the `_cli` package) may import the gateway.
 CLI_MODULE = "repertory._cli"
 
 
@@ -83,7 +82,7 @@ SOURCES = _sources()
 def test_imports_point_down_the_layers(module: str, path: Path) -> None:
     layer = _layer(module)
     forbidden = set(FORBIDDEN.get(layer, set()))
-    is_cli = module == CLI_MODULE or module.startswith(f"{CLI_MODULE}_")
+    is_cli = module == CLI_MODULE or module.startswith(f"{CLI_MODULE}.")
     if layer == "repertory" and not is_cli:
         forbidden.add("repertory.gateway")
     bad = sorted(name for name in _imports(module, path) if _layer(name) in forbidden)

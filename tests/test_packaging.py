@@ -21,6 +21,7 @@ EXPECTED_PACKAGES = {
     "repertory/runtime/storage",
     "repertory/runtime/tenancy",
     "repertory/gateway",
+    "repertory/_cli",
 }
 
 

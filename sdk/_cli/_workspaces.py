@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._cli_options import AsJson, Debug, Key, Url, connect
+from ._options import AsJson, Debug, Key, Url, connect
 
 workspace_app = typer.Typer(
     help="The workspaces of a server (with a server admin key).", no_args_is_help=True

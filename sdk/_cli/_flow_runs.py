@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
-from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, print_table, stamp
+from ._options import AsJson, Debug, Key, Url, Workspace, connect, print_table, stamp
 
 if TYPE_CHECKING:
     from repertory import FlowRun, SyncClient

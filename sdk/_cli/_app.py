@@ -1,7 +1,7 @@
 """The `repertory` command line (typer): its root, `server start` and `run`; the commands
-that talk to a server live in `_cli_flow_runs`, `_cli_cache`, `_cli_api_keys`,
-`_cli_audit` and `_cli_workspaces`. The command line (this module and its `_cli_*` parts)
-is the one part of the SDK that may import the gateway; the rest of the SDK never imports it.
+that talk to a server live beside it, in `_flow_runs`, `_cache`, `_api_keys`, `_audit` and
+`_workspaces`. The command line (this package) is the one part of the SDK that may import the
+gateway; the rest of the SDK never imports it.
 
 Errors print as one line and exit 1 (2 for bad usage), with the traceback only under `--debug`.
 """
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Annotated
 import anyio
 import typer
 
-from ._cli_api_keys import api_key_app
-from ._cli_audit import audit_app
-from ._cli_cache import cache_app
-from ._cli_flow_runs import flow_run_app
-from ._cli_options import AsJson, Debug, fail
-from ._cli_workspaces import workspace_app
+from ._api_keys import api_key_app
+from ._audit import audit_app
+from ._cache import cache_app
+from ._flow_runs import flow_run_app
+from ._options import AsJson, Debug, fail
+from ._workspaces import workspace_app
 
 if TYPE_CHECKING:
     from repertory import State
@@ -252,7 +252,3 @@ def run_locally(
 def main() -> None:
     """The `repertory` command's entry point."""
     app()
-
-
-if __name__ == "__main__":
-    main()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._cli_options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
+from ._options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
 
 if TYPE_CHECKING:
     from repertory.runtime import CacheEntry
