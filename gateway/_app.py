@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from repertory.runtime import is_storable
+from repertory.runtime.lowlevel import is_storable
 
 from ._audit_trail import STATE_KEY as AUDIT_STATE_KEY
 from ._audit_trail import AuditContext, AuditTrail

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Final, TypeVar, final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from repertory.runtime import RunNotFoundError, is_run_id
+from repertory.runtime import RunNotFoundError
+from repertory.runtime.lowlevel import is_run_id
 
 from ._models import MAX_PAGE
 

@@ -26,17 +26,14 @@ from ._options import RetryDelay as RetryDelay
 from ._options import RetryPolicy as RetryPolicy
 from ._options import TaskOptions as TaskOptions
 from ._options import exponential_backoff as exponential_backoff
-from ._options import retry_delays as retry_delays
 from ._records import CacheEntry as CacheEntry
 from ._records import FlowRun as FlowRun
 from ._records import LogRecord as LogRecord
 from ._records import State as State
 from ._records import TaskRun as TaskRun
-from ._records import is_run_id as is_run_id
 from ._runtime import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIVE_RUNS
 from ._runtime import MAX_IDEMPOTENCY_KEY as MAX_IDEMPOTENCY_KEY
 from ._runtime import Runtime as Runtime
-from ._runtime import current_runtime as current_runtime
 from ._runtime import default_database_url as default_database_url
 from ._runtime import default_results_directory as default_results_directory
 from ._runtime import repertory_home as repertory_home
@@ -49,7 +46,6 @@ from ._tenancy_records import ApiKey as ApiKey
 from ._tenancy_records import AuditRecord as AuditRecord
 from ._tenancy_records import Role as Role
 from ._tenancy_records import Workspace as Workspace
-from ._text import is_storable as is_storable
 from .cache._cache import CacheStatistics as CacheStatistics
 from .cache._cache_policy import FLOW_PARAMETERS as FLOW_PARAMETERS
 from .cache._cache_policy import INPUTS as INPUTS
@@ -58,7 +54,6 @@ from .cache._cache_policy import RUN_ID as RUN_ID
 from .cache._cache_policy import TASK_SOURCE as TASK_SOURCE
 from .cache._cache_policy import CacheKeyContext as CacheKeyContext
 from .cache._cache_policy import CachePolicy as CachePolicy
-from .cache._cache_policy import KeyFunction as KeyFunction
 from .cache._cache_policy import UnhashableInputError as UnhashableInputError
 from .cache._cache_policy import UnhashableInputWarning as UnhashableInputWarning
 from .cache._result_storage import DatabaseStorage as DatabaseStorage
@@ -67,11 +62,7 @@ from .cache._result_storage import ResultMissingError as ResultMissingError
 from .cache._result_storage import ResultStorage as ResultStorage
 from .engine._context import RunContext as RunContext
 from .engine._context import RunLogger as RunLogger
-from .engine._context import current_run as current_run
-from .engine._engine import Engine as Engine
-from .engine._engine import LiveRun as LiveRun
 from .engine._flow_run import FlowDefinition as FlowDefinition
-from .engine._parameters import bind_parameters as bind_parameters
 from .tenancy._audit import SERVER_CHAIN as SERVER_CHAIN
 from .tenancy._audit import AuditCheckpoint as AuditCheckpoint
 from .tenancy._audit import verify_chain as verify_chain
@@ -104,7 +95,6 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "CacheStatistics",
     "DEFAULT_MAX_LIVE_RUNS",
     "DatabaseStorage",
-    "Engine",
     "FLOW_PARAMETERS",
     "FlowDefinition",
     "FlowOptions",
@@ -113,8 +103,6 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "IdempotencyKeyReusedError",
     "InvalidTransitionError",
     "KEY_VARIABLE",
-    "KeyFunction",
-    "LiveRun",
     "LocalFileStorage",
     "LogRecord",
     "MAX_IDEMPOTENCY_KEY",
@@ -157,19 +145,13 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "Workspace",
     "WorkspaceBusyError",
     "WorkspaceExistsError",
-    "bind_parameters",
     "check_transition",
-    "current_run",
-    "current_runtime",
     "default_database_url",
     "default_results_directory",
     "exponential_backoff",
-    "is_run_id",
-    "is_storable",
     "load_audit_keys",
     "may_grant",
     "repertory_home",
-    "retry_delays",
     "rotate_audit_key",
     "scopes_of",
     "verify_chain",

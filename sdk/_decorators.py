@@ -16,12 +16,9 @@ import anyio.from_thread
 import anyio.to_thread
 import sniffio
 
-from repertory.runtime import (
-    NO_CACHE,
-    FlowOptions,
+from repertory.runtime import NO_CACHE, FlowOptions, State, TaskOptions
+from repertory.runtime.lowlevel import (
     KeyFunction,
-    State,
-    TaskOptions,
     bind_parameters,
     current_run,
     current_runtime,
@@ -46,15 +43,8 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from repertory.runtime import (
-        CacheKeyContext,
-        CachePolicy,
-        Engine,
-        LiveRun,
-        RetryDelay,
-        RunContext,
-        TaskRun,
-    )
+    from repertory.runtime import CacheKeyContext, CachePolicy, RetryDelay, RunContext, TaskRun
+    from repertory.runtime.lowlevel import Engine, LiveRun
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Final, final
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from repertory.runtime import Runtime, current_runtime
+from repertory.runtime import Runtime
+from repertory.runtime.lowlevel import current_runtime
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine

@@ -21,7 +21,8 @@ from ._errors import UsageError
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
 
-    from repertory.runtime import LiveRun, TaskRun
+    from repertory.runtime import TaskRun
+    from repertory.runtime.lowlevel import LiveRun
 
 T = TypeVar("T")
 _CONTAINERS = (list, tuple, set)

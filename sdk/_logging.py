@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from repertory.runtime import RunLogger, current_run
+from repertory.runtime import RunLogger
+from repertory.runtime.lowlevel import current_run
 
 from ._errors import UsageError
 

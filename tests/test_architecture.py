@@ -25,6 +25,7 @@ PUBLIC_PACKAGES = [
     "repertory.actors",
     "repertory.actors.transport",
     "repertory.runtime",
+    "repertory.runtime.lowlevel",
     "repertory.gateway",
 ]
 # Of the SDK's modules, only the command line (the `_cli` package) may import the gateway.

@@ -24,7 +24,7 @@ LONG_RUN = """
 import sys
 import anyio
 from repertory import Runtime, flow, get_run_context, task
-from repertory.runtime import current_runtime
+from repertory.runtime.lowlevel import current_runtime
 
 @task
 def prepare() -> int:

@@ -20,9 +20,9 @@ from repertory.runtime import (
     TASK_SOURCE,
     CacheKeyContext,
     CachePolicy,
-    KeyFunction,
     UnhashableInputError,
 )
+from repertory.runtime.lowlevel import KeyFunction
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
