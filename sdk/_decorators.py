@@ -117,12 +117,9 @@ class Flow(Generic[P, R]):
             return await _on_default_runtime(
                 functools.partial(self._call_async, args, kwargs, return_state=return_state)
             )
-        options = self.options
-        parameters = bind_parameters(
-            options.name, self.fn, args, kwargs, validate=options.validate_parameters
+        return await engine.call_flow(
+            self, self.fn, self.options, args, kwargs, return_state=return_state
         )
-        run = engine.new_flow_run(options, parameters)
-        return await engine.run_flow(self, self.fn, options, run, return_state=return_state)
 
     def __repr__(self) -> str:
         return f"<Flow {self.name!r}>"
@@ -169,20 +166,14 @@ class Task(Generic[P, R]):
         context = current_run.get()
         if context is None:
             return cast("Callable[..., object]", self.fn)(*args, **kwargs)
-        parameters = bind_parameters(self.name, self.fn, args, kwargs, validate=False)
-        engine = context.engine
-        run = engine.new_task_run(self.options, parameters, context)
-        if self._is_async:
-            coroutine = engine.run_task(
-                self, self.fn, self.options, run, context, return_state=return_state
-            )
-            if _is_async_context():
-                return coroutine  # for `await`
-            # An async task called in a sync flow's body (a worker thread): run it to the end.
-            return anyio.from_thread.run(lambda: coroutine)
-        return engine.run_task_inline(
-            self, self.fn, self.options, run, context, return_state=return_state
+        called = context.engine.call_task(
+            self, self.fn, self.options, args, kwargs, context, return_state=return_state
         )
+        if not self._is_async or _is_async_context():
+            return called  # a sync task's outcome, or an async task's coroutine, for `await`
+        # An async task called in a sync flow's body (a worker thread): run it to the end.
+        coroutine = cast("Coroutine[Any, Any, object]", called)
+        return anyio.from_thread.run(lambda: coroutine)
 
     @overload
     def submit(

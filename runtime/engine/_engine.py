@@ -25,7 +25,7 @@ from ..cache._cached_task import run_cached
 from ..storage._rows import progress_of
 from ..storage._store import Flush
 from ._context import RunContext, build_run_context, current_run
-from ._parameters import call_arguments, summarize
+from ._parameters import bind_parameters, call_arguments, summarize
 from ._prints import capture_prints
 from ._turns import Submissions, Turns
 
@@ -209,6 +209,24 @@ class Engine:
         )
         return LiveRun(record, parameters, self.journal.flow_run)
 
+    async def call_flow(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: FlowOptions,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+        *,
+        return_state: bool,
+    ) -> object:
+        """A flow called directly, as `run_flow` runs it: its arguments bound (and validated,
+        unless its options say not to), its run made, and run to its final state."""
+        parameters = bind_parameters(
+            options.name, fn, args, kwargs, validate=options.validate_parameters
+        )
+        run = self.new_flow_run(options, parameters)
+        return await self.run_flow(definition, fn, options, run, return_state=return_state)
+
     async def run_flow(
         self,
         definition: object,
@@ -374,6 +392,28 @@ class Engine:
         """A fresh run id, for a run created later (a submitted task run's, which its future
         carries from the start)."""
         return new_id()
+
+    def call_task(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: TaskOptions,
+        args: tuple[object, ...],
+        kwargs: Mapping[str, object],
+        context: RunContext,
+        *,
+        return_state: bool,
+    ) -> object:
+        """A task called directly in the flow run of `context`: its run made, then an async
+        task's run as a coroutine to await (`run_task`), a sync task's run in this thread to
+        its end (`run_task_inline`)."""
+        parameters = bind_parameters(options.name, fn, args, kwargs, validate=False)
+        run = self.new_task_run(options, parameters, context)
+        if _is_async(fn):
+            return self.run_task(definition, fn, options, run, context, return_state=return_state)
+        return self.run_task_inline(
+            definition, fn, options, run, context, return_state=return_state
+        )
 
     def new_task_run(
         self,
