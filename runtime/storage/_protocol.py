@@ -1,6 +1,7 @@
 """What the runtime asks of storage: the `Store` protocol, grouped by concern. SQLite and
-PostgreSQL (`SqlDatabase`) implement it; the runtime reaches it only through typed requests
-(`_requests.py`), plain data that the store actor answers."""
+PostgreSQL (`SqlDatabase`) and memory (`MemoryStore`) implement it, and pass one contract
+suite; the runtime reaches it only through typed requests (`_requests.py`), plain data that
+the store actor answers."""
 
 from __future__ import annotations
 
