@@ -93,7 +93,8 @@ def dialect_of(url: str) -> str:
     if scheme in {"postgresql", "postgres"}:
         return "postgresql"
     raise StorageError(
-        f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgresql://"
+        f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgresql:// "
+        "(or memory://, a runtime's own store in memory)"
     )
 
 
