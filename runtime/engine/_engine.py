@@ -564,7 +564,7 @@ class Engine:
             if delay:
                 _sleep_blocking(self.clock, delay)
         final = run.apply(state)
-        _run_hooks_inline(_task_hooks(options, final), definition, run.record, final)
+        _run_hooks_inline(_task_hooks(options, final), definition, run, final)
         return _outcome(final, return_state)
 
     def _retry_delay(
@@ -662,13 +662,16 @@ async def _run_hooks(
 
 
 def _run_hooks_inline(
-    hooks: tuple[Callable[..., object], ...], definition: object, record: object, state: State
+    hooks: tuple[Callable[..., object], ...],
+    definition: object,
+    run: LiveRun[TaskRun],
+    state: State,
 ) -> None:
     """`_run_hooks` for a sync task called directly: in its thread, where the task ran (it
     cannot await); an async hook is awaited through the event loop from a worker thread."""
-    for hook in hooks:
+    for hook in hooks:  # (the run's record is made only for a hook: it costs a record)
         try:
-            result = hook(definition, record, state)
+            result = hook(definition, run.record, state)
             if inspect.isawaitable(result):
                 _await_in_thread(result)
         except Exception:
