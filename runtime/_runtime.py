@@ -233,16 +233,17 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         url = self.database_url
         owner = new_owner_id()
         database: Store
+        runner = None  # a memory store answers on any loop, beside its one reader: itself
         if is_memory_url(url):
             database = MemoryStore()
         else:
             database = await self._open_sql(stack, url, owner)
-        # The database's loop outlives the system, whose store actor still uses it on stop.
-        runner = await stack.enter_async_context(AsyncioRunner())
-        # Reads beside the store's connection; closed once the system (every reader) stopped.
-        self._read_pool = None if is_memory_url(url) else read_pool_of(url)
-        if self._read_pool is not None:
-            stack.push_async_callback(self._read_pool.aclose)
+            # The database's loop outlives the system, whose store actor still uses it on stop.
+            runner = await stack.enter_async_context(AsyncioRunner())
+            # Reads beside the store's connection; closed once the system (every reader) stopped.
+            self._read_pool = read_pool_of(url)
+            if self._read_pool is not None:
+                stack.push_async_callback(self._read_pool.aclose)
         system = await stack.enter_async_context(open_actor_system(clock=self._clock))
         journal = Journal(max_pending_logs=self._max_pending_logs)
         self._database, self._journal = database, journal

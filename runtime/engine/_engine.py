@@ -132,16 +132,24 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _in_worker_thread() -> bool:
+    """Whether this is an anyio worker thread, which can wait on the event loop (else the
+    loop's own thread, where sync code cannot await). Raises the host's cancellation."""
+    try:
+        anyio.from_thread.check_cancelled()
+    except anyio.NoEventLoopError:
+        return False
+    return True
+
+
 def _sleep_blocking(clock: Clock, seconds: float) -> None:
     """Wait on `clock` in a sync body's thread, which the wait blocks anyway: through the
     event loop from a worker thread (so that a fake clock moves it too); on the loop's own
     thread, where nothing can be awaited, by the system's sleep."""
-    try:
-        anyio.from_thread.check_cancelled()  # raises unless in an anyio worker thread
-    except anyio.NoEventLoopError:
+    if _in_worker_thread():
+        anyio.from_thread.run(clock.sleep, seconds)
+    else:
         time.sleep(seconds)
-        return
-    anyio.from_thread.run(clock.sleep, seconds)
 
 
 @final
@@ -522,14 +530,12 @@ class Engine:
         own; on the event loop's own thread it cannot wait for the manager, and says so.
         """
         if options.is_cached:
-            try:
-                anyio.from_thread.check_cancelled()  # raises unless in an anyio worker thread
-            except anyio.NoEventLoopError:
+            if not _in_worker_thread():
                 raise RuntimeError(
                     f"the cached sync task {options.name!r} was called directly on the event "
                     "loop's thread, where it cannot wait for the cache: await a submitted one "
                     f"({options.name}.submit(...)), or make it async"
-                ) from None
+                )
             run_async = functools.partial(
                 self.run_task, definition, fn, options, run, flow_context, return_state=True
             )
@@ -679,14 +685,14 @@ def _run_hooks_inline(
 
 
 def _await_in_thread(awaitable: Awaitable[object]) -> None:
-    try:
-        anyio.from_thread.check_cancelled()  # raises unless in an anyio worker thread
-    except anyio.NoEventLoopError:
+    if not _in_worker_thread():
         if inspect.iscoroutine(awaitable):
             awaitable.close()  # never awaited: said once, in the log, not as a warning
         raise TypeError(
-            "an async hook of a sync task called on the event loop's thread cannot be awaited"
-        ) from None
+            "an async hook of a sync task called on the event loop's thread cannot be awaited "
+            "(the task runs there when an async flow calls it): make the hook sync, or the "
+            "task async"
+        )
     anyio.from_thread.run(_awaited, awaitable)
 
 

@@ -26,7 +26,7 @@ from ._requests import StoreRequest
 from ._rows import WriteBatch, progress_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from anyio.lowlevel import EventLoopToken
 
@@ -289,7 +289,7 @@ class StoreActor(Actor):
         self,
         *,
         database: Store,
-        runner: AsyncioRunner,
+        runner: AsyncioRunner | None,
         journal: Journal,
         owner: str,
     ) -> None:
@@ -299,20 +299,20 @@ class StoreActor(Actor):
         self._owner = owner
 
     async def on_start(self) -> None:
-        await self._runner.call(self._database.open)
+        await self._call(self._database.open)
         try:
-            await self._runner.call(lambda: self._database.register_owner(self._owner))
+            await self._call(lambda: self._database.register_owner(self._owner))
             await self._sweep_dead_owners()
         except BaseException:
-            await self._runner.call(self._database.close)  # on_stop runs only after a start
+            await self._call(self._database.close)  # on_stop runs only after a start
             raise
 
     async def on_stop(self) -> None:
         try:
             await self._commit()
-            await self._runner.call(lambda: self._database.unregister_owner(self._owner))
+            await self._call(lambda: self._database.unregister_owner(self._owner))
         finally:
-            await self._runner.call(self._database.close)
+            await self._call(self._database.close)
 
     async def receive(self, message: object) -> object:
         if isinstance(message, Flush):
@@ -322,7 +322,7 @@ class StoreActor(Actor):
             if message.commits_first:
                 await self._commit()
             try:
-                return await self._runner.call(lambda: message.answer(self._database))
+                return await self._call(lambda: message.answer(self._database))
             except StorageError as exc:  # this request's own failure (its data, say): not ours
                 self.refuse(exc)
         return self.unhandled(message)
@@ -335,6 +335,13 @@ class StoreActor(Actor):
         finally:
             self._journal.settle()
 
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """`fn()` where the store's drivers need it: on the runner's asyncio loop; here, for
+        a store without one (memory answers on any loop)."""
+        if self._runner is None:
+            return await fn()
+        return await self._runner.call(fn)
+
     async def _write(self, batch: WriteBatch) -> None:
         database = self._database
         try:
@@ -342,18 +349,18 @@ class StoreActor(Actor):
                 with anyio.CancelScope(shield=True):  # as the runner's calls: never half done
                     await database.write(batch, owner=self._owner)
             else:
-                await self._runner.call(lambda: database.write(batch, owner=self._owner))
+                await self._call(lambda: database.write(batch, owner=self._owner))
         except BaseException:
             self._journal.put_back(batch)  # nothing is lost: the next commit retries it
             raise
 
     async def _sweep_dead_owners(self) -> None:
         database = self._database
-        owners = await self._runner.call(lambda: database.other_owners(self._owner))
+        owners = await self._call(lambda: database.other_owners(self._owner))
         for owner in owners:
-            if await self._runner.call(lambda owner=owner: database.is_owner_alive(owner)):  # type: ignore[misc]
+            if await self._call(lambda owner=owner: database.is_owner_alive(owner)):  # type: ignore[misc]
                 continue
-            crashed = await self._runner.call(
+            crashed = await self._call(
                 lambda owner=owner: database.crash_runs_of(  # type: ignore[misc]
                     owner, "the process that ran it died"
                 )

@@ -13,9 +13,9 @@ from repertory.actors import Actor, Request, Restart
 
 from .._errors import StorageError
 from .._tenancy_records import AuditRecord
-from ..storage import (
-    _requests as db,  # as `db.ReadApiKeys`: this module's messages take the plain names
-)
+
+# As `db.ReadApiKeys`: this module's own messages (ReadApiKeys, ...) take the plain names.
+from ..storage import _requests as db
 from ._audit_chain import AuditEvent, ChainWriter
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@ no database (the store itself passes the storage contract suite)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -83,6 +84,13 @@ async def test_each_runtime_on_memory_has_a_store_of_its_own() -> None:
         async with Runtime("memory://") as second:
             assert await second.read_flow_runs() == []
         assert len(await first.read_flow_runs()) == 1
+
+
+async def test_a_memory_runtime_starts_no_asyncio_thread_for_drivers_it_has_not() -> None:
+    async with Runtime("memory://"):
+        await pipeline(1, [])
+        threads = [t.name for t in threading.enumerate() if t.name.startswith("repertory-")]
+        assert threads == []  # (a SQL runtime on trio runs its drivers in "repertory-asyncio")
 
 
 def test_an_unknown_scheme_is_still_refused() -> None:
