@@ -17,7 +17,13 @@ from ._errors import RunNotFoundError as RunNotFoundError
 from ._errors import RuntimeNotRunningError as RuntimeNotRunningError
 from ._errors import SchemaVersionError as SchemaVersionError
 from ._errors import StorageError as StorageError
+from ._errors import TaskCancelledError as TaskCancelledError
 from ._errors import TooManyRunsError as TooManyRunsError
+from ._errors import UnhashableInputError as UnhashableInputError
+from ._errors import UnhashableInputWarning as UnhashableInputWarning
+from ._errors import UnserializableResultError as UnserializableResultError
+from ._errors import UpstreamFailedError as UpstreamFailedError
+from ._errors import UsageError as UsageError
 from ._errors import WorkflowError as WorkflowError
 from ._errors import WorkspaceBusyError as WorkspaceBusyError
 from ._errors import WorkspaceExistsError as WorkspaceExistsError
@@ -37,7 +43,6 @@ from ._runtime import Runtime as Runtime
 from ._runtime import default_database_url as default_database_url
 from ._runtime import default_results_directory as default_results_directory
 from ._runtime import repertory_home as repertory_home
-from ._serialization import UnserializableResultError as UnserializableResultError
 from ._states import STATE_TYPES as STATE_TYPES
 from ._states import TERMINAL_TYPES as TERMINAL_TYPES
 from ._states import StateType as StateType
@@ -54,15 +59,16 @@ from .cache._cache_policy import RUN_ID as RUN_ID
 from .cache._cache_policy import TASK_SOURCE as TASK_SOURCE
 from .cache._cache_policy import CacheKeyContext as CacheKeyContext
 from .cache._cache_policy import CachePolicy as CachePolicy
-from .cache._cache_policy import UnhashableInputError as UnhashableInputError
-from .cache._cache_policy import UnhashableInputWarning as UnhashableInputWarning
 from .cache._result_storage import DatabaseStorage as DatabaseStorage
 from .cache._result_storage import LocalFileStorage as LocalFileStorage
-from .cache._result_storage import ResultMissingError as ResultMissingError
 from .cache._result_storage import ResultStorage as ResultStorage
 from .engine._context import RunContext as RunContext
 from .engine._context import RunLogger as RunLogger
 from .engine._flow_run import FlowDefinition as FlowDefinition
+from .engine._futures import TaskFuture as TaskFuture
+from .engine._futures import TaskFutureList as TaskFutureList
+from .engine._futures import allow_failure as allow_failure
+from .engine._futures import unmapped as unmapped
 from .tenancy._audit import SERVER_CHAIN as SERVER_CHAIN
 from .tenancy._audit import AuditCheckpoint as AuditCheckpoint
 from .tenancy._audit import verify_chain as verify_chain
@@ -112,7 +118,6 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "ROLES",
     "ROLE_SCOPES",
     "RUN_ID",
-    "ResultMissingError",
     "ResultNotFoundError",
     "ResultStorage",
     "RetryDelay",
@@ -135,16 +140,22 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "StorageError",
     "TASK_SOURCE",
     "TERMINAL_TYPES",
+    "TaskCancelledError",
+    "TaskFuture",
+    "TaskFutureList",
     "TaskOptions",
     "TaskRun",
     "TooManyRunsError",
     "UnhashableInputError",
     "UnhashableInputWarning",
     "UnserializableResultError",
+    "UpstreamFailedError",
+    "UsageError",
     "WorkflowError",
     "Workspace",
     "WorkspaceBusyError",
     "WorkspaceExistsError",
+    "allow_failure",
     "check_transition",
     "default_database_url",
     "default_results_directory",
@@ -154,5 +165,6 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "repertory_home",
     "rotate_audit_key",
     "scopes_of",
+    "unmapped",
     "verify_chain",
 ]

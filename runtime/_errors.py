@@ -1,26 +1,33 @@
-"""Errors of the workflow runtime, one root for the package.
+"""Errors of the workflow runtime (and the SDK built on it), one root for the package.
 
 WorkflowError
+├── UsageError (TypeError)                   called in a way it does not support; says how
 ├── InvalidTransitionError (ValueError)      a state change the transition table forbids
 ├── ParameterValidationError (ValueError)    flow parameters that do not fit the signature
 ├── NoResultError                            a state that holds no outcome was asked for one
+├── UpstreamFailedError                      an upstream task run failed: this one never ran
+├── TaskCancelledError                       a submitted task run was cancelled with its flow
+├── UnhashableInputError (TypeError)         a cached task's input has no stable hash
+├── UnserializableResultError (TypeError)    a result its serializer cannot store
 ├── RunNotFoundError (LookupError)           no run with that id in that workspace
 ├── ApiKeyNotFoundError (LookupError)        no API key with that id in that workspace
-├── ResultNotFoundError (LookupError)        a task run's result was not stored, or is gone
+├── ResultNotFoundError (LookupError)        a result was not stored, or is gone
 ├── IdempotencyKeyReusedError (ValueError)   a key already used for another request
 ├── RuntimeNotRunningError                   a runtime used outside its `async with`
 ├── TooManyRunsError                         a workspace has its most runs in progress
-├── WorkspaceExistsError (ValueError)         a workspace of that name exists already
+├── WorkspaceExistsError (ValueError)        a workspace of that name exists already
 ├── WorkspaceBusyError                       a workspace to delete still has runs in progress
 ├── RoleExistsError (ValueError)             a role of that name exists already
 ├── RoleInUseError                           a role to delete is carried by a key
 └── StorageError                             the database cannot be opened, read or written
     └── SchemaVersionError                   the database was written by a newer repertory
+
+UnhashableInputWarning (UserWarning)         a cached task ran uncached, as its policy said
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,8 +35,19 @@ if TYPE_CHECKING:
     from ._records import State
 
 
+class _Future(Protocol):  # a TaskFuture, as far as its errors need to know
+    @property
+    def task_run_id(self) -> str: ...
+    @property
+    def state(self) -> State: ...
+
+
 class WorkflowError(Exception):
     """Root of every error the workflow runtime raises."""
+
+
+class UsageError(WorkflowError, TypeError):
+    """Raised when repertory is called in a way it does not support; the message says how."""
 
 
 class InvalidTransitionError(WorkflowError, ValueError):
@@ -71,6 +89,44 @@ class NoResultError(WorkflowError):
         self.state = state
 
 
+class UpstreamFailedError(WorkflowError):
+    """An upstream task run failed, so the downstream run was not started."""
+
+    def __init__(self, upstream: _Future) -> None:
+        super().__init__(f"upstream task run {upstream.task_run_id} ended {upstream.state.name}")
+        #: The upstream run's future.
+        self.upstream = upstream
+
+
+class TaskCancelledError(WorkflowError):
+    """A submitted task run was cancelled (with its flow) before it ended."""
+
+    def __init__(self, task_run_id: str) -> None:
+        super().__init__(f"task run {task_run_id} was cancelled")
+        self.task_run_id = task_run_id
+
+
+class UnhashableInputError(WorkflowError, TypeError):
+    """An input of a cached task has no stable hash, so no cache key can be made of it."""
+
+    def __init__(self, task_name: str, parameter: str, value: object) -> None:
+        super().__init__(
+            f"task {task_name!r} cannot be cached on its inputs: parameter {parameter!r} is a "
+            f"{type(value).__qualname__}, which has no stable hash. Leave it out "
+            f"(cache_policy=INPUTS - {parameter!r}), give a cache_key_fn, or pass plain data"
+        )
+        self.task_name = task_name
+        self.parameter = parameter
+
+
+class UnhashableInputWarning(UserWarning):
+    """A task was not cached because an input has no stable hash (as its policy asked)."""
+
+
+class UnserializableResultError(WorkflowError, TypeError):
+    """A result that the task's serializer cannot store."""
+
+
 class RunNotFoundError(WorkflowError, LookupError):
     """Raised when no run has the given id in the given workspace."""
 
@@ -90,12 +146,19 @@ class ApiKeyNotFoundError(WorkflowError, LookupError):
 
 
 class ResultNotFoundError(WorkflowError, LookupError):
-    """A task run's result cannot be read back: it was not cached, or its entry expired or
-    was invalidated, or its stored bytes are gone."""
+    """A result cannot be read back: its task run was not cached, or its entry expired or
+    was invalidated, or its stored bytes are gone.
 
-    def __init__(self, task_run_id: str, why: str) -> None:
-        super().__init__(f"no result of task run {task_run_id!r}: {why}")
+    The runtime raises it naming the task run (`task_run_id`); a `ResultStorage` raises it
+    naming the place it looked (`location`), from `read`.
+    """
+
+    def __init__(
+        self, message: str, *, task_run_id: str | None = None, location: str | None = None
+    ) -> None:
+        super().__init__(message)
         self.task_run_id = task_run_id
+        self.location = location
 
 
 class IdempotencyKeyReusedError(WorkflowError, ValueError):

@@ -15,6 +15,8 @@ from typing import Final, Literal
 
 import msgpack
 
+from ._errors import UnserializableResultError
+
 Serializer = Literal["msgpack", "pickle"]
 SERIALIZERS: Final = ("msgpack", "pickle")
 
@@ -23,10 +25,6 @@ _PICKLE: Final = b"p"
 _TUPLE, _SET, _FROZENSET, _DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _BIGINT = range(
     1, 11
 )
-
-
-class UnserializableResultError(TypeError):
-    """A result that the task's serializer cannot store."""
 
 
 def dumps(value: object, serializer: Serializer = "msgpack") -> bytes:

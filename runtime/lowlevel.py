@@ -13,7 +13,7 @@ from ._text import is_storable as is_storable
 from .cache._cache_policy import KeyFunction as KeyFunction
 from .engine._context import current_run as current_run
 from .engine._engine import Engine as Engine
-from .engine._engine import LiveRun as LiveRun
+from .engine._live_run import LiveRun as LiveRun
 from .engine._parameters import bind_parameters as bind_parameters
 
 __all__ = [

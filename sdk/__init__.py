@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from repertory.runtime import LocalFileStorage as LocalFileStorage
     from repertory.runtime import NoResultError as NoResultError
     from repertory.runtime import ParameterValidationError as ParameterValidationError
-    from repertory.runtime import ResultMissingError as ResultMissingError
     from repertory.runtime import ResultNotFoundError as ResultNotFoundError
     from repertory.runtime import ResultStorage as ResultStorage
     from repertory.runtime import RoleExistsError as RoleExistsError
@@ -39,15 +38,22 @@ if TYPE_CHECKING:
     from repertory.runtime import State as State
     from repertory.runtime import StateType as StateType
     from repertory.runtime import StorageError as StorageError
+    from repertory.runtime import TaskCancelledError as TaskCancelledError
+    from repertory.runtime import TaskFuture as TaskFuture
+    from repertory.runtime import TaskFutureList as TaskFutureList
     from repertory.runtime import TaskRun as TaskRun
     from repertory.runtime import TooManyRunsError as TooManyRunsError
     from repertory.runtime import UnhashableInputError as UnhashableInputError
     from repertory.runtime import UnhashableInputWarning as UnhashableInputWarning
     from repertory.runtime import UnserializableResultError as UnserializableResultError
+    from repertory.runtime import UpstreamFailedError as UpstreamFailedError
+    from repertory.runtime import UsageError as UsageError
     from repertory.runtime import WorkflowError as WorkflowError
     from repertory.runtime import WorkspaceBusyError as WorkspaceBusyError
     from repertory.runtime import WorkspaceExistsError as WorkspaceExistsError
+    from repertory.runtime import allow_failure as allow_failure
     from repertory.runtime import exponential_backoff as exponential_backoff
+    from repertory.runtime import unmapped as unmapped
 
     from ._client import Client as Client
     from ._client import SyncClient as SyncClient
@@ -62,16 +68,8 @@ if TYPE_CHECKING:
     from ._errors import ClientError as ClientError
     from ._errors import ConflictError as ConflictError
     from ._errors import NotFoundError as NotFoundError
-    from ._errors import SdkError as SdkError
     from ._errors import ServerError as ServerError
-    from ._errors import UsageError as UsageError
     from ._errors import ValidationError as ValidationError
-    from ._futures import TaskCancelledError as TaskCancelledError
-    from ._futures import TaskFuture as TaskFuture
-    from ._futures import TaskFutureList as TaskFutureList
-    from ._futures import UpstreamFailedError as UpstreamFailedError
-    from ._futures import allow_failure as allow_failure
-    from ._futures import unmapped as unmapped
     from ._logging import get_run_logger as get_run_logger
 
 __version__ = "0.1.0"
@@ -82,7 +80,6 @@ _LAZY = {
     "IdempotencyKeyReusedError": "repertory.runtime",
     "InvalidTransitionError": "repertory.runtime",
     "NoResultError": "repertory.runtime",
-    "ResultMissingError": "repertory.runtime",
     "RoleExistsError": "repertory.runtime",
     "RoleInUseError": "repertory.runtime",
     "RunNotFoundError": "repertory.runtime",
@@ -94,7 +91,7 @@ _LAZY = {
     "WorkflowError": "repertory.runtime",
     "WorkspaceBusyError": "repertory.runtime",
     "WorkspaceExistsError": "repertory.runtime",
-    "TaskCancelledError": "repertory._futures",
+    "TaskCancelledError": "repertory.runtime",
     "FLOW_PARAMETERS": "repertory.runtime",
     "INPUTS": "repertory.runtime",
     "NO_CACHE": "repertory.runtime",
@@ -122,17 +119,16 @@ _LAZY = {
     "FlowRun": "repertory.runtime",
     "ParameterValidationError": "repertory.runtime",
     "Runtime": "repertory.runtime",
-    "SdkError": "repertory._errors",
     "State": "repertory.runtime",
     "StateType": "repertory.runtime",
     "Task": "repertory._decorators",
-    "TaskFuture": "repertory._futures",
-    "TaskFutureList": "repertory._futures",
-    "UpstreamFailedError": "repertory._futures",
-    "allow_failure": "repertory._futures",
-    "unmapped": "repertory._futures",
+    "TaskFuture": "repertory.runtime",
+    "TaskFutureList": "repertory.runtime",
+    "UpstreamFailedError": "repertory.runtime",
+    "allow_failure": "repertory.runtime",
+    "unmapped": "repertory.runtime",
     "TaskRun": "repertory.runtime",
-    "UsageError": "repertory._errors",
+    "UsageError": "repertory.runtime",
     "exponential_backoff": "repertory.runtime",
     "flow": "repertory._decorators",
     "get_run_context": "repertory._decorators",
@@ -171,7 +167,6 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "NotFoundError",
     "ParameterValidationError",
     "RUN_ID",
-    "ResultMissingError",
     "ResultNotFoundError",
     "ResultStorage",
     "RoleExistsError",
@@ -180,7 +175,6 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "Runtime",
     "RuntimeNotRunningError",
     "SchemaVersionError",
-    "SdkError",
     "ServerError",
     "State",
     "StateType",

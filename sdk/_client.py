@@ -35,6 +35,7 @@ from repertory.runtime import (
     State,
     StateType,
     TaskRun,
+    UsageError,
     Workspace,
 )
 
@@ -44,7 +45,6 @@ from ._errors import (
     ConflictError,
     NotFoundError,
     ServerError,
-    UsageError,
     ValidationError,
 )
 

@@ -16,35 +16,24 @@ import anyio.from_thread
 import anyio.to_thread
 import sniffio
 
-from repertory.runtime import NO_CACHE, FlowOptions, State, TaskOptions
-from repertory.runtime.lowlevel import (
-    KeyFunction,
-    bind_parameters,
-    current_run,
-    current_runtime,
-    retry_delays,
-)
+from repertory.runtime import NO_CACHE, FlowOptions, State, TaskOptions, UsageError, unmapped
+from repertory.runtime.lowlevel import KeyFunction, current_run, current_runtime, retry_delays
 
 from ._default import run_sync_on_default_runtime
-from ._errors import UsageError
-from ._futures import (
-    TaskCancelledError,
-    TaskFuture,
-    TaskFutureList,
-    needs_resolving,
-    resolve,
-    unmapped,
-    wait_all,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterable, Mapping
     from datetime import timedelta
 
-    from anyio.abc import TaskGroup
-
-    from repertory.runtime import CacheKeyContext, CachePolicy, RetryDelay, RunContext, TaskRun
-    from repertory.runtime.lowlevel import Engine, LiveRun
+    from repertory.runtime import (
+        CacheKeyContext,
+        CachePolicy,
+        RetryDelay,
+        RunContext,
+        TaskFuture,
+        TaskFutureList,
+    )
+    from repertory.runtime.lowlevel import Engine
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -200,6 +189,14 @@ class Task(Generic[P, R]):
         except anyio.NoEventLoopError:
             raise UsageError(f"{self.name}.submit() called outside a flow") from None
 
+    def _submit(
+        self, args: tuple[object, ...], kwargs: dict[str, object], wait_for: object
+    ) -> TaskFuture[object]:
+        context = self._flow_context("submit")
+        return context.engine.submit_task(
+            self, self.fn, self.options, (args, kwargs), wait_for, context
+        )
+
     @overload
     def map(
         self: Task[P, Coroutine[Any, Any, T]], *args: object, **kwargs: object
@@ -248,147 +245,17 @@ class Task(Generic[P, R]):
     def _submit_all(
         self, calls: list[tuple[tuple[object, ...], dict[str, object]]], wait_for: object
     ) -> TaskFutureList[object]:
-        context = self._flow_context()
-        futures: TaskFutureList[object] = TaskFutureList()
-        if not calls:
-            return futures
-        # The calls differ only in their values: if the first binds, all do. The others are
-        # bound as their runs start, so that a map of thousands returns at once.
-        args, kwargs = calls[0]
-        first = bind_parameters(self.name, self.fn, args, kwargs, validate=False)
-        new_run_id = context.engine.new_run_id
-        submissions = []
-        for index, (args, kwargs) in enumerate(calls):
-            future: TaskFuture[object] = TaskFuture(new_run_id())
-            futures.append(future)
-            submissions.append(
-                _Submission(self, args, kwargs, None if index else first, wait_for, future, context)
-            )
-        assert context.submissions is not None  # checked by _flow_context
-        context.submissions.submit(submissions)
-        return futures
+        context = self._flow_context("map")
+        return context.engine.map_task(self, self.fn, self.options, calls, wait_for, context)
 
-    def _submit(
-        self, args: tuple[object, ...], kwargs: dict[str, object], wait_for: object
-    ) -> TaskFuture[object]:
-        context = self._flow_context()
-        parameters = bind_parameters(self.name, self.fn, args, kwargs, validate=False)
-        future: TaskFuture[object] = TaskFuture(context.engine.new_run_id())
-        assert context.submissions is not None  # checked by _flow_context
-        context.submissions.submit(
-            (_Submission(self, args, kwargs, parameters, wait_for, future, context),)
-        )
-        return future
-
-    def _flow_context(self) -> RunContext:
+    def _flow_context(self, verb: str) -> RunContext:
         context = current_run.get()
-        if context is None or context.submissions is None:
-            raise UsageError(f"{self.name}.submit() called outside a flow")
+        if context is None:
+            raise UsageError(f"{self.name}.{verb}() called outside a flow")
         return context
-
-    async def _run_when_ready(
-        self,
-        run: LiveRun[TaskRun],
-        future: TaskFuture[object],
-        parameters: dict[str, object],
-        wait_for: object,
-        context: RunContext,
-    ) -> None:
-        state: State | None = None
-        try:
-            try:
-                if wait_for is not None:
-                    await wait_all(wait_for)
-                if needs_resolving(parameters.values()):
-                    run.parameters = {
-                        name: await resolve(value) for name, value in parameters.items()
-                    }
-            except Exception as exc:  # an upstream failed, or its value cannot be passed
-                state = run.transition("Failed", message=str(exc), outcome=exc)
-                return
-            state = cast(
-                "State",
-                await context.engine.run_task(
-                    self, self.fn, self.options, run, context, return_state=True, is_paced=True
-                ),
-            )
-        finally:
-            if state is None:  # cancelled before it could end: say so, wake its waiters
-                if not run.state.is_final:
-                    run.transition("Cancelled", message="cancelled with its flow")
-                error = TaskCancelledError(run.id)
-                state = dataclasses.replace(run.state, _outcome=error)
-            future.finish(state)
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r}>"
-
-
-@final
-class _Submission:
-    """A submitted call of a task until its run starts (see the runtime's `Submissions`):
-    the task, its arguments and its future, not a closure, which would be nine objects more
-    for every run of a map of thousands, for the collector to scan."""
-
-    __slots__ = ("args", "context", "future", "kwargs", "parameters", "task", "wait_for")
-
-    def __init__(
-        self,
-        task: Task[..., Any],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        parameters: dict[str, object] | None,
-        wait_for: object,
-        future: TaskFuture[object],
-        context: RunContext,
-    ) -> None:
-        self.task = task
-        self.args = args
-        self.kwargs = kwargs
-        self.parameters = parameters  # None until bound
-        self.wait_for = wait_for
-        self.future = future
-        self.context = context
-
-    def _new_run(self) -> tuple[LiveRun[TaskRun], dict[str, object]]:
-        task, future = self.task, self.future
-        parameters = self.parameters
-        if parameters is None:
-            parameters = bind_parameters(task.name, task.fn, self.args, self.kwargs, validate=False)
-        run = self.context.engine.new_task_run(
-            task.options, parameters, self.context, run_id=future.task_run_id
-        )
-        future.started(run)
-        return run, parameters
-
-    def start(self, task_group: TaskGroup) -> None:
-        try:
-            run, parameters = self._new_run()
-        except Exception as exc:  # a parameter whose repr fails, say: the run cannot exist
-            self.future.finish(
-                State.named("Failed", self.future.task_run_id, message=str(exc), outcome=exc)
-            )
-            return
-        task = self.task
-        task_group.start_soon(
-            task._run_when_ready,
-            run,
-            self.future,
-            parameters,
-            self.wait_for,
-            self.context,
-            name=f"task run {run.base.name}",
-        )
-
-    def abandon(self) -> None:
-        try:
-            run, _ = self._new_run()
-        except Exception as exc:
-            state = State.named("Cancelled", self.future.task_run_id, message=str(exc))
-        else:
-            state = run.transition("Cancelled", message="cancelled with its flow")
-        error = TaskCancelledError(self.future.task_run_id)
-        self.future.finish(dataclasses.replace(state, _outcome=error))
 
 
 def _is_mappable(value: object) -> bool:

@@ -1,13 +1,12 @@
-"""Errors of the SDK, one root for the package.
+"""Errors of the client, one root for them (a misused client raises the runtime's
+`UsageError`, as the rest of repertory does).
 
-SdkError
-├── UsageError (TypeError)          the SDK was called in a way it does not support
-└── ClientError                     the server answered an error, or could not be reached
-    ├── AuthError                   401 or 403: no key, a key that does not work or may not
-    ├── NotFoundError (LookupError) 404: no such object (in this workspace)
-    ├── ValidationError (ValueError) 400 or 422: the request does not validate
-    ├── ConflictError               409: the state of things forbids it (an ended run...)
-    └── ServerError                 5xx or 429 after the retries, or the server unreachable
+ClientError                          the server answered an error, or could not be reached
+├── AuthError                        401 or 403: no key, a key that does not work or may not
+├── NotFoundError (LookupError)      404: no such object (in this workspace)
+├── ValidationError (ValueError)     400 or 422: the request does not validate
+├── ConflictError                    409: the state of things forbids it (an ended run...)
+└── ServerError                      5xx or 429 after the retries, or the server unreachable
 """
 
 from __future__ import annotations
@@ -17,15 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-class SdkError(Exception):
-    """Root of every error the SDK itself raises."""
-
-
-class UsageError(SdkError, TypeError):
-    """Raised when the SDK is called in a way it does not support; the message says how."""
-
-
-class ClientError(SdkError):
+class ClientError(Exception):
     """An error answer of the server (`status` 0: no answer at all), with its body's fields."""
 
     def __init__(

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from repertory.runtime import RunLogger
+from repertory.runtime import RunLogger, UsageError
 from repertory.runtime.lowlevel import current_run
-
-from ._errors import UsageError
 
 
 def get_run_logger() -> RunLogger:

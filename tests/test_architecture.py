@@ -137,7 +137,7 @@ def _error_classes() -> list[type[BaseException]]:
         info.name
         for info in pkgutil.walk_packages(repertory.runtime.__path__, "repertory.runtime.")
     ]
-    modules += [f"repertory.{name}" for name in ("_client", "_decorators", "_errors", "_futures")]
+    modules += [f"repertory.{name}" for name in ("_client", "_decorators", "_errors")]
     found: dict[str, type[BaseException]] = {}
     for name in modules:
         for value in vars(importlib.import_module(name)).values():

@@ -24,25 +24,10 @@ from typing import TYPE_CHECKING, Final, Literal, final
 
 import msgpack
 
+from .._errors import UnhashableInputError, UnhashableInputWarning
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-
-
-class UnhashableInputError(TypeError):
-    """An input of a cached task has no stable hash, so no cache key can be made of it."""
-
-    def __init__(self, task_name: str, parameter: str, value: object) -> None:
-        super().__init__(
-            f"task {task_name!r} cannot be cached on its inputs: parameter {parameter!r} is a "
-            f"{type(value).__qualname__}, which has no stable hash. Leave it out "
-            f"(cache_policy=INPUTS - {parameter!r}), give a cache_key_fn, or pass plain data"
-        )
-        self.task_name = task_name
-        self.parameter = parameter
-
-
-class UnhashableInputWarning(UserWarning):
-    """A task was not cached because an input has no stable hash (as its policy asked)."""
 
 
 @final

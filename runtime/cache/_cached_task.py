@@ -17,8 +17,9 @@ import anyio
 
 from repertory.actors import Restart
 
+from .._errors import UnserializableResultError
 from .._records import CacheEntry, State
-from .._serialization import UnserializableResultError, dumps, loads
+from .._serialization import dumps, loads
 from .._states import StateType
 from ..engine._context import RunLogger
 from ._cache import (
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from .._options import TaskOptions
     from .._records import TaskRun
     from ..engine._context import RunContext
-    from ..engine._engine import Engine, LiveRun
+    from ..engine._engine import Engine
+    from ..engine._live_run import LiveRun
     from ..storage._requests import AskStore
     from ._result_storage import ResultStorage
 

@@ -21,16 +21,13 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, final, runtime_checkable
 
 import anyio.to_thread
 
+from .._errors import ResultNotFoundError
 from ..storage._requests import DeleteResult, PutResult, ReadResult
 
 if TYPE_CHECKING:
     from ..storage._requests import AskStore
 
 T = TypeVar("T")
-
-
-class ResultMissingError(LookupError):
-    """A stored result is not where its entry says (deleted, or never written)."""
 
 
 @runtime_checkable
@@ -47,7 +44,8 @@ class ResultStorage(Protocol):
         ...
 
     async def read(self, location: str) -> bytes:
-        """The bytes at `location`. Raises ResultMissingError when there are none."""
+        """The bytes at `location`. Raises ResultNotFoundError (with the
+        `location`) when there are none."""
         ...
 
     async def delete(self, location: str) -> None:
@@ -92,7 +90,7 @@ class LocalFileStorage:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise ResultMissingError(f"no result file {path}") from None
+            raise ResultNotFoundError(f"no result file {path}", location=location) from None
 
     async def delete(self, location: str) -> None:
         await anyio.to_thread.run_sync(self._delete, location)
@@ -104,7 +102,7 @@ class LocalFileStorage:
     def _path(self, location: str) -> Path:
         path = (self.root / location).resolve()
         if not path.is_relative_to(self.root.resolve()):  # a forged location stays inside
-            raise ResultMissingError(f"no result at {location!r}")
+            raise ResultNotFoundError(f"no result at {location!r}", location=location)
         return path
 
 
@@ -129,7 +127,7 @@ class DatabaseStorage:
     async def read(self, location: str) -> bytes:
         data = await self._ask(ReadResult(location=location))
         if data is None:
-            raise ResultMissingError("no stored result in the database")
+            raise ResultNotFoundError("no stored result in the database", location=location)
         return data
 
     async def delete(self, location: str) -> None:

@@ -49,18 +49,16 @@ class CacheAccess:
         ws = workspace or self.workspace
         entry = await self._ask(ReadCacheEntryOfRun(workspace=ws, task_run_id=task_run_id))
         if entry is None:
-            raise ResultNotFoundError(task_run_id, "it was not cached, or its entry is gone")
+            raise _not_found(task_run_id, "it was not cached, or its entry is gone")
         if not entry.is_valid_at(caches.clock()):
-            raise ResultNotFoundError(task_run_id, f"its cache entry expired at {entry.expires}")
+            raise _not_found(task_run_id, f"its cache entry expired at {entry.expires}")
         storage = caches.storages.get(entry.storage)
         if storage is None:
-            raise ResultNotFoundError(task_run_id, f"it is in storage {entry.storage!r}")
+            raise _not_found(task_run_id, f"it is in storage {entry.storage!r}")
         try:
             return loads(await storage.read(entry.location))
         except (LookupError, ValueError, OSError) as exc:
-            raise ResultNotFoundError(
-                task_run_id, f"its stored result is unreadable: {exc}"
-            ) from exc
+            raise _not_found(task_run_id, f"its stored result is unreadable: {exc}") from exc
 
     async def read_cache_entries(
         self,
@@ -113,3 +111,9 @@ class CacheAccess:
         if self._caches is None:
             raise RuntimeNotRunningError
         return await self._caches.handle(workspace or self.workspace)
+
+
+def _not_found(task_run_id: str, why: str) -> ResultNotFoundError:
+    return ResultNotFoundError(
+        f"no result of task run {task_run_id!r}: {why}", task_run_id=task_run_id
+    )

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, MutableMapping
 
     from .._records import FlowRun, TaskRun
-    from ._engine import Engine, LiveRun
-    from ._turns import Submissions
+    from ._engine import Engine
+    from ._live_run import LiveRun
+    from ._submissions import Submissions
 
 
 @final

@@ -13,105 +13,36 @@ import inspect
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Final, Generic, TypeVar, cast, final
+from typing import TYPE_CHECKING, Final, TypeVar, cast, final
 
 import anyio
 
 from repertory.actors import SystemClock
 
 from .._records import NO_RESULT, FlowRun, State, TaskRun, build_task_run, new_id
-from .._states import StateType, check_transition
+from .._states import StateType
 from ..cache._cached_task import run_cached
-from ..storage._rows import progress_of
 from ..storage._store import Flush
 from ._context import RunContext, build_run_context, current_run
+from ._live_run import LiveRun
 from ._parameters import bind_parameters, call_arguments, summarize
 from ._prints import capture_prints
-from ._turns import Submissions, Turns
+from ._submissions import Submissions, submit, submit_all
+from ._turns import Turns
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     from repertory.actors import ActorRef, Clock
 
     from .._options import FlowOptions, TaskOptions
     from ..cache._cached_task import CacheManagers
-    from ..storage._rows import Progress
     from ..storage._store import Journal
+    from ._futures import TaskFuture, TaskFutureList
+    from ._submissions import Call
 
 R = TypeVar("R", FlowRun, TaskRun)
 logger = logging.getLogger("repertory.engine")
-
-#: States that begin an attempt.
-_STARTS: Final = frozenset({"Running", "Retrying"})
-
-
-@final
-class LiveRun(Generic[R]):
-    """A run while it is live: its progress, kept current, and every transition journalled.
-
-    Its record is built only when someone reads it: a run moves through several states, and
-    records are frozen, so building one per transition would cost every run for nothing.
-    """
-
-    __slots__ = ("_now", "_record", "_write", "base", "id", "parameters")
-
-    def __init__(
-        self,
-        record: R,
-        parameters: Mapping[str, object],
-        write: Callable[[R, State, Progress], None],
-    ) -> None:
-        self.id = record.id
-        self.parameters = parameters  # the values themselves; the record holds their JSON
-        #: The record as created: read what never changes (names, ids) here, for free.
-        self.base: R = record
-        # One tuple, replaced whole: a reader in another thread never sees half a transition.
-        self._now: Progress = progress_of(record)
-        self._record: R | None = record
-        self._write: Callable[[R, State, Progress], None] = write
-        write(record, record.state, self._now)
-
-    @property
-    def record(self) -> R:
-        """The run as it is now."""
-        record = self._record
-        if record is None:
-            state, run_count, start_time, end_time = self._now
-            record = self._record = self.base.evolve(state, run_count, start_time, end_time)
-        return record
-
-    @property
-    def state(self) -> State:
-        return self._now[0]
-
-    @property
-    def run_count(self) -> int:
-        return self._now[1]
-
-    def transition(
-        self, name: str, *, message: str | None = None, outcome: object = NO_RESULT
-    ) -> State:
-        """Move to the named state `name` (raises InvalidTransitionError, changing nothing)."""
-        return self.apply(State.named(name, self.id, message=message, outcome=outcome))
-
-    def apply(self, state: State) -> State:
-        """Move to `state` (raises InvalidTransitionError, changing nothing) and return it.
-
-        The live record keeps the state's outcome; what is stored never includes it.
-        """
-        current, run_count, start_time, end_time = self._now
-        check_transition(current.name, state.name)
-        if state.name in _STARTS:
-            run_count += 1
-            start_time = start_time or state.timestamp
-        elif state.is_final:
-            end_time = state.timestamp
-        self._now = now = (state, run_count, start_time, end_time)
-        self._record = None
-        self._write(self.base, state, now)
-        return state
-
 
 _is_async: Final = functools.cache(inspect.iscoroutinefunction)
 
@@ -395,11 +326,31 @@ class Engine:
 
     # -- tasks -----------------------------------------------------------------------------
 
-    @staticmethod
-    def new_run_id() -> str:
-        """A fresh run id, for a run created later (a submitted task run's, which its future
-        carries from the start)."""
-        return new_id()
+    def submit_task(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: TaskOptions,
+        call: Call,
+        wait_for: object,
+        context: RunContext,
+    ) -> TaskFuture[object]:
+        """A task submitted in the flow attempt of `context`: its run queued to start soon,
+        after the runs in `wait_for` and those whose futures are among its arguments; its
+        future, at once (see `Submissions`)."""
+        return submit(definition, fn, options, call, wait_for, context)
+
+    def map_task(
+        self,
+        definition: object,
+        fn: Callable[..., object],
+        options: TaskOptions,
+        calls: Sequence[Call],
+        wait_for: object,
+        context: RunContext,
+    ) -> TaskFutureList[object]:
+        """`submit_task` for each of `calls`, in order; their futures, at once."""
+        return submit_all(definition, fn, options, calls, wait_for, context)
 
     def call_task(
         self,

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._options import FlowOptions
-    from ._engine import Engine, LiveRun
+    from ._engine import Engine
+    from ._live_run import LiveRun
 
 
 class FlowDefinition(Protocol):

@@ -1,5 +1,4 @@
-"""Turns on the event loop: runs whose bodies never block give it up every few milliseconds,
-and a flow attempt's submitted task runs start a few at a time.
+"""Turns on the event loop: runs whose bodies never block give it up every few milliseconds.
 
 A flow whose tasks return without ever suspending would keep the loop from everything else,
 the committer and the store among them, for as long as it runs. Knows the journal and the
@@ -8,9 +7,8 @@ store's `Flush`, not how runs are run.
 
 from __future__ import annotations
 
-import collections
 import time
-from typing import TYPE_CHECKING, Final, Protocol, final
+from typing import TYPE_CHECKING, Final, final
 
 import anyio
 from anyio.lowlevel import checkpoint
@@ -18,18 +16,12 @@ from anyio.lowlevel import checkpoint
 from ..storage._store import Flush
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from anyio.abc import TaskGroup
-
     from repertory.actors import ActorRef
 
     from ..storage._store import Journal
 
 #: Seconds of the event loop that runs may take before they give it up (a turn).
 TURN: Final = 0.005
-#: Submitted task runs started at once, before those run and the loop goes round.
-START_AT_ONCE: Final = 32
 
 
 @final
@@ -78,59 +70,3 @@ class Turns:
             self._waiting = None
             self._ends = time.perf_counter() + TURN
             waiting.set()
-
-
-class Submission(Protocol):
-    """A submitted call of a task, waiting for its run to start."""
-
-    def start(self, task_group: TaskGroup) -> None:
-        """Create its run and start it in `task_group` (never raises)."""
-
-    def abandon(self) -> None:
-        """Its flow attempt ended first: record its run Cancelled (never raises)."""
-
-
-@final
-class Submissions:
-    """Starts the task runs a flow attempt submits, in order, in the attempt's task group.
-
-    `submit` only queues, so that a `map` of thousands returns at once; one feeder task
-    starts them `START_AT_ONCE` at a time and lets those run (and the loop go round) before
-    it starts more, and gives way when the turn is over, as runs do. Cancelled with its
-    attempt, it abandons the ones it had not started (and `close` does, whatever happened).
-    """
-
-    __slots__ = ("_is_feeding", "_queue", "_task_group", "_turns")
-
-    def __init__(self, task_group: TaskGroup, turns: Turns) -> None:
-        self._task_group = task_group
-        self._turns = turns
-        self._queue: collections.deque[Submission] = collections.deque()
-        self._is_feeding = False
-
-    def submit(self, submissions: Iterable[Submission]) -> None:
-        """Queue `submissions`, to start in order (on the event loop's thread; never blocks)."""
-        self._queue.extend(submissions)
-        if not self._is_feeding and self._queue:
-            self._is_feeding = True
-            self._task_group.start_soon(self._feed, name="submitted task runs")
-
-    async def _feed(self) -> None:
-        queue, turns, task_group = self._queue, self._turns, self._task_group
-        try:
-            while queue:
-                if turns.is_over():
-                    await turns.give_way()
-                    continue
-                for _ in range(min(START_AT_ONCE, len(queue))):
-                    queue.popleft().start(task_group)
-                await checkpoint()  # behind the runs just started
-        finally:
-            self._is_feeding = False
-            self.close()  # cancelled with the attempt
-
-    def close(self) -> None:
-        """Abandon the submissions that have not started: their attempt is over."""
-        queue = self._queue
-        while queue:
-            queue.popleft().abandon()

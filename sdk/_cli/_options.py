@@ -36,12 +36,12 @@ def connect(
     url: str | None, api_key: str | None, workspace: str, debug: bool
 ) -> Iterator[SyncClient]:
     """A sync client; its errors become one line and exit code 1."""
-    from repertory import ClientError, SdkError, get_sync_client
+    from repertory import ClientError, UsageError, get_sync_client
 
     try:
         with get_sync_client(url, api_key, workspace=workspace) as client:
             yield client
-    except (ClientError, SdkError) as exc:
+    except (ClientError, UsageError) as exc:
         raise fail(str(exc), debug=debug, error=exc) from None
 
 

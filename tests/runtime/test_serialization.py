@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repertory.runtime._serialization import UnserializableResultError, dumps, loads
+from repertory.runtime import UnserializableResultError
+from repertory.runtime._serialization import dumps, loads
 
 leaves = (
     st.none()

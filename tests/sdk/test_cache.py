@@ -25,7 +25,7 @@ from repertory import (
     flow,
     task,
 )
-from repertory.runtime import ResultMissingError, ResultStorage, UnhashableInputWarning
+from repertory.runtime import ResultStorage, UnhashableInputWarning
 from repertory.testing import FakeClock
 
 if TYPE_CHECKING:
@@ -558,7 +558,7 @@ class MemoryStorage:
         try:
             return self.blobs[location]
         except KeyError:
-            raise ResultMissingError(location) from None
+            raise ResultNotFoundError(f"no blob at {location!r}", location=location) from None
 
     async def delete(self, location: str) -> None:
         self.blobs.pop(location, None)
@@ -586,3 +586,27 @@ async def test_a_storage_of_ones_own_plugs_in(open_runtime: OpenRuntime, calls: 
         assert await rt.invalidate_cache(task_name="keep") == 1
         assert storage.blobs == {}
     assert calls.seen == [1]
+
+
+async def test_a_missing_result_says_which_run_and_where_it_was_looked_for(
+    open_runtime: OpenRuntime, repertory_home: Path
+) -> None:
+    @task(cache_policy=INPUTS)
+    async def keep(x: int) -> int:
+        return x
+
+    @flow
+    async def once(x: int) -> int:
+        return await keep(x)
+
+    async with open_runtime() as rt:
+        await once(1)
+        [entry] = await rt.read_cache_entries()
+        await anyio.Path(repertory_home / "results" / entry.location).unlink()
+        with pytest.raises(ResultNotFoundError, match="unreadable: no result file") as caught:
+            await rt.read_result(entry.task_run_id)
+    assert caught.value.task_run_id == entry.task_run_id
+    assert caught.value.location is None
+    cause = caught.value.__cause__
+    assert isinstance(cause, ResultNotFoundError)  # what the storage raised, as documented
+    assert (cause.location, cause.task_run_id) == (entry.location, None)

@@ -22,7 +22,7 @@ from repertory import (
     unmapped,
 )
 from repertory.runtime import check_transition
-from repertory.runtime.engine._turns import START_AT_ONCE
+from repertory.runtime.engine._submissions import START_AT_ONCE
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING, Generic, TypeVar, cast, final
 import anyio
 import anyio.from_thread
 
-from repertory.runtime import State
-
-from ._errors import UsageError
+from .._errors import UpstreamFailedError, UsageError
+from .._records import State
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
 
-    from repertory.runtime import TaskRun
-    from repertory.runtime.lowlevel import LiveRun
+    from .._records import TaskRun
+    from ._live_run import LiveRun
 
 T = TypeVar("T")
 _CONTAINERS = (list, tuple, set)
@@ -46,22 +45,6 @@ class allow_failure(Generic[T]):  # noqa: N801 - named like the function users k
 
     def __init__(self, future: TaskFuture[T]) -> None:
         self.future = future
-
-
-class UpstreamFailedError(Exception):
-    """An upstream task run failed, so the downstream run was not started."""
-
-    def __init__(self, upstream: TaskFuture[object]) -> None:
-        super().__init__(f"upstream task run {upstream.task_run_id} ended {upstream.state.name}")
-        self.upstream = upstream
-
-
-class TaskCancelledError(Exception):
-    """A submitted task run was cancelled (with its flow) before it ended."""
-
-    def __init__(self, task_run_id: str) -> None:
-        super().__init__(f"task run {task_run_id} was cancelled")
-        self.task_run_id = task_run_id
 
 
 @final
