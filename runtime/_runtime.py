@@ -93,7 +93,6 @@ if TYPE_CHECKING:
 
     from ._records import FlowRun, LogRecord, State, TaskRun
     from ._states import StateType
-    from ._tenancy_records import ApiKey
     from .storage._protocol import Store
 
 #: The runtime the current code runs under (set inside `async with Runtime(...)`).
@@ -183,6 +182,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             raise ValueError(
                 f"max_live_runs_per_workspace must be >= 1, got {max_live_runs_per_workspace}"
             )
+        super().__init__()  # the parts' own state
         self.database_url = database_url or default_database_url()
         if not is_memory_url(self.database_url):
             dialect_of(self.database_url)  # an unsupported URL fails here, not at start
@@ -204,15 +204,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         self._store: ActorRef | None = None
         self._system: ActorSystem | None = None
         self._flow_runs: Supervisor | None = None
-        # API keys looked up lately, with their secrets' hashes and when to look again: a
-        # revocation through this runtime drops a key at once, one through another runtime on
-        # the same database within KEY_CACHE_SECONDS.
-        self._keys: dict[str, tuple[ApiKey, str, float]] = {}
-        # Custom roles' scopes looked up lately, by (workspace, role), and when to look again.
-        self._role_scopes: dict[tuple[str, str], tuple[frozenset[str], float]] = {}
         self._context_token: contextvars.Token[Runtime | None] | None = None
-        self._verified: dict[str, tuple[int, str]] = {}
-        self._verifying = anyio.Lock()
         self._store_checked = -1.0  # when the store last read the database for check_store
         self._read_pool: ReadPool | None = None
         self._database: Store | None = None
@@ -603,8 +595,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             raise LookupError(f"no workspace {name!r}")
         if outcome == "taken":
             raise WorkspaceExistsError(new_name)
-        self._keys = {k: v for k, v in self._keys.items() if v[0].workspace != name}
-        self._role_scopes = {k: v for k, v in self._role_scopes.items() if k[0] != name}
+        self._forget_keys_of(name)
         if self._caches is not None:
             await self._caches.forget(name)
         if self._workspaces is not None:
@@ -631,7 +622,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         caches = self._caches
         entries = await self.read_cache_entries(workspace=name)
         await self._ask(DeleteWorkspace(name=name))
-        self._keys = {k: v for k, v in self._keys.items() if v[0].workspace != name}
+        self._forget_keys_of(name)
         if caches is not None:
             for entry in entries:  # the results, once nothing points at them any more
                 storage = caches.storages.get(entry.storage)
@@ -641,6 +632,16 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             await caches.forget(name)
         if self._workspaces is not None:
             await self._workspaces.forget(name)
+
+    def _running_caches(self) -> CacheManagers:
+        if self._caches is None:
+            raise RuntimeNotRunningError
+        return self._caches
+
+    def _running_workspaces(self) -> Workspaces:
+        if self._workspaces is None:
+            raise RuntimeNotRunningError
+        return self._workspaces
 
     async def _workspace_ref(self, chain: str) -> ActorRef:
         if self._workspaces is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import pkgutil
 from pathlib import Path
 
@@ -162,3 +163,17 @@ def test_every_error_a_caller_can_meet_is_importable_from_repertory(
         f"{error.__module__}.{error.__name__} is not exported by `repertory`"
     )
     assert error.__name__ in repertory.__all__
+
+
+def test_the_runtime_is_made_of_parts_that_declare_what_they_use_of_it() -> None:
+    """Its parts (keys, audit, cache) build on one checked base, and declare nothing of the
+    runtime's or each other's state: what a part keeps, its own `__init__` makes."""
+    from repertory.runtime._parts import RuntimeBase
+
+    runtime = repertory.runtime.Runtime
+    parts = [base for base in runtime.__mro__[1:] if base.__name__.endswith("Access")]
+    assert len(parts) == 3
+    assert all(issubclass(part, RuntimeBase) for part in parts)
+    assert not runtime.__abstractmethods__  # it gives the parts all the base promises
+    for part in parts:
+        assert not inspect.get_annotations(part), part

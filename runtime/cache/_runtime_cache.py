@@ -1,10 +1,11 @@
-"""The runtime's methods over its workspaces' caches: a part of `Runtime`, kept apart."""
+"""The runtime's methods over its workspaces' caches: a part of `Runtime` (see `RuntimeBase`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from .._errors import ResultNotFoundError, RuntimeNotRunningError
+from .._errors import ResultNotFoundError
+from .._parts import RuntimeBase
 from .._serialization import loads
 from .._text import check_text
 from ..storage._requests import ReadCacheEntryOfRun
@@ -19,21 +20,11 @@ from ._cache import (
 
 if TYPE_CHECKING:
     from .._records import CacheEntry
-    from ..storage._requests import StoreRequest
-    from ._cached_task import CacheHandle, CacheManagers
-
-T = TypeVar("T")
+    from ._cached_task import CacheHandle
 
 
-class CacheAccess:
+class CacheAccess(RuntimeBase):
     """Reading back cached results, listing, invalidating and purging cache entries."""
-
-    workspace: str
-    _caches: CacheManagers | None
-
-    if TYPE_CHECKING:
-
-        async def _ask(self, request: StoreRequest[T]) -> T: ...
 
     async def read_result(self, task_run_id: str, *, workspace: str | None = None) -> object:
         """The result a cached task run returned (computed or a hit), read back (blocks).
@@ -43,9 +34,7 @@ class CacheAccess:
                 invalidated, or lies in a storage this runtime does not have, or its stored
                 bytes are gone or damaged.
         """
-        caches = self._caches
-        if caches is None:
-            raise RuntimeNotRunningError
+        caches = self._running_caches()
         ws = workspace or self.workspace
         entry = await self._ask(ReadCacheEntryOfRun(workspace=ws, task_run_id=task_run_id))
         if entry is None:
@@ -108,9 +97,7 @@ class CacheAccess:
         return await handle.ref.ask(GetCacheStatistics())
 
     async def _cache_handle(self, workspace: str | None) -> CacheHandle:
-        if self._caches is None:
-            raise RuntimeNotRunningError
-        return await self._caches.handle(workspace or self.workspace)
+        return await self._running_caches().handle(workspace or self.workspace)
 
 
 def _not_found(task_run_id: str, why: str) -> ResultNotFoundError:

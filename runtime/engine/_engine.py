@@ -444,17 +444,13 @@ class Engine:
         run: LiveRun[TaskRun],
         context: RunContext,
     ) -> State:
-        retry = 0
         while True:
-            run.transition("Running" if retry == 0 else "Retrying")
+            _begin_attempt(run)
             state = await self._task_attempt(fn, run, context, options.timeout_seconds)
-            delay = self._retry_delay(definition, options, run, state, retry)
+            delay = self._retry_after(definition, options, run, state)
             if delay is None:
-                break
-            run.transition("AwaitingRetry", message=state.message)
-            retry += 1
+                return await self.finish_task(definition, options, run, state)
             await self.clock.sleep(delay)
-        return await self.finish_task(definition, options, run, state)
 
     async def finish_task(
         self, definition: object, options: TaskOptions, run: LiveRun[TaskRun], state: State
@@ -491,58 +487,38 @@ class Engine:
                 self.run_task, definition, fn, options, run, flow_context, return_state=True
             )
             return _outcome(cast("State", anyio.from_thread.run(run_async)), return_state)
-        retry = 0
+        # `task_attempts`, but in this thread, which cannot await: the same steps.
         context = _task_context(flow_context, run, options)
         while True:
-            run.transition("Running" if retry == 0 else "Retrying")
-            token = current_run.set(context)
-            began = time.monotonic()
-            try:
-                args, kwargs = call_arguments(fn, run.parameters)
-                value = fn(*args, **kwargs)
-            except Exception as exc:
-                state = State.named("Failed", run.id, message=_message(exc), outcome=exc)
-            except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
-                run.transition("Crashed", message=_message(exc))
-                raise
-            else:
-                state = State.named("Completed", run.id, outcome=value)
-            finally:
-                current_run.reset(token)
-            limit = options.timeout_seconds
-            if limit is not None and time.monotonic() - began > limit:
-                # Nothing can interrupt a sync call: it is judged when it returns.
-                state = _attempt_state(run, None, True, limit)
-            delay = self._retry_delay(definition, options, run, state, retry)
+            _begin_attempt(run)
+            state = _task_attempt_inline(fn, run, context, options.timeout_seconds)
+            delay = self._retry_after(definition, options, run, state)
             if delay is None:
                 break
-            run.transition("AwaitingRetry", message=state.message)
-            retry += 1
             if delay:
                 _sleep_blocking(self.clock, delay)
         final = run.apply(state)
         _run_hooks_inline(_task_hooks(options, final), definition, run, final)
         return _outcome(final, return_state)
 
-    def _retry_delay(
-        self,
-        definition: object,
-        options: TaskOptions,
-        run: LiveRun[TaskRun],
-        state: State,
-        retry: int,
+    def _retry_after(
+        self, definition: object, options: TaskOptions, run: LiveRun[TaskRun], state: State
     ) -> float | None:
-        """The delay before the next retry, or None when the task is done trying: its retry
-        policy's answer, unless its `retry_condition_fn` says no (or fails: then no too)."""
-        delay = options.retry_policy.delay_after(state, retry)
+        """After an attempt that ended in `state`: None when the task is done trying, else
+        the run is AwaitingRetry and this is the delay before the next attempt. Its retry
+        policy decides, unless its `retry_condition_fn` says no (or fails: then no too)."""
+        delay = options.retry_policy.delay_after(state, run.run_count - 1)
         condition = options.retry_condition_fn
-        if delay is None or condition is None:
-            return delay
-        try:
-            return delay if condition(definition, run.record, state) else None
-        except Exception:
-            logger.exception("retry_condition_fn of task %s failed", options.name)
-            return None
+        if delay is not None and condition is not None:
+            try:
+                if not condition(definition, run.record, state):
+                    delay = None
+            except Exception:
+                logger.exception("retry_condition_fn of task %s failed", options.name)
+                delay = None
+        if delay is not None:
+            run.transition("AwaitingRetry", message=state.message)
+        return delay
 
 
 async def _end_abruptly(
@@ -577,6 +553,32 @@ def _attempt_state(
     if isinstance(outcome, Exception):
         return State.named("Failed", run.id, message=_message(outcome), outcome=outcome)
     return State.named("Completed", run.id, outcome=outcome)
+
+
+def _begin_attempt(run: LiveRun[FlowRun] | LiveRun[TaskRun]) -> None:
+    run.transition("Retrying" if run.run_count else "Running")
+
+
+def _task_attempt_inline(
+    fn: Callable[..., object], run: LiveRun[TaskRun], context: RunContext, limit: float | None
+) -> State:
+    """`Engine._task_attempt` for a sync task called directly: its body in this thread."""
+    token = current_run.set(context)
+    began = time.monotonic()
+    try:
+        args, kwargs = call_arguments(fn, run.parameters)
+        value = fn(*args, **kwargs)
+    except Exception as exc:
+        return State.named("Failed", run.id, message=_message(exc), outcome=exc)
+    except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
+        run.transition("Crashed", message=_message(exc))
+        raise
+    finally:
+        current_run.reset(token)
+    if limit is not None and time.monotonic() - began > limit:
+        # Nothing can interrupt a sync call: it is judged when it returns.
+        return _attempt_state(run, None, True, limit)
+    return State.named("Completed", run.id, outcome=value)
 
 
 def _task_context(

@@ -1,11 +1,13 @@
-"""The runtime's methods over the audit log: a part of `Runtime`, kept apart. A chain is
+"""The runtime's methods over the audit log: a part of `Runtime` (see `RuntimeBase`). A chain is
 written only by its workspace's actor; verifying reads it beside the writer, never in its way."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from .._errors import RuntimeNotRunningError
+import anyio
+
+from .._parts import RuntimeBase
 from .._tenancy_records import GENESIS
 from .._text import check_text
 from ..storage._requests import ReadAudit, ReadAuditHead
@@ -16,34 +18,19 @@ from ._workspace import Audit, TallyRefusal
 if TYPE_CHECKING:
     from datetime import datetime
 
-    import anyio
-
-    from repertory.actors import ActorRef, Clock
-
     from .._tenancy_records import AuditRecord
-    from ..storage._requests import StoreRequest
     from ._audit_chain import AuditEvent, AuditVerdict
     from ._audit_keys import AuditKeyring
-    from ._workspace import Workspaces
-
-T = TypeVar("T")
 
 
-class AuditAccess:
+class AuditAccess(RuntimeBase):
     """Appending to, reading, verifying and checkpointing the audit log."""
 
-    workspace: str
-    _clock: Clock
-    _workspaces: Workspaces | None
-    #: Per chain, the last record a full verification found fitting: where the next starts.
-    _verified: dict[str, tuple[int, str]]
-    _verifying: anyio.Lock
-
-    if TYPE_CHECKING:
-
-        async def _read(self, request: StoreRequest[T], *, workspace: str | None = None) -> T: ...
-
-        async def _workspace_ref(self, chain: str) -> ActorRef: ...
+    def __init__(self) -> None:
+        super().__init__()
+        #: Per chain, the last record a full verification found fitting: where the next starts.
+        self._verified: dict[str, tuple[int, str]] = {}
+        self._verifying = anyio.Lock()
 
     async def audit(self, event: AuditEvent, *, workspace: str | None = None) -> AuditRecord:
         """Append `event` to the workspace's audit chain (`SERVER_CHAIN` for calls that proved
@@ -136,10 +123,8 @@ class AuditAccess:
             chain=chain,
             count=head[0],
             head=head[1],
-            at=self._clock.utc_now(),
+            at=self.clock.utc_now(),
         )
 
     async def _audit_keys(self, *, reload: bool = False) -> AuditKeyring:
-        if self._workspaces is None:
-            raise RuntimeNotRunningError
-        return await self._workspaces.keys(reload=reload)
+        return await self._running_workspaces().keys(reload=reload)

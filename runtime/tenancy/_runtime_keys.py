@@ -1,13 +1,13 @@
-"""The runtime's methods over API keys and roles: a part of `Runtime`, kept apart. A
+"""The runtime's methods over API keys and roles: a part of `Runtime` (see `RuntimeBase`). A
 workspace's keys and custom roles are written through its `WorkspaceActor`."""
 
 from __future__ import annotations
 
 import re
-import time
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final
 
 from .._errors import ApiKeyNotFoundError, RoleExistsError, RoleInUseError
+from .._parts import RuntimeBase
 from .._tenancy_records import ApiKey, Role
 from .._text import check_text
 from ..storage._requests import ReadApiKey
@@ -27,30 +27,28 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
-    from repertory.actors import ActorRef, Clock
-
-    from ..storage._requests import StoreRequest
-
-T = TypeVar("T")
 #: How long a key (or a custom role's scopes) read from the database is trusted before it is
 #: read again: a revocation through this runtime is at once, through another within this.
 KEY_CACHE_SECONDS: Final = 5.0
 _ROLE_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
-class KeysAccess:
+class KeysAccess(RuntimeBase):
     """Making, checking, listing and revoking API keys; custom roles."""
 
-    workspace: str
-    _clock: Clock
-    _keys: dict[str, tuple[ApiKey, str, float]]
-    _role_scopes: dict[tuple[str, str], tuple[frozenset[str], float]]
+    def __init__(self) -> None:
+        super().__init__()
+        # Keys looked up lately, with their secrets' hashes and when to look again: a
+        # revocation through this runtime drops a key at once, one through another runtime on
+        # the same database within KEY_CACHE_SECONDS.
+        self._keys: dict[str, tuple[ApiKey, str, float]] = {}
+        # Custom roles' scopes looked up lately, by (workspace, role), and when to look again.
+        self._role_scopes: dict[tuple[str, str], tuple[frozenset[str], float]] = {}
 
-    if TYPE_CHECKING:
-
-        async def _read(self, request: StoreRequest[T], *, workspace: str | None = None) -> T: ...
-
-        async def _workspace_ref(self, chain: str) -> ActorRef: ...
+    def _forget_keys_of(self, workspace: str) -> None:
+        """Look a renamed or deleted workspace's keys and roles up again when next used."""
+        self._keys = {k: v for k, v in self._keys.items() if v[0].workspace != workspace}
+        self._role_scopes = {k: v for k, v in self._role_scopes.items() if k[0] != workspace}
 
     # -- roles -------------------------------------------------------------------------------
 
@@ -77,7 +75,7 @@ class KeysAccess:
             )
         role = Role(name=name, scopes=wanted)
         ref = await self._workspace_ref(workspace or self.workspace)
-        if not await ref.ask(AddRole(role=role, created=self._clock.utc_now())):
+        if not await ref.ask(AddRole(role=role, created=self.clock.utc_now())):
             raise RoleExistsError(name)
         return role
 
@@ -108,11 +106,11 @@ class KeysAccess:
             return scopes_of(role)
         ws = workspace or self.workspace
         cached = self._role_scopes.get((ws, role))
-        if cached is not None and cached[1] > time.monotonic():
+        if cached is not None and cached[1] > self.clock.now():
             return cached[0]
         ref = await self._workspace_ref(ws)
         found = next((r.scopes for r in await ref.ask(ReadRoles()) if r.name == role), frozenset())
-        self._role_scopes[ws, role] = (found, time.monotonic() + KEY_CACHE_SECONDS)
+        self._role_scopes[ws, role] = (found, self.clock.now() + KEY_CACHE_SECONDS)
         return found
 
     # -- API keys --------------------------------------------------------------------------
@@ -146,7 +144,7 @@ class KeysAccess:
             workspace=workspace or self.workspace,
             name=name,
             role=role,
-            created=self._clock.utc_now(),
+            created=self.clock.utc_now(),
             expires=expires,
             is_server_admin=server_admin,
         )
@@ -166,18 +164,18 @@ class KeysAccess:
             return None
         key_id, secret = parts
         cached = self._keys.get(key_id)
-        if cached is not None and cached[2] > time.monotonic():
+        if cached is not None and cached[2] > self.clock.now():
             found: tuple[ApiKey, str] | None = (cached[0], cached[1])
         else:
             found = await self._read(ReadApiKey(key_id=key_id))
             if found is None:
                 self._keys.pop(key_id, None)
             else:
-                self._keys[key_id] = (*found, time.monotonic() + KEY_CACHE_SECONDS)
+                self._keys[key_id] = (*found, self.clock.now() + KEY_CACHE_SECONDS)
         key, stored_hash = found if found is not None else (None, None)
         if not secret_matches(secret, stored_hash) or key is None:
             return None
-        return key if key.is_valid_at(self._clock.utc_now()) else None
+        return key if key.is_valid_at(self.clock.utc_now()) else None
 
     async def read_api_keys(self, *, workspace: str | None = None) -> list[ApiKey]:
         """The workspace's API keys, oldest first, revoked ones included (blocks)."""

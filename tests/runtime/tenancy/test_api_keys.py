@@ -10,6 +10,8 @@ import pytest
 from repertory.runtime import ApiKeyNotFoundError, Runtime
 from repertory.runtime._records import utc_now
 from repertory.runtime.tenancy._api_keys import split_key
+from repertory.runtime.tenancy._runtime_keys import KEY_CACHE_SECONDS
+from repertory.testing import FakeClock
 
 
 async def test_a_key_authenticates_and_nothing_else_does(database_url: str) -> None:
@@ -72,3 +74,18 @@ async def test_bad_roles_and_names_are_refused(database_url: str) -> None:
             with pytest.raises(ValueError, match="name"):
                 await rt.create_api_key(name)
         assert await rt.read_api_keys() == []
+
+
+async def test_a_revocation_elsewhere_takes_effect_here_once_the_key_cache_expires(
+    database_url: str,
+) -> None:
+    clock = FakeClock()
+    async with Runtime(database_url, clock=clock) as here, Runtime(database_url) as there:
+        key, whole = await here.create_api_key("ci")
+        assert await here.authenticate(whole) == key  # looked up, and trusted for a while
+        await there.revoke_api_key(key.id)
+        assert await here.authenticate(whole) == key
+        clock.advance(KEY_CACHE_SECONDS - 0.5)
+        assert await here.authenticate(whole) == key
+        clock.advance(1.0)  # the runtime's own clock, not the system's, says when
+        assert await here.authenticate(whole) is None
