@@ -58,6 +58,12 @@ class StateOut(_Out):
     timestamp: datetime
 
 
+class HistoryStateOut(StateOut):
+    """A state of a run's history: a Failed or Crashed one keeps its exception's traceback."""
+
+    traceback: str | None
+
+
 class FlowRunOut(_Out):
     id: str
     name: str

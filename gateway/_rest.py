@@ -32,11 +32,11 @@ from ._models import (
     FlowRunOut,
     FlowRunPage,
     Health,
+    HistoryStateOut,
     InvalidateCache,
     Invalidated,
     LogOut,
     LogPage,
-    StateOut,
     TaskRunOut,
     TaskRunPage,
     Text,
@@ -220,7 +220,7 @@ async def read_flow_run_states(call: Call) -> list[BaseModel]:
     run_id = call.run_id()
     await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
     states = await call.runtime.read_state_history(run_id, workspace=call.workspace)
-    return [StateOut.of(state) for state in states]
+    return [HistoryStateOut.of(state) for state in states]
 
 
 async def read_logs(call: Call) -> LogPage:
@@ -357,7 +357,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         name="read_flow_run_states",
         summary="Every state of a flow run, oldest first",
         handler=read_flow_run_states,
-        answers=(StateOut,),
+        answers=(HistoryStateOut,),
         scope="flow_runs:read",
         tags=("flow runs",),
     ),

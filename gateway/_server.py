@@ -55,6 +55,9 @@ class FlowsNotFoundError(Exception):
 def load_flows(spec: str) -> list[FlowDefinition]:
     """The flows among the attributes of a module (`pkg.mod`) or a Python file (`path.py`).
 
+    As `python path.py` and `python -m pkg.mod` would, a file's directory (for a module, the
+    working directory) goes on the import path first, so that it may import its neighbours.
+
     Raises:
         FlowsNotFoundError: nothing to import there, it failed to import, or it has no flow.
     """
@@ -66,6 +69,7 @@ def load_flows(spec: str) -> list[FlowDefinition]:
             module_spec = importlib.util.spec_from_file_location(name, path)
             if module_spec is None or module_spec.loader is None or not path.is_file():
                 raise FlowsNotFoundError(f"no Python file at {spec}")
+            _importable(str(path.parent))
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[name] = module  # for dataclasses and pickling in it
             try:
@@ -74,6 +78,7 @@ def load_flows(spec: str) -> list[FlowDefinition]:
                 del sys.modules[name]
                 raise
         else:
+            _importable(str(Path.cwd()))
             module = importlib.import_module(spec)
     except FlowsNotFoundError:
         raise
@@ -87,6 +92,11 @@ def load_flows(spec: str) -> list[FlowDefinition]:
     if not flows:
         raise FlowsNotFoundError(f"{spec} holds no @flow")
     return flows
+
+
+def _importable(directory: str) -> None:
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
 
 
 @final

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Protocol, TypeVar, final
 
 from ._errors import NoResultError
+from ._failures import describe_failure
 from ._states import STATE_TYPES, TERMINAL_TYPES, StateType
 
 if TYPE_CHECKING:
@@ -24,6 +25,10 @@ T = TypeVar("T")
 NO_RESULT: Final = object()
 # The `random` module's own generator: reseeded in a forked child, so ids never repeat there.
 _random_bits: Final = random.getrandbits
+
+
+#: The states that keep a traceback of their exception.
+_FAILURES: Final = frozenset({StateType.FAILED, StateType.CRASHED})
 
 
 def utc_now() -> datetime:
@@ -61,7 +66,7 @@ class State:
 
     A state returned from a call (`return_state=True`) also holds the run's outcome:
     `result()` returns the value or raises the run's exception. A state read back from the
-    database holds no outcome.
+    database holds no outcome, but a Failed or Crashed one keeps its `traceback`.
     """
 
     type: StateType
@@ -70,6 +75,7 @@ class State:
     timestamp: datetime = field(default_factory=utc_now)
     message: str | None = None
     _outcome: object = field(default=NO_RESULT, repr=False, compare=False)
+    _traceback: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def named(
@@ -89,6 +95,7 @@ class State:
             timestamp=timestamp or utc_now(),
             message=message,
             _outcome=outcome,
+            _traceback=None,
         )
 
     @property
@@ -110,6 +117,18 @@ class State:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    @property
+    def traceback(self) -> str | None:
+        """Of a Failed or Crashed state, the exception as Python prints it uncaught: type,
+        message and traceback, without locals, capped at 32 KiB, secrets (API keys, URL
+        passwords) masked. None for other states, and for failures without an exception."""
+        if self._traceback is not None:
+            return self._traceback
+        outcome = self._outcome
+        if self.type in _FAILURES and isinstance(outcome, BaseException):
+            return describe_failure(outcome)
+        return None
 
     def without_outcome(self) -> State:
         """The same state, holding nothing but what is stored."""
@@ -277,6 +296,7 @@ class StateBuilder(Protocol):
         timestamp: datetime,
         message: str | None,
         _outcome: object,
+        _traceback: str | None,
     ) -> State: ...
 
 

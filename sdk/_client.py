@@ -555,6 +555,7 @@ def _state(data: Json, run_id: str) -> State:
         run_id=run_id,
         message=data["message"],
         timestamp=datetime.fromisoformat(data["timestamp"]),
+        _traceback=data.get("traceback"),
     )
 
 

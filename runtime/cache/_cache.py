@@ -21,7 +21,7 @@ import anyio
 
 from repertory.actors import Actor, DeferredReply, Request
 
-from .._errors import ResultNotFoundError, StorageError
+from .._errors import StorageError
 from .._records import CacheEntry
 from .._serialization import loads
 from ..storage._requests import (
@@ -350,7 +350,7 @@ class CacheManagerActor(Actor):
         try:
             data = await storage.read(entry.location)
             loads(data)  # a damaged result is a miss now, not a failure of every hit later
-        except (ResultNotFoundError, ValueError, OSError) as exc:
+        except (LookupError, ValueError, OSError) as exc:  # a storage's own KeyError too
             logger.warning(
                 "cached result %s of task %s cannot be read (%s): computing it again",
                 entry.key[:12],

@@ -19,7 +19,17 @@ import anyio
 
 from repertory.actors import SystemClock
 
-from .._records import NO_RESULT, FlowRun, State, TaskRun, build_task_run, new_id
+from .._errors import UsageError
+from .._records import (
+    NO_RESULT,
+    FlowRun,
+    LogRecord,
+    State,
+    TaskRun,
+    build_task_run,
+    new_id,
+    utc_now,
+)
 from .._states import StateType
 from ..cache._cached_task import run_cached
 from ..storage._store import Flush
@@ -200,10 +210,10 @@ class Engine:
         try:
             return await self._flow_attempts(definition, fn, options, run)
         except anyio.get_cancelled_exc_class():
-            await _end_abruptly(run, "Cancelled", options.on_cancellation, definition)
+            await _end_abruptly(self.journal, run, "Cancelled", options.on_cancellation, definition)
             raise
         except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
-            await _end_abruptly(run, "Crashed", options.on_crashed, definition, exc)
+            await _end_abruptly(self.journal, run, "Crashed", options.on_crashed, definition, exc)
             raise
 
     async def _flow_attempts(
@@ -232,9 +242,12 @@ class Engine:
             if delay is not None:
                 run.transition("AwaitingRetry", message=state.message)
                 retry += 1
+                self.journal.log(_retrying(run, state, retry, options.retries, delay))
                 await self.clock.sleep(delay)
                 continue
             final = run.apply(state)
+            if final.type is StateType.FAILED:
+                self.journal.log(_ended(run, final, logging.ERROR))
             hooks = options.on_completion if final.name == "Completed" else options.on_failure
             await _run_hooks(hooks, definition, run, final)
             return final
@@ -429,10 +442,10 @@ class Engine:
             else:
                 final = await self.task_attempts(definition, fn, options, run, context)
         except anyio.get_cancelled_exc_class():
-            await _end_abruptly(run, "Cancelled", (), definition)
+            await _end_abruptly(self.journal, run, "Cancelled", (), definition)
             raise
         except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
-            await _end_abruptly(run, "Crashed", (), definition, exc)
+            await _end_abruptly(self.journal, run, "Crashed", (), definition, exc)
             raise
         return _outcome(final, return_state)
 
@@ -457,6 +470,8 @@ class Engine:
     ) -> State:
         """Apply a task run's final state, run its hooks, and return it."""
         final = run.apply(state)
+        if final.type is StateType.FAILED:
+            self.journal.log(_ended(run, final, logging.ERROR))
         await _run_hooks(_task_hooks(options, final), definition, run, final)
         return final
 
@@ -478,7 +493,7 @@ class Engine:
         """
         if options.is_cached:
             if not _in_worker_thread():
-                raise RuntimeError(
+                raise UsageError(
                     f"the cached sync task {options.name!r} was called directly on the event "
                     "loop's thread, where it cannot wait for the cache: await a submitted one "
                     f"({options.name}.submit(...)), or make it async"
@@ -491,13 +506,15 @@ class Engine:
         context = _task_context(flow_context, run, options)
         while True:
             _begin_attempt(run)
-            state = _task_attempt_inline(fn, run, context, options.timeout_seconds)
+            state = _task_attempt_inline(self.journal, fn, run, context, options.timeout_seconds)
             delay = self._retry_after(definition, options, run, state)
             if delay is None:
                 break
             if delay:
                 _sleep_blocking(self.clock, delay)
         final = run.apply(state)
+        if final.type is StateType.FAILED:
+            self.journal.log(_ended(run, final, logging.ERROR))
         _run_hooks_inline(_task_hooks(options, final), definition, run, final)
         return _outcome(final, return_state)
 
@@ -518,10 +535,12 @@ class Engine:
                 delay = None
         if delay is not None:
             run.transition("AwaitingRetry", message=state.message)
+            self.journal.log(_retrying(run, state, run.run_count, options.retries, delay))
         return delay
 
 
 async def _end_abruptly(
+    journal: Journal,
     run: LiveRun[FlowRun] | LiveRun[TaskRun],
     name: str,
     hooks: tuple[Callable[..., object], ...],
@@ -536,7 +555,9 @@ async def _end_abruptly(
     elif run.state.type is StateType.SCHEDULED and name == "Crashed":
         name = "Cancelled"  # waiting for a retry, it was not running: nothing crashed
     message = "cancelled by its caller" if error is None else _message(error)
-    state = run.transition(name, message=message)
+    outcome = NO_RESULT if error is None else error  # a crash keeps its traceback
+    state = run.transition(name, message=message, outcome=outcome)
+    journal.log(_ended(run, state, logging.ERROR if name == "Crashed" else logging.WARNING))
     with anyio.CancelScope(shield=True):
         await _run_hooks(hooks, definition, run, state)
 
@@ -555,12 +576,53 @@ def _attempt_state(
     return State.named("Completed", run.id, outcome=outcome)
 
 
+def _run_log(run: LiveRun[FlowRun] | LiveRun[TaskRun], level: int, text: str) -> LogRecord:
+    """A line of `run`'s log, written by the engine (what became of the run, and why)."""
+    base = run.base
+    if isinstance(base, TaskRun):
+        flow_run_id, task_run_id, kind = base.flow_run_id, base.id, "task run"
+    else:
+        flow_run_id, task_run_id, kind = base.id, None, "flow run"
+    return LogRecord(
+        workspace=base.workspace,
+        flow_run_id=flow_run_id,
+        task_run_id=task_run_id,
+        level=level,
+        logger="repertory.engine",
+        message=f"{kind} {base.name!r} {text}",
+        timestamp=utc_now(),
+    )
+
+
+def _retrying(
+    run: LiveRun[FlowRun] | LiveRun[TaskRun], failed: State, retry: int, retries: int, delay: float
+) -> LogRecord:
+    text = f"{_ended_as(failed)}; retry {retry} of {retries} in {delay:g} s"
+    return _run_log(run, logging.WARNING, text)
+
+
+def _ended(run: LiveRun[FlowRun] | LiveRun[TaskRun], state: State, level: int) -> LogRecord:
+    return _run_log(run, level, _ended_as(state))
+
+
+def _ended_as(state: State) -> str:
+    if state.name == "TimedOut" and state.message:
+        return state.message  # "timed out after 2 s"
+    said = {"Failed": "failed", "Crashed": "crashed", "Cancelled": "was cancelled"}
+    what = said.get(state.name, f"ended {state.name}")
+    return f"{what}: {state.message}" if state.message else what
+
+
 def _begin_attempt(run: LiveRun[FlowRun] | LiveRun[TaskRun]) -> None:
     run.transition("Retrying" if run.run_count else "Running")
 
 
 def _task_attempt_inline(
-    fn: Callable[..., object], run: LiveRun[TaskRun], context: RunContext, limit: float | None
+    journal: Journal,
+    fn: Callable[..., object],
+    run: LiveRun[TaskRun],
+    context: RunContext,
+    limit: float | None,
 ) -> State:
     """`Engine._task_attempt` for a sync task called directly: its body in this thread."""
     token = current_run.set(context)
@@ -569,16 +631,18 @@ def _task_attempt_inline(
         args, kwargs = call_arguments(fn, run.parameters)
         value = fn(*args, **kwargs)
     except Exception as exc:
-        return State.named("Failed", run.id, message=_message(exc), outcome=exc)
+        outcome: object = exc
     except (KeyboardInterrupt, SystemExit) as exc:  # recorded, then on their way
-        run.transition("Crashed", message=_message(exc))
+        crashed = run.transition("Crashed", message=_message(exc), outcome=exc)
+        journal.log(_ended(run, crashed, logging.ERROR))
         raise
+    else:
+        outcome = value
     finally:
         current_run.reset(token)
-    if limit is not None and time.monotonic() - began > limit:
-        # Nothing can interrupt a sync call: it is judged when it returns.
-        return _attempt_state(run, None, True, limit)
-    return State.named("Completed", run.id, outcome=value)
+    # Nothing can interrupt a sync call: it is judged when it returns, whatever it returned.
+    timed_out = limit is not None and time.monotonic() - began > limit
+    return _attempt_state(run, outcome, timed_out, limit)
 
 
 def _task_context(

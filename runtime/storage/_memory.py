@@ -59,13 +59,15 @@ def _page(items: Iterable[T], limit: int | None, offset: int) -> list[T]:
     return found[offset:] if limit is None else found[offset : offset + limit]
 
 
-def _stored_state(state: State) -> State:
+def _stored_state(state: State, *, in_history: bool = False) -> State:
+    """`state` as stored: a run's own holds no traceback, a row of its history does."""
     return State(
         type=state.type,
         name=state.name,
         run_id=state.run_id,
         timestamp=_time(state.timestamp),
         message=text(state.message),
+        _traceback=text(state.traceback) if in_history else None,
     )
 
 
@@ -183,7 +185,10 @@ class MemoryStore:
         task_runs = [
             _Run.of(run, now, flow_run_id=run.flow_run_id) for run, now in batch.task_runs.values()
         ]
-        states = [_StateRow(workspace=ws, state=_stored_state(s)) for ws, s in batch.states]
+        states = [
+            _StateRow(workspace=ws, state=_stored_state(s, in_history=True))
+            for ws, s in batch.states
+        ]
         logs = [
             dataclasses.replace(
                 log,

@@ -176,6 +176,7 @@ def state_from(row: Mapping[str, Any], run_id: str) -> State:
         timestamp=time_from(row["state_timestamp"]),
         message=row["state_message"],
         _outcome=NO_RESULT,
+        _traceback=None,
     )
 
 

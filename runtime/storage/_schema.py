@@ -211,6 +211,13 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             "CREATE INDEX audit_log_by_key ON audit_log (chain, key_id, seq)",
         ),
     ),
+    (
+        10,
+        (
+            # A Failed or Crashed state's exception, as Python prints it (State.traceback).
+            "ALTER TABLE states ADD COLUMN traceback TEXT",
+        ),
+    ),
 )
 
 LATEST_VERSION: Final = MIGRATIONS[-1][0]

@@ -57,8 +57,8 @@ T = TypeVar("T")
 _GROUP_COMMIT: Final = (
     UPSERT_FLOW_RUN,
     UPSERT_TASK_RUN,
-    "INSERT INTO states (workspace, run_id, type, name, message, timestamp) "
-    "VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT INTO states (workspace, run_id, type, name, message, timestamp, traceback) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)",
     "INSERT INTO logs (workspace, flow_run_id, task_run_id, level, logger, message, timestamp) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)",
     LINK_RESULT,
@@ -387,6 +387,7 @@ class SqlDatabase:
                     state.name,
                     text(state.message),
                     format_time(state.timestamp),
+                    text(state.traceback),
                 )
                 for workspace, state in batch.states
             ],
@@ -596,7 +597,7 @@ class SqlDatabase:
 
     async def read_state_history(self, workspace: str, run_id: str) -> list[State]:
         rows = await self.fetch(
-            "SELECT type, name, message, timestamp FROM states "
+            "SELECT type, name, message, timestamp, traceback FROM states "
             "WHERE workspace = :workspace AND run_id = :run_id ORDER BY seq",
             {"workspace": workspace, "run_id": run_id},
         )
@@ -607,6 +608,7 @@ class SqlDatabase:
                 run_id=run_id,
                 message=opt_str(row["message"]),
                 timestamp=time_from(row["timestamp"]),
+                _traceback=opt_str(row["traceback"]),
             )
             for row in rows
         ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
+from ._options import AsJson, Debug, Key, Url, Workspace, connect, print_table, stamp
 
 if TYPE_CHECKING:
     from repertory.runtime import ApiKey
@@ -31,7 +31,9 @@ def _key_json(key: ApiKey) -> dict[str, object]:
 @api_key_app.command("create")
 def api_key_create(
     name: Annotated[str, typer.Argument(help="What the key is for (shown in listings).")],
-    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")] = "developer",
+    role: Annotated[
+        str, typer.Option(help=f"{', '.join(ROLES)}, or a custom role of the workspace.")
+    ] = "developer",
     expires_in_days: Annotated[
         float | None, typer.Option(min=0, help="Stop working after this many days.")
     ] = None,
@@ -42,8 +44,6 @@ def api_key_create(
     debug: Debug = False,
 ) -> None:
     """Make an API key and print it: it is shown this once (the server keeps only a hash)."""
-    if role not in ROLES:
-        raise fail(f"unknown role {role!r}: one of {', '.join(ROLES)}", debug=False)
     expires = None
     if expires_in_days is not None:
         expires = datetime.now(UTC) + timedelta(days=expires_in_days)

@@ -8,6 +8,7 @@ Errors print as one line and exit 1 (2 for bad usage), with the traceback only u
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import sys
@@ -21,11 +22,12 @@ from ._api_keys import api_key_app
 from ._audit import audit_app
 from ._cache import cache_app
 from ._flow_runs import flow_run_app
-from ._options import AsJson, Debug, fail
+from ._options import AsJson, Debug, bad_usage, fail
 from ._workspaces import workspace_app
 
 if TYPE_CHECKING:
     from repertory import State
+    from repertory.runtime import FlowDefinition
 
 app = typer.Typer(
     name="repertory",
@@ -43,6 +45,26 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(workspace_app, name="workspace")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from repertory import __version__
+
+        typer.echo(f"repertory {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """repertory: flows, their runs, and the server that runs them."""
+
+
 @server_app.command("start")
 def start(
     host: Annotated[
@@ -56,8 +78,11 @@ def start(
         ),
     ] = None,
     flows: Annotated[
-        str | None,
-        typer.Option(help="A module (pkg.flows) or file (flows.py) whose @flows it serves."),
+        list[str] | None,
+        typer.Option(
+            help="A module (pkg.flows) or file (flows.py) whose @flows it serves; "
+            "repeat it for several."
+        ),
     ] = None,
     max_live_runs: Annotated[
         int,
@@ -133,7 +158,7 @@ def start(
 ) -> None:
     """Serve the REST API until interrupted (Ctrl-C or SIGTERM)."""
     from repertory.actors import ActorError
-    from repertory.gateway import FlowsNotFoundError, Limits, ServerStarted, load_flows, serve
+    from repertory.gateway import FlowsNotFoundError, Limits, ServerStarted, serve
     from repertory.runtime import WorkflowError
 
     def started(info: ServerStarted) -> None:
@@ -150,7 +175,7 @@ def start(
         sys.stdout.flush()
 
     try:
-        served = load_flows(flows) if flows else []
+        served = _load_all(flows or [])
         anyio.run(
             lambda: serve(
                 database_url=database_url,
@@ -177,7 +202,14 @@ def start(
         )
     except FlowsNotFoundError as exc:
         raise fail(str(exc), debug=debug, error=exc) from None
-    except (WorkflowError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            message = (
+                f"port {port} on {host} is in use: stop what uses it, or pick another with --port"
+            )
+            raise fail(message, debug=debug, error=exc) from None
+        raise fail(f"{type(exc).__name__}: {exc}", debug=debug, error=exc) from None
+    except WorkflowError as exc:
         raise fail(f"{type(exc).__name__}: {exc}", debug=debug, error=exc) from None
     except ActorError as exc:  # a supervisor gave up: the runtime cannot go on
         cause = exc.__cause__
@@ -209,12 +241,12 @@ def run_locally(
 
     source, _, name = target.rpartition(":")
     if not source or not name:
-        raise fail("name the flow as FILE.py:FLOW or package.module:FLOW", debug=False)
+        raise bad_usage("name the flow as FILE.py:FLOW or package.module:FLOW")
     parameters: dict[str, object] = {}
     for item in param or []:
         key, is_pair, value = item.partition("=")
         if not is_pair or not key:
-            raise fail(f"a parameter is key=value, not {item!r}", debug=False)
+            raise bad_usage(f"a parameter is key=value, not {item!r}")
         try:
             parameters[key] = json.loads(value)
         except ValueError:
@@ -245,8 +277,27 @@ def run_locally(
         )
         if completed:
             typer.echo(repr(result))
+    if debug and state.traceback is not None:
+        typer.echo(state.traceback.rstrip(), err=True)
     if not completed:
         raise typer.Exit(1)
+
+
+def _load_all(specs: list[str]) -> list[FlowDefinition]:
+    """The flows of every `--flows` module or file; two of one name are an error."""
+    from repertory.gateway import FlowsNotFoundError, load_flows
+
+    found: dict[str, tuple[FlowDefinition, str]] = {}
+    for spec in specs:
+        for flow in load_flows(spec):
+            name = flow.options.name
+            if name in found and found[name][0] is not flow:
+                raise FlowsNotFoundError(
+                    f"two flows are named {name!r}: in {found[name][1]} and in {spec}; "
+                    "rename one (@flow(name=...))"
+                )
+            found[name] = (flow, spec)
+    return [flow for flow, _ in found.values()]
 
 
 def main() -> None:

@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
+from ._options import (
+    AsJson,
+    Debug,
+    Key,
+    Url,
+    Workspace,
+    bad_usage,
+    connect,
+    fail,
+    print_table,
+    stamp,
+)
 
 if TYPE_CHECKING:
     from repertory.runtime import AuditCheckpoint, AuditRecord
@@ -47,9 +58,9 @@ def _when(text: str | None, option: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise fail(f"{option} is an ISO 8601 time, not {text!r}", debug=False) from None
+        raise bad_usage(f"{option} is an ISO 8601 time, not {text!r}") from None
     if value.tzinfo is None:
-        raise fail(f"{option} needs a time zone (2026-11-26T12:00:00+00:00)", debug=False)
+        raise bad_usage(f"{option} needs a time zone (2026-11-26T12:00:00+00:00)")
     return value
 
 

@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._options import AsJson, Debug, Key, Url, Workspace, connect, fail, print_table, stamp
+from ._options import (
+    AsJson,
+    Debug,
+    Key,
+    Url,
+    Workspace,
+    bad_usage,
+    connect,
+    print_table,
+    stamp,
+)
 
 if TYPE_CHECKING:
     from repertory.runtime import CacheEntry
@@ -71,7 +81,7 @@ def cache_invalidate(
 ) -> None:
     """Remove cache entries (and their results): the next call computes again."""
     if (key is None) == (task_name is None):
-        raise fail("give --key or --task, one of them", debug=False)
+        raise bad_usage("give --key or --task, one of them")
     with connect(url, api_key, workspace, debug) as client:
         count = client.invalidate_cache(key=key, task_name=task_name)
     typer.echo(json.dumps({"invalidated": count}) if as_json else f"{count} entries invalidated")

@@ -83,13 +83,19 @@ def flow_run_inspect(
         run = client.read_flow_run(flow_run_id)
         states = client.read_state_history(flow_run_id)
     if as_json:
-        history = [{"name": s.name, "timestamp": s.timestamp.isoformat()} for s in states]
+        history = [
+            {"name": s.name, "timestamp": s.timestamp.isoformat(), "traceback": s.traceback}
+            for s in states
+        ]
         typer.echo(json.dumps({**_run_json(run), "states": history}))
         return
     for field, value in _run_json(run).items():
         typer.echo(f"{field:>11}: {value}")
     for state in states:
         typer.echo(f"  {state.timestamp.isoformat(timespec='milliseconds')}  {state.name}")
+    failure = next((s.traceback for s in reversed(states) if s.traceback), None)
+    if failure is not None:
+        typer.echo(f"\n{failure.rstrip()}")
 
 
 @flow_run_app.command("logs")

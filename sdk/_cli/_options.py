@@ -1,5 +1,6 @@
 """What every command of the `repertory` command line shares: the connection options, the
-client they open, and how a failure ends a command (one line on stderr, exit code 1)."""
+client they open, and how a failure ends a command (one line on stderr, exit code 1, or 2
+for bad usage, as for what typer itself refuses)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ def fail(message: str, *, debug: bool, error: BaseException | None = None) -> ty
     return typer.Exit(1)
 
 
+def bad_usage(message: str) -> typer.Exit:
+    """The command was called wrongly: one line on stderr, exit code 2."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
 @contextlib.contextmanager
 def connect(
     url: str | None, api_key: str | None, workspace: str, debug: bool
@@ -38,6 +45,8 @@ def connect(
     """A sync client; its errors become one line and exit code 1."""
     from repertory import ClientError, UsageError, get_sync_client
 
+    if not api_key:
+        raise bad_usage("an API key is needed: pass --api-key or set REPERTORY_API_KEY")
     try:
         with get_sync_client(url, api_key, workspace=workspace) as client:
             yield client

@@ -34,4 +34,14 @@ async def stalls(note: str = "stalling") -> None:
     await anyio.sleep_forever()
 
 
+def check(x: int) -> None:
+    if x < 0:
+        raise ValueError(f"cannot process {x}")
+
+
+@flow
+async def failing(x: int = -1) -> None:
+    check(x)
+
+
 not_a_flow = double  # tasks and other attributes are not served

@@ -21,7 +21,7 @@ from repertory import get_sync_client
 from .conftest import started
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from anyio.abc import Process
 
@@ -32,7 +32,9 @@ COMMAND = str(Path(sys.executable).with_name("repertory"))  # the installed entr
 FLOWS = str(Path(__file__).with_name("served_flows.py"))
 
 
-async def start_server(database_url: str) -> tuple[Process, str, str | None]:
+async def start_server(
+    database_url: str, flows: Sequence[str] = (FLOWS,)
+) -> tuple[Process, str, str | None]:
     """Start a server on a free port; return it, its URL and the key it printed, if any."""
     process = await anyio.open_process(
         [
@@ -43,8 +45,7 @@ async def start_server(database_url: str) -> tuple[Process, str, str | None]:
             "0",
             "--database-url",
             database_url,
-            "--flows",
-            FLOWS,
+            *(argument for spec in flows for argument in ("--flows", spec)),
         ],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -77,7 +78,14 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
             done = await client.get(f"{runs}/{run_id}", params={"wait_seconds": 30})
             assert done.json()["state"]["name"] == "Completed"
             flows = (await client.get(f"{url}/api/workspaces/default/flows")).json()
-            assert [flow["name"] for flow in flows] == ["add", "remember", "stalls"]
+            assert [flow["name"] for flow in flows] == ["add", "remember", "stalls", "failing"]
+            failed = await client.post(runs, json={"flow_name": "failing"})
+            failed_id = failed.json()["id"]
+            await client.get(f"{runs}/{failed_id}", params={"wait_seconds": 30})
+            history = (await client.get(f"{runs}/{failed_id}/states")).json()
+            assert history[-1]["name"] == "Failed"
+            assert history[-1]["traceback"].endswith("ValueError: cannot process -1\n")
+            assert {state["traceback"] for state in history[:-1]} == {None}
 
         def use_the_sync_client() -> tuple[str, int]:
             with get_sync_client(url, key) as sync_client:
@@ -107,6 +115,9 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         assert code == 1
         assert err.startswith("error: ")
         assert "Traceback" not in err
+        code, out, _ = await cli("flow-run", "inspect", failed_id)
+        assert (code, out.endswith("\nValueError: cannot process -1\n")) == (0, True)
+        assert "Traceback (most recent call last):" in out
         code, _, err = await cli("flow-run", "inspect", "no-such-run")
         assert (code, err.startswith("error: ")) == (1, True)
     finally:
@@ -179,7 +190,7 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
         code, out, _ = await cli("cache", "invalidate", "--task", "remembered", "--json")
         assert (code, json.loads(out)) == (0, {"invalidated": 1})
         code, _, err = await cli("cache", "invalidate")
-        assert (code, err) == (1, "error: give --key or --task, one of them\n")
+        assert (code, err) == (2, "error: give --key or --task, one of them\n")  # bad usage
 
         code, out, _ = await cli("api-key", "create", "deploys", "--role", "runner", "--json")
         assert code == 0
@@ -202,9 +213,24 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
         code, _, err = await cli("flow-run", "ls", api_key=made["secret"])
         assert (code, err.startswith("error: ")) == (1, True)
         code, _, err = await cli("api-key", "create", "x", "--role", "superuser")
-        assert (code, err) == (
-            1,
-            "error: unknown role 'superuser': one of owner, admin, developer, runner, viewer\n",
+        assert code == 1
+        assert "unknown role 'superuser': one of owner, admin, developer, runner, viewer" in err
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as client:
+            made_role = await client.post(
+                f"{url}/api/workspaces/default/roles",
+                json={"name": "auditor", "scopes": ["audit:read"]},
+            )
+            assert made_role.status_code == 201, made_role.text
+        code, out, _ = await cli("api-key", "create", "x", "--role", "auditor", "--json")
+        assert (code, json.loads(out)["role"]) == (0, "auditor")  # a custom role's key
+        no_key = await anyio.run_process(
+            [COMMAND, "flow-run", "ls", "--url", url],
+            check=False,
+            env={k: v for k, v in os.environ.items() if k != "REPERTORY_API_KEY"},
+        )
+        assert (no_key.returncode, no_key.stderr.decode()) == (
+            2,
+            "error: an API key is needed: pass --api-key or set REPERTORY_API_KEY\n",
         )
 
         code, out, _ = await cli("workspace", "create", "tenant", "--json")
@@ -278,6 +304,102 @@ async def test_a_bad_start_is_one_clear_line_and_exit_code_1(
     assert "Traceback" not in error
 
 
+def write_flows(directory: Path) -> tuple[Path, Path, Path]:
+    """A flows file that imports its neighbour, as projects do, another elsewhere, and a copy
+    of that other one (a flow of the same name)."""
+    (directory / "etl").mkdir()
+    (directory / "etl" / "helpers.py").write_text("def double(x: int) -> int:\n    return 2 * x\n")
+    pipeline = directory / "etl" / "pipeline.py"
+    pipeline.write_text(
+        "from helpers import double\n\nfrom repertory import flow\n\n\n"
+        "@flow\ndef doubled(x: int) -> int:\n    return double(x)\n"
+    )
+    other = directory / "other.py"
+    other.write_text("from repertory import flow\n\n\n@flow\ndef other() -> str:\n    return 'o'\n")
+    (directory / "copy").mkdir()
+    copy = directory / "copy" / "other.py"
+    copy.write_text(other.read_text())
+    return pipeline, other, copy
+
+
+async def test_flows_from_several_files_that_import_their_neighbours(tmp_path: Path) -> None:
+    pipeline, other, copy = await anyio.to_thread.run_sync(write_flows, tmp_path)
+    database_url = f"sqlite:///{tmp_path / 'server.db'}"
+    process, url, key = await start_server(database_url, flows=(str(pipeline), str(other)))
+    try:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}) as client:
+            served = await client.get(f"{url}/api/workspaces/default/flows")
+        assert sorted(flow["name"] for flow in served.json()) == ["doubled", "other"]
+    finally:
+        assert await stop_server(process) == 0
+    done = await anyio.run_process(  # from another directory, as `python etl/pipeline.py` runs
+        [
+            COMMAND,
+            "run",
+            f"{pipeline}:doubled",
+            "-p",
+            "x=21",
+            "--json",
+            "--database-url",
+            database_url,
+        ],
+        cwd="/",
+    )
+    assert json.loads(done.stdout)["result"] == 42
+    twice = await anyio.run_process(
+        [
+            COMMAND,
+            "server",
+            "start",
+            "--port",
+            "0",
+            "--flows",
+            str(other),
+            "--flows",
+            str(copy),
+            "--database-url",
+            database_url,
+        ],
+        check=False,
+    )
+    assert (twice.returncode, twice.stderr.decode()) == (
+        1,
+        f"error: two flows are named 'other': in {other} and in {copy}; rename one "
+        "(@flow(name=...))\n",
+    )
+
+
+async def test_a_busy_port_says_so_and_suggests_another(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await anyio.run_process(
+            [
+                COMMAND,
+                "server",
+                "start",
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite:///{tmp_path / 'busy.db'}",
+            ],
+            check=False,
+        )
+    assert (result.returncode, result.stderr.decode()) == (
+        1,
+        f"error: port {port} on 127.0.0.1 is in use: stop what uses it, or pick another "
+        "with --port\n",
+    )
+
+
+async def test_the_command_says_its_version() -> None:
+    from repertory import __version__
+
+    result = await anyio.run_process([COMMAND, "--version"])
+    assert result.stdout.decode() == f"repertory {__version__}\n"
+
+
 def test_the_example_flows_are_found_by_module_name() -> None:
     from repertory.gateway import load_flows
 
@@ -294,14 +416,29 @@ async def test_run_runs_a_flow_of_a_file_here_and_says_how_it_ended(tmp_path: Pa
     )
     report = json.loads(done.stdout)
     assert (report["state"], report["result"]) == ("Completed", 13)
+    failed = await anyio.run_process(
+        [COMMAND, "run", f"{FLOWS}:failing", "--debug", *database], check=False
+    )
+    assert failed.returncode == 1
+    assert "failing run " in failed.stdout.decode()
+    told = failed.stderr.decode()  # the story of the failure, with --debug
+    assert told.startswith("Traceback (most recent call last):")
+    assert 'in check\n    raise ValueError(f"cannot process {x}")' in told
+    assert told.endswith("ValueError: cannot process -1\n")
     for arguments, message in (
         ([f"{FLOWS}:add", "-p", "x=many"], "invalid parameters"),
         ([f"{FLOWS}:nope"], "has no flow 'nope'"),
+    ):
+        failed = await anyio.run_process([COMMAND, "run", *arguments, *database], check=False)
+        assert failed.returncode == 1, arguments
+        assert message in failed.stderr.decode()
+        assert "Traceback" not in failed.stderr.decode()
+    for arguments, message in (  # bad usage: exit code 2
         ([f"{FLOWS}:add", "-p", "x"], "key=value"),
         ([FLOWS], "FILE.py:FLOW"),
     ):
         failed = await anyio.run_process([COMMAND, "run", *arguments, *database], check=False)
-        assert failed.returncode == 1, arguments
+        assert failed.returncode == 2, arguments
         assert message in failed.stderr.decode()
         assert "Traceback" not in failed.stderr.decode()
 

@@ -22,6 +22,7 @@ from repertory import (
     ResultNotFoundError,
     Runtime,
     UnhashableInputError,
+    UsageError,
     flow,
     task,
 )
@@ -536,7 +537,7 @@ async def test_sync_tasks_cache_called_directly_or_submitted(
     async with open_runtime():
         assert await direct() == [9, 9]  # type: ignore[misc]  # awaited in async code
         assert await submitted() == [9, 16]
-        with pytest.raises(RuntimeError, match="cannot wait for the cache"):
+        with pytest.raises(UsageError, match="cannot wait for the cache"):
             await on_the_loop()
     assert calls.seen == [3, 4]
 

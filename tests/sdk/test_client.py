@@ -62,6 +62,11 @@ async def remember(xs: list[int]) -> list[int]:
     return [await remembered(x) for x in xs]
 
 
+@flow
+async def fails() -> None:
+    raise LookupError("no such row")
+
+
 @contextlib.asynccontextmanager
 async def open_client(
     make_runtime: Callable[[], Runtime],
@@ -71,7 +76,7 @@ async def open_client(
 ) -> AsyncIterator[tuple[Client, Runtime]]:
     async with make_runtime() as runtime:
         _, key = await runtime.create_api_key("client tests")
-        app = wrap(create_app(runtime, flows=[add, forever, remember]))
+        app = wrap(create_app(runtime, flows=[add, forever, remember, fails]))
         client = Client(
             "http://127.0.0.1",
             "rpk_00000000_" + "0" * 64 if bad_key else key,
@@ -81,6 +86,21 @@ async def open_client(
         )
         async with client:
             yield client, runtime
+
+
+async def test_the_client_reads_a_failures_traceback(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with open_client(make_runtime) as (client, _):
+        created = await client.create_flow_run("fails", {})
+        done = await client.wait_for_flow_run(created.id, timeout=30)
+        assert done.state.name == "Failed"
+        assert done.state.traceback is None  # a run's own state: see its history
+        *before, failed = await client.read_state_history(done.id)
+        assert failed.traceback is not None
+        assert failed.traceback.startswith("Traceback (most recent call last):")
+        assert failed.traceback.endswith("LookupError: no such row\n")
+        assert [state.traceback for state in before] == [None, None]
 
 
 async def test_the_client_creates_waits_for_and_reads_runs(
