@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from repertory.runtime import (
     MAX_IDEMPOTENCY_KEY,
+    STATE_TYPES,
     StateType,
 )
 
@@ -77,7 +78,16 @@ class FlowRunQuery(CursorPageQuery):
         description="where the page before ended (its next_cursor): read by index, any depth",
     )
     flow_name: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
-    state_type: StateType | None = None
+    state_type: StateType | None = Field(
+        default=None, description="a state type, in any case (failed, FAILED)"
+    )
+    state_name: str | None = Field(
+        default=None,
+        max_length=50,
+        description="a state's name, in any case (late, Late)",
+        json_schema_extra={"enum": list(STATE_TYPES)},  # the schema names them as written
+    )
+    newest_first: bool = Field(default=False, description="newest runs first (by creation)")
     created_after: AwareDatetime | None = Field(
         default=None, description="only runs created at or after this time (with its zone)"
     )
@@ -85,7 +95,23 @@ class FlowRunQuery(CursorPageQuery):
         default=None, description="only runs created before this time (with its zone)"
     )
 
+    @pydantic.field_validator("state_type", mode="before")
+    @classmethod
+    def _type_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
+    @pydantic.field_validator("state_name")
+    @classmethod
+    def _name_in_any_case(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = _STATE_NAMES.get(value.casefold())
+        if name is None:
+            raise ValueError(f"unknown state name: one of {', '.join(STATE_TYPES)}")
+        return name
+
+
+_STATE_NAMES: Final = {name.casefold(): name for name in STATE_TYPES}
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: How long the health check waits for the store to read the database.
 HEALTH_SECONDS: Final = 2.0
@@ -167,9 +193,11 @@ async def list_flow_runs(call: Call) -> FlowRunPage:
     runs = await call.runtime.read_flow_runs(
         flow_name=query.flow_name,
         state_type=query.state_type,
+        state_name=query.state_name,
         created_after=query.created_after,
         created_before=query.created_before,
         after=None if query.cursor is None else _run_after(query.cursor),
+        newest_first=query.newest_first,
         limit=query.limit + 1,
         offset=query.offset,
         workspace=call.workspace,
@@ -221,6 +249,30 @@ async def read_flow_run_states(call: Call) -> list[BaseModel]:
     await call.runtime.read_flow_run(run_id, workspace=call.workspace)  # 404 if not there
     states = await call.runtime.read_state_history(run_id, workspace=call.workspace)
     return [HistoryStateOut.of(state) for state in states]
+
+
+async def read_task_run(call: Call) -> TaskRunOut:
+    return TaskRunOut.of(await call.runtime.read_task_run(call.run_id(), workspace=call.workspace))
+
+
+async def read_task_run_states(call: Call) -> list[BaseModel]:
+    run_id = call.run_id()
+    await call.runtime.read_task_run(run_id, workspace=call.workspace)  # 404 if not there
+    states = await call.runtime.read_state_history(run_id, workspace=call.workspace)
+    return [HistoryStateOut.of(state) for state in states]
+
+
+async def read_task_run_logs(call: Call) -> LogPage:
+    query = page_query(call)
+    run = await call.runtime.read_task_run(call.run_id(), workspace=call.workspace)
+    logs = await call.runtime.read_logs(
+        flow_run_id=run.flow_run_id,
+        task_run_id=run.id,
+        limit=query.limit + 1,
+        offset=query.offset,
+        workspace=call.workspace,
+    )
+    return paged(LogPage, query, logs, LogOut.of)
 
 
 async def read_logs(call: Call) -> LogPage:
@@ -371,6 +423,37 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         scope="flow_runs:read",
         query=PageQuery,
         tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/task_runs/{{id}}",
+        name="read_task_run",
+        summary="One task run",
+        handler=read_task_run,
+        answers=TaskRunOut,
+        scope="flow_runs:read",
+        tags=("task runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/task_runs/{{id}}/states",
+        name="read_task_run_states",
+        summary="Every state of a task run, oldest first",
+        handler=read_task_run_states,
+        answers=(HistoryStateOut,),
+        scope="flow_runs:read",
+        tags=("task runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/task_runs/{{id}}/logs",
+        name="read_task_run_logs",
+        summary="The stored log lines of a task run, oldest first, a page at a time",
+        handler=read_task_run_logs,
+        answers=LogPage,
+        scope="flow_runs:read",
+        query=PageQuery,
+        tags=("task runs",),
     ),
     Operation(
         method="GET",

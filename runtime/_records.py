@@ -125,8 +125,8 @@ class State:
         passwords) masked. None for other states, and for failures without an exception."""
         if self._traceback is not None:
             return self._traceback
-        outcome = self._outcome
-        if self.type in _FAILURES and isinstance(outcome, BaseException):
+        outcome = self._outcome  # (checked first: most states hold no exception, and it's quick)
+        if isinstance(outcome, BaseException) and self.type in _FAILURES:
             return describe_failure(outcome)
         return None
 
@@ -300,6 +300,20 @@ class StateBuilder(Protocol):
     ) -> State: ...
 
 
+class LogRecordBuilder(Protocol):
+    def __call__(
+        self,
+        *,
+        flow_run_id: str,
+        level: int,
+        message: str,
+        timestamp: datetime,
+        task_run_id: str | None,
+        logger: str,
+        workspace: str,
+    ) -> LogRecord: ...
+
+
 class FlowRunBuilder(Protocol):
     def __call__(
         self,
@@ -344,3 +358,4 @@ class TaskRunBuilder(Protocol):
 build_state: Final[StateBuilder] = quick_constructor(State)
 build_flow_run: Final[FlowRunBuilder] = quick_constructor(FlowRun)
 build_task_run: Final[TaskRunBuilder] = quick_constructor(TaskRun)
+build_log_record: Final[LogRecordBuilder] = quick_constructor(LogRecord)

@@ -39,6 +39,7 @@ from ._errors import (
     WorkspaceExistsError,
 )
 from ._records import is_run_id, new_id
+from ._states import STATE_TYPES
 from ._tenancy_records import Workspace
 from ._text import check_text
 from .cache._cache import (
@@ -71,6 +72,7 @@ from .storage._requests import (
     ReadFlowRuns,
     ReadLogs,
     ReadStateHistory,
+    ReadTaskRun,
     ReadTaskRuns,
     ReadWorkspaces,
     ReleaseIdempotencyKey,
@@ -405,35 +407,51 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         *,
         flow_name: str | None = None,
         state_type: StateType | None = None,
+        state_name: str | None = None,
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         after: tuple[datetime, str] | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
         offset: int = 0,
         workspace: str | None = None,
     ) -> list[FlowRun]:
-        """Flow runs, oldest first, filtered; all that match unless `limit` is given (blocks).
+        """Flow runs, oldest first (newest first if `newest_first`), filtered by flow, state
+        type or state name (`Late`, `AwaitingRetry`...); all that match unless `limit` is
+        given (blocks).
 
         `created_after` is inclusive and `created_before` exclusive, so that consecutive
         windows neither miss nor repeat a run. Times without a zone are rejected. Page with
         `after`, the `(created, id)` of the last run of the page before (an index finds where
         it was, however deep), rather than `offset` (which reads and drops every run before).
+
+        Raises:
+            ValueError: a time without a zone, or an unknown state name.
         """
         for bound in (created_after, created_before):
             if bound is not None and bound.tzinfo is None:
                 raise ValueError("created_after and created_before need a time zone")
         check_text(flow_name, "a flow's name")
+        if state_name is not None:
+            if state_name not in STATE_TYPES:
+                raise ValueError(
+                    f"unknown state name {state_name[:50]!r}: one of {', '.join(STATE_TYPES)}"
+                )
+            # Its type too, so that the index of state types narrows the search.
+            state_type = state_type or STATE_TYPES[state_name]
         ws = workspace or self.workspace
         return await self._read(
             ReadFlowRuns(
                 workspace=ws,
                 flow_name=flow_name,
                 state_type=state_type,
+                state_name=state_name,
                 parent_flow_run_id=parent_flow_run_id,
                 created_after=created_after,
                 created_before=created_before,
                 after=after,
+                newest_first=newest_first,
                 limit=limit,
                 offset=offset,
             ),
@@ -454,6 +472,18 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             ReadTaskRuns(workspace=ws, flow_run_id=flow_run_id, limit=limit, offset=offset),
             workspace=ws,
         )
+
+    async def read_task_run(self, run_id: str, *, workspace: str | None = None) -> TaskRun:
+        """The task run `run_id` as stored (blocks).
+
+        Raises:
+            RunNotFoundError: no such task run in the workspace.
+        """
+        ws = workspace or self.workspace
+        run = await self._read(ReadTaskRun(workspace=ws, run_id=run_id), workspace=ws)
+        if run is None:
+            raise RunNotFoundError(run_id, ws)
+        return run
 
     async def read_state_history(self, run_id: str, *, workspace: str | None = None) -> list[State]:
         """Every state of a flow run or task run, oldest first (blocks)."""

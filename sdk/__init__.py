@@ -56,9 +56,7 @@ if TYPE_CHECKING:
     from repertory.runtime import unmapped as unmapped
 
     from ._client import Client as Client
-    from ._client import SyncClient as SyncClient
     from ._client import get_client as get_client
-    from ._client import get_sync_client as get_sync_client
     from ._decorators import Flow as Flow
     from ._decorators import Task as Task
     from ._decorators import flow as flow
@@ -71,6 +69,8 @@ if TYPE_CHECKING:
     from ._errors import ServerError as ServerError
     from ._errors import ValidationError as ValidationError
     from ._logging import get_run_logger as get_run_logger
+    from ._sync_client import SyncClient as SyncClient
+    from ._sync_client import get_sync_client as get_sync_client
 
 __version__ = "0.1.0"
 
@@ -111,10 +111,10 @@ _LAZY = {
     "ConflictError": "repertory._errors",
     "NotFoundError": "repertory._errors",
     "ServerError": "repertory._errors",
-    "SyncClient": "repertory._client",
+    "SyncClient": "repertory._sync_client",
     "ValidationError": "repertory._errors",
     "get_client": "repertory._client",
-    "get_sync_client": "repertory._client",
+    "get_sync_client": "repertory._sync_client",
     "Flow": "repertory._decorators",
     "FlowRun": "repertory.runtime",
     "ParameterValidationError": "repertory.runtime",

@@ -27,7 +27,9 @@ class ClientError(Exception):
         details: Mapping[str, object] | None = None,
         request_id: str | None = None,
     ) -> None:
-        super().__init__(f"{message} ({status} {code})" if status else message)
+        said = _problems(details)
+        told = f"{message}: {said}" if said else message
+        super().__init__(f"{told} ({status} {code})" if status else told)
         self.status = status
         self.code = code
         self.message = message
@@ -54,3 +56,16 @@ class ConflictError(ClientError):
 
 class ServerError(ClientError):
     """The server failed (5xx), kept refusing (429) after the retries, or was unreachable."""
+
+
+def _problems(details: Mapping[str, object] | None) -> str:
+    """What a 422's `details` says is wrong, in a line: `at: problem; ...` (the first three)."""
+    errors = (details or {}).get("errors")
+    if not isinstance(errors, list):
+        return ""
+    said = [
+        f"{error.get('at') or 'the request'}: {error.get('problem')}"
+        for error in errors[:3]
+        if isinstance(error, dict)
+    ]
+    return "; ".join(said) + (" ..." if len(errors) > 3 else "")

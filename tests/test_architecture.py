@@ -138,7 +138,9 @@ def _error_classes() -> list[type[BaseException]]:
         info.name
         for info in pkgutil.walk_packages(repertory.runtime.__path__, "repertory.runtime.")
     ]
-    modules += [f"repertory.{name}" for name in ("_client", "_decorators", "_errors")]
+    modules += [
+        f"repertory.{name}" for name in ("_client", "_sync_client", "_decorators", "_errors")
+    ]
     found: dict[str, type[BaseException]] = {}
     for name in modules:
         for value in vars(importlib.import_module(name)).values():

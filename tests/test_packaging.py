@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import anyio
 import pytest
+
+from .gateway.conftest import started
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_PACKAGES = {
@@ -84,3 +90,47 @@ def test_import_repertory_loads_nothing_heavy() -> None:
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
     )
     assert result.stdout.split() == []
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.timeout(300)  # a fresh virtualenv, its dependencies from the package index
+async def test_a_plain_install_of_the_wheel_drives_a_server(wheel: Path, tmp_path: Path) -> None:
+    """`pip install repertory`, no extras, in a virtualenv of its own: its command line
+    reaches a server (the client's dependencies are the package's, not the dev extra's)."""
+    venv = tmp_path / "venv"
+    await anyio.run_process([sys.executable, "-m", "venv", str(venv)])
+    await anyio.run_process(
+        [
+            venv / "bin" / "python",
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            wheel,
+        ]
+    )
+    command = str(venv / "bin" / "repertory")
+    version = await anyio.run_process([command, "--version"])
+    assert version.stdout.decode().startswith("repertory ")
+    server = await anyio.open_process(
+        [
+            str(venv / "bin" / "repertory"),
+            *["server", "start", "--port", "0"],
+            *["--database-url", f"sqlite:///{tmp_path / 'server.db'}"],
+            *["--flows", "repertory._examples"],
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "REPERTORY_HOME": str(tmp_path)},
+    )
+    try:
+        url, key = await started(server)
+        assert key is not None
+        listed = await anyio.run_process(
+            [command, "flow-run", "create", "greet", "-p", "name=you", "--watch", "--json"],
+            env={**os.environ, "REPERTORY_API_URL": url, "REPERTORY_API_KEY": key},
+        )
+        assert json.loads(listed.stdout)["state"] == "Completed"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        with anyio.fail_after(30):
+            assert await server.wait() == 0

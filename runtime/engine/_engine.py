@@ -26,9 +26,9 @@ from .._records import (
     LogRecord,
     State,
     TaskRun,
+    build_log_record,
     build_task_run,
     new_id,
-    utc_now,
 )
 from .._states import StateType
 from ..cache._cached_task import run_cached
@@ -42,6 +42,7 @@ from ._turns import Turns
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from datetime import datetime
 
     from repertory.actors import ActorRef, Clock
 
@@ -576,21 +577,23 @@ def _attempt_state(
     return State.named("Completed", run.id, outcome=outcome)
 
 
-def _run_log(run: LiveRun[FlowRun] | LiveRun[TaskRun], level: int, text: str) -> LogRecord:
+def _run_log(
+    run: LiveRun[FlowRun] | LiveRun[TaskRun], level: int, text: str, when: datetime
+) -> LogRecord:
     """A line of `run`'s log, written by the engine (what became of the run, and why)."""
     base = run.base
     if isinstance(base, TaskRun):
         flow_run_id, task_run_id, kind = base.flow_run_id, base.id, "task run"
     else:
         flow_run_id, task_run_id, kind = base.id, None, "flow run"
-    return LogRecord(
+    return build_log_record(
         workspace=base.workspace,
         flow_run_id=flow_run_id,
         task_run_id=task_run_id,
         level=level,
         logger="repertory.engine",
         message=f"{kind} {base.name!r} {text}",
-        timestamp=utc_now(),
+        timestamp=when,
     )
 
 
@@ -598,18 +601,20 @@ def _retrying(
     run: LiveRun[FlowRun] | LiveRun[TaskRun], failed: State, retry: int, retries: int, delay: float
 ) -> LogRecord:
     text = f"{_ended_as(failed)}; retry {retry} of {retries} in {delay:g} s"
-    return _run_log(run, logging.WARNING, text)
+    return _run_log(run, logging.WARNING, text, failed.timestamp)
 
 
 def _ended(run: LiveRun[FlowRun] | LiveRun[TaskRun], state: State, level: int) -> LogRecord:
-    return _run_log(run, level, _ended_as(state))
+    return _run_log(run, level, _ended_as(state), state.timestamp)
+
+
+_SAID: Final = {"Failed": "failed", "Crashed": "crashed", "Cancelled": "was cancelled"}
 
 
 def _ended_as(state: State) -> str:
     if state.name == "TimedOut" and state.message:
         return state.message  # "timed out after 2 s"
-    said = {"Failed": "failed", "Crashed": "crashed", "Cancelled": "was cancelled"}
-    what = said.get(state.name, f"ended {state.name}")
+    what = _SAID.get(state.name) or f"ended {state.name}"
     return f"{what}: {state.message}" if state.message else what
 
 

@@ -224,10 +224,12 @@ class MemoryStore:
         *,
         flow_name: str | None = None,
         state_type: StateType | None = None,
+        state_name: str | None = None,
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         after: tuple[datetime, str] | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[FlowRun]:
@@ -236,6 +238,8 @@ class MemoryStore:
             checks.append(lambda run: run.flow_name == flow_name)
         if state_type is not None:
             checks.append(lambda run: run.state.type == state_type)
+        if state_name is not None:
+            checks.append(lambda run: run.state.name == state_name)
         if parent_flow_run_id is not None:
             checks.append(lambda run: run.parent_flow_run_id == parent_flow_run_id)
         if created_after is not None:
@@ -244,7 +248,10 @@ class MemoryStore:
             checks.append(lambda run: run.created < created_before)
         if after is not None:  # a keyset: what follows (created, id) in the order below
             cursor = (_time(after[0]), after[1])
-            checks.append(lambda run: (run.created, run.id) > cursor)
+            if newest_first:
+                checks.append(lambda run: (run.created, run.id) < cursor)
+            else:
+                checks.append(lambda run: (run.created, run.id) > cursor)
         with self.reading():
             rows = sorted(
                 (
@@ -253,6 +260,7 @@ class MemoryStore:
                     if row.workspace == workspace and all(check(row.record) for check in checks)
                 ),
                 key=lambda row: row.order,
+                reverse=newest_first,
             )
             return [row.read() for row in _page(rows, limit, offset)]
 

@@ -141,13 +141,18 @@ class Store(Protocol):
         *,
         flow_name: str | None = None,
         state_type: StateType | None = None,
+        state_name: str | None = None,
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         after: tuple[datetime, str] | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[FlowRun]: ...
+    ) -> list[FlowRun]:
+        """Ordered by (created, id), or the reverse if `newest_first`; `after` is where the
+        page before ended, in that order."""
+        ...
 
     async def read_task_runs(
         self, workspace: str, flow_run_id: str, *, limit: int | None = None, offset: int = 0

@@ -67,10 +67,12 @@ class ReadFlowRuns(StoreRequest["list[FlowRun]"]):
     workspace: str
     flow_name: str | None = None
     state_type: StateType | None = None
+    state_name: str | None = None
     parent_flow_run_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
     after: tuple[datetime, str] | None = None
+    newest_first: bool = False
     limit: int | None = None
     offset: int = 0
 
@@ -79,10 +81,12 @@ class ReadFlowRuns(StoreRequest["list[FlowRun]"]):
             self.workspace,
             flow_name=self.flow_name,
             state_type=self.state_type,
+            state_name=self.state_name,
             parent_flow_run_id=self.parent_flow_run_id,
             created_after=self.created_after,
             created_before=self.created_before,
             after=self.after,
+            newest_first=self.newest_first,
             limit=self.limit,
             offset=self.offset,
         )
@@ -101,6 +105,17 @@ class ReadTaskRuns(StoreRequest["list[TaskRun]"]):
         return store.read_task_runs(
             self.workspace, self.flow_run_id, limit=self.limit, offset=self.offset
         )
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadTaskRun(StoreRequest["TaskRun | None"]):
+    commits_first: ClassVar[bool] = True
+    workspace: str
+    run_id: str
+
+    def answer(self, store: Store) -> Awaitable[TaskRun | None]:
+        return store.read_task_run(self.workspace, self.run_id)
 
 
 @final

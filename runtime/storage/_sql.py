@@ -551,10 +551,12 @@ class SqlDatabase:
         *,
         flow_name: str | None = None,
         state_type: StateType | None = None,
+        state_name: str | None = None,
         parent_flow_run_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         after: tuple[datetime, str] | None = None,
+        newest_first: bool = False,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[FlowRun]:
@@ -564,17 +566,19 @@ class SqlDatabase:
             ("workspace = :workspace", workspace),
             ("flow_name = :flow_name", flow_name),
             ("state_type = :state_type", None if state_type is None else str(state_type)),
+            ("state_name = :state_name", state_name),
             ("parent_flow_run_id = :parent", parent_flow_run_id),
             ("created >= :after", format_time(created_after)),
             ("created < :before", format_time(created_before)),
         )
+        beyond, order = ("<", "created DESC, id DESC") if newest_first else (">", "created, id")
         if after is not None:  # a keyset: what follows (created, id) in the order below
             conditions += (
-                " AND (created > :cursor_created"
-                " OR (created = :cursor_created AND id > :cursor_id))"
+                f" AND (created {beyond} :cursor_created"
+                f" OR (created = :cursor_created AND id {beyond} :cursor_id))"
             )
             values |= {"cursor_created": format_time(after[0]), "cursor_id": after[1]}
-        query = f"SELECT * FROM flow_runs WHERE {conditions} ORDER BY created, id"
+        query = f"SELECT * FROM flow_runs WHERE {conditions} ORDER BY {order}"
         query += self.page(limit, offset, values)
         return [flow_run_from(row) for row in await self.fetch(query, values)]
 

@@ -22,7 +22,8 @@ from ._api_keys import api_key_app
 from ._audit import audit_app
 from ._cache import cache_app
 from ._flow_runs import flow_run_app
-from ._options import AsJson, Debug, bad_usage, fail
+from ._options import AsJson, Debug, Params, bad_usage, fail, parse_parameters
+from ._task_runs import task_run_app
 from ._workspaces import workspace_app
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ app = typer.Typer(
 server_app = typer.Typer(help="The REST API server.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(flow_run_app, name="flow-run")
+app.add_typer(task_run_app, name="task-run")
 app.add_typer(cache_app, name="cache")
 app.add_typer(api_key_app, name="api-key")
 app.add_typer(audit_app, name="audit")
@@ -222,12 +224,7 @@ def start(
 @app.command("run")
 def run_locally(
     target: Annotated[str, typer.Argument(help="FILE.py:FLOW, or package.module:FLOW.")],
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param", "-p", help="A parameter, key=value (the value read as JSON if it is)."
-        ),
-    ] = None,
+    param: Params = None,
     database_url: Annotated[
         str | None, typer.Option(help="Where the run is stored; the default database if none.")
     ] = None,
@@ -242,15 +239,7 @@ def run_locally(
     source, _, name = target.rpartition(":")
     if not source or not name:
         raise bad_usage("name the flow as FILE.py:FLOW or package.module:FLOW")
-    parameters: dict[str, object] = {}
-    for item in param or []:
-        key, is_pair, value = item.partition("=")
-        if not is_pair or not key:
-            raise bad_usage(f"a parameter is key=value, not {item!r}")
-        try:
-            parameters[key] = json.loads(value)
-        except ValueError:
-            parameters[key] = value  # not JSON: the text itself
+    parameters = parse_parameters(param or [])
     try:
         found = {flow.options.name: flow for flow in load_flows(source)}
         chosen = found.get(name)

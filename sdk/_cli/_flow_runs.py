@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
-from ._options import AsJson, Debug, Key, Url, Workspace, connect, print_table, stamp
+from ._options import (
+    AsJson,
+    Debug,
+    Key,
+    Params,
+    Url,
+    Workspace,
+    bad_usage,
+    connect,
+    fail,
+    parse_parameters,
+    print_table,
+    stamp,
+)
 
 if TYPE_CHECKING:
-    from repertory import FlowRun, SyncClient
+    from repertory import FlowRun, State, SyncClient
     from repertory.runtime import LogRecord
 
 flow_run_app = typer.Typer(help="Flow runs on a server.", no_args_is_help=True)
@@ -58,15 +72,48 @@ def flow_run_ls(
     api_key: Key = None,
     workspace: Workspace = "default",
     flow: Annotated[str | None, typer.Option(help="Only runs of this flow.")] = None,
-    state: Annotated[str | None, typer.Option(help="Only runs in this state type.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="Only runs in this state: a type (failed) or a name (Late), in any case."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="Runs to list.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, max=10_000, help="Runs to skip first.")] = 0,
+    oldest_first: Annotated[bool, typer.Option(help="The oldest runs first.")] = False,
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """List flow runs, oldest first."""
+    """List flow runs, newest first."""
+    state_type, state_name = _state_filter(state)
     with connect(url, api_key, workspace, debug) as client:
-        runs = client.read_flow_runs(flow_name=flow, state_type=state, limit=limit)
+        runs = client.read_flow_runs(
+            flow_name=flow,
+            state_type=state_type,
+            state_name=state_name,
+            newest_first=not oldest_first,
+            limit=limit,
+            offset=offset,
+        )
     _print_runs(runs, as_json)
+
+
+def _state_filter(state: str | None) -> tuple[str | None, str | None]:
+    """`--state` as (a state type, a state name): one of them, whatever its case."""
+    from repertory.runtime import STATE_TYPES, StateType
+
+    if state is None:
+        return None, None
+    types = {str(t).casefold(): str(t) for t in StateType}
+    names = {name.casefold(): name for name in STATE_TYPES}
+    if state.casefold() in types:
+        return types[state.casefold()], None
+    if state.casefold() in names:
+        return None, names[state.casefold()]
+    raise bad_usage(
+        f"--state is a state type ({', '.join(types.values())}) or a state name "
+        f"({', '.join(names.values())}), not {state!r}"
+    )
 
 
 @flow_run_app.command("inspect")
@@ -82,14 +129,19 @@ def flow_run_inspect(
     with connect(url, api_key, workspace, debug) as client:
         run = client.read_flow_run(flow_run_id)
         states = client.read_state_history(flow_run_id)
+    print_history(_run_json(run), states, as_json)
+
+
+def print_history(run: dict[str, object], states: list[State], as_json: bool) -> None:
+    """A run's fields, then its states, then the traceback of its failure, if it failed."""
     if as_json:
         history = [
             {"name": s.name, "timestamp": s.timestamp.isoformat(), "traceback": s.traceback}
             for s in states
         ]
-        typer.echo(json.dumps({**_run_json(run), "states": history}))
+        typer.echo(json.dumps({**run, "states": history}))
         return
-    for field, value in _run_json(run).items():
+    for field, value in run.items():
         typer.echo(f"{field:>11}: {value}")
     for state in states:
         typer.echo(f"  {state.timestamp.isoformat(timespec='milliseconds')}  {state.name}")
@@ -118,7 +170,7 @@ def flow_run_logs(
             logs = client.read_logs(flow_run_id, offset=seen)
             seen += len(logs)
             for log in logs:
-                typer.echo(_log_line(log, as_json))
+                typer.echo(log_line(log, as_json))
             sys.stdout.flush()
             if not follow or has_ended:
                 return
@@ -126,11 +178,12 @@ def flow_run_logs(
             has_ended = _wait(client, flow_run_id, FOLLOW_SECONDS) is not None
 
 
-def _log_line(log: LogRecord, as_json: bool) -> str:
+def log_line(log: LogRecord, as_json: bool) -> str:
     if as_json:
         fields = {"timestamp": log.timestamp.isoformat(), "level": log.level}
         return json.dumps({**fields, "message": log.message})
-    return f"{log.timestamp.isoformat(timespec='milliseconds')} {log.message}"
+    level = logging.getLevelName(log.level)
+    return f"{log.timestamp.isoformat(timespec='milliseconds')} {level:<7} {log.message}"
 
 
 def _wait(client: SyncClient, flow_run_id: str, seconds: float) -> FlowRun | None:
@@ -157,25 +210,71 @@ def flow_run_wait(
 
     Exit 0 if it completed, 1 if it ended otherwise, 124 if the timeout came first.
     """
-    from rich.console import Console
-
-    deadline = None if timeout is None else time.monotonic() + timeout
     with connect(url, api_key, workspace, debug) as client:
-        run = client.read_flow_run(flow_run_id)
-        # The spinner goes to stderr and only to a terminal: stdout keeps the answer alone.
-        with Console(stderr=True).status(_status(run)) as status:
-            while str(run.state.type) not in TERMINAL:
-                left = FOLLOW_SECONDS if deadline is None else deadline - time.monotonic()
-                if left <= 0:
-                    typer.echo(f"{run.id}: still {run.state.name} after {timeout} s", err=True)
-                    raise typer.Exit(TIMED_OUT)
-                run = _wait(client, flow_run_id, min(left, FOLLOW_SECONDS)) or (
-                    client.read_flow_run(flow_run_id)
-                )
-                status.update(_status(run))
+        run = _follow(client, client.read_flow_run(flow_run_id), timeout)
     _print_end(run, as_json)
     if str(run.state.type) != "COMPLETED":
         raise typer.Exit(1)
+
+
+@flow_run_app.command("create")
+def flow_run_create(
+    flow_name: Annotated[str, typer.Argument(help="A flow the server serves.")],
+    param: Params = None,
+    watch: Annotated[
+        bool, typer.Option(help="Follow the run to its end; exit 0 only if it completed.")
+    ] = False,
+    url: Url = None,
+    api_key: Key = None,
+    workspace: Workspace = "default",
+    as_json: AsJson = False,
+    debug: Debug = False,
+) -> None:
+    """Start a run of a flow on the server (with --watch, follow it to its end).
+
+    Exit 0 once it is created (with --watch: once it completed), 1 if not.
+    """
+    from repertory import ValidationError
+
+    parameters = parse_parameters(param or [])
+    with connect(url, api_key, workspace, debug) as client:
+        try:
+            run = client.create_flow_run(flow_name, parameters)
+        except ValidationError as exc:
+            served = exc.details.get("flows")
+            if exc.code != "unknown_flow" or not isinstance(served, list):
+                raise
+            names = ", ".join(map(str, served)) or "none"
+            raise fail(
+                f"the server runs no flow {flow_name!r}; it runs: {names}", debug=debug, error=exc
+            ) from None
+        if watch:
+            run = _follow(client, run, None)
+    if not watch:
+        typer.echo(
+            json.dumps(_run_json(run)) if as_json else f"{run.id}: {run.name} {run.state.name}"
+        )
+        return
+    _print_end(run, as_json)
+    if str(run.state.type) != "COMPLETED":
+        raise typer.Exit(1)
+
+
+def _follow(client: SyncClient, run: FlowRun, timeout: float | None) -> FlowRun:
+    """`run` once it has ended, its state shown meanwhile (exit 124 if `timeout` comes first)."""
+    from rich.console import Console
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    # The spinner goes to stderr and only to a terminal: stdout keeps the answer alone.
+    with Console(stderr=True).status(_status(run)) as status:
+        while str(run.state.type) not in TERMINAL:
+            left = FOLLOW_SECONDS if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                typer.echo(f"{run.id}: still {run.state.name} after {timeout} s", err=True)
+                raise typer.Exit(TIMED_OUT)
+            run = _wait(client, run.id, min(left, FOLLOW_SECONDS)) or client.read_flow_run(run.id)
+            status.update(_status(run))
+    return run
 
 
 def _status(run: FlowRun) -> str:

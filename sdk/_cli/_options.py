@@ -5,6 +5,7 @@ for bad usage, as for what typer itself refuses)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,6 +24,25 @@ Key = Annotated[str | None, typer.Option(envvar="REPERTORY_API_KEY", help="An AP
 Workspace = Annotated[str, typer.Option(help="The workspace.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
+Params = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="A parameter, key=value (the value read as JSON if it is)."),
+]
+
+
+def parse_parameters(items: Iterable[str]) -> dict[str, object]:
+    """`-p key=value` options as parameters, each value read as JSON if it is JSON, else as
+    the text itself (bad usage: exit 2, for an item without `=`)."""
+    parameters: dict[str, object] = {}
+    for item in items:
+        key, is_pair, value = item.partition("=")
+        if not is_pair or not key:
+            raise bad_usage(f"a parameter is key=value, not {item!r}")
+        try:
+            parameters[key] = json.loads(value)
+        except ValueError:
+            parameters[key] = value  # not JSON: the text itself
+    return parameters
 
 
 def fail(message: str, *, debug: bool, error: BaseException | None = None) -> typer.Exit:

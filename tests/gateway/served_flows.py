@@ -34,6 +34,7 @@ async def stalls(note: str = "stalling") -> None:
     await anyio.sleep_forever()
 
 
+@task
 def check(x: int) -> None:
     if x < 0:
         raise ValueError(f"cannot process {x}")
@@ -41,7 +42,7 @@ def check(x: int) -> None:
 
 @flow
 async def failing(x: int = -1) -> None:
-    check(x)
+    check(x)  # a sync task called directly: it runs inline
 
 
 not_a_flow = double  # tasks and other attributes are not served

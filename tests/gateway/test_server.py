@@ -59,6 +59,8 @@ async def stop_server(process: Process) -> int:
         return await process.wait()
 
 
+@pytest.mark.timeout(120)  # some 25 command-line processes, each importing the CLI
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the CLI runs in processes of its own
 async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts(
     tmp_path: Path,
 ) -> None:
@@ -106,6 +108,24 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         listed = json.loads(out)
         assert run_id in [run["id"] for run in listed]
         assert {run["state"] for run in listed} == {"Completed"}
+        code, out, _ = await cli("flow-run", "ls", "--json")
+        newest_first = [run["id"] for run in json.loads(out)]
+        assert (code, len(newest_first), newest_first[-2:]) == (0, 3, [failed_id, run_id])
+        code, out, _ = await cli("flow-run", "ls", "--oldest-first", "--json")
+        assert [run["id"] for run in json.loads(out)] == newest_first[::-1]
+        code, out, _ = await cli(
+            "flow-run", "ls", "--oldest-first", "--offset", "1", "--limit", "1", "--json"
+        )
+        assert [run["id"] for run in json.loads(out)] == [failed_id]
+        for state in ("failed", "FAILED", "Failed"):  # a type or a name, in any case
+            code, out, _ = await cli("flow-run", "ls", "--state", state, "--json")
+            assert [run["id"] for run in json.loads(out)] == [failed_id], state
+        code, out, _ = await cli("flow-run", "ls", "--state", "late", "--json")
+        assert (code, json.loads(out)) == (0, [])
+        code, _, err = await cli("flow-run", "ls", "--state", "bogus")
+        assert code == 2
+        assert err.startswith("error: --state is a state type (SCHEDULED, PENDING, ")
+        assert "a state name (Scheduled, Late, AwaitingRetry, " in err
         code, out, _ = await cli("flow-run", "inspect", run_id, "--json")
         assert (code, [s["name"] for s in json.loads(out)["states"]][-1]) == (0, "Completed")
         code, out, _ = await cli("flow-run", "ls")
@@ -118,6 +138,36 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         code, out, _ = await cli("flow-run", "inspect", failed_id)
         assert (code, out.endswith("\nValueError: cannot process -1\n")) == (0, True)
         assert "Traceback (most recent call last):" in out
+        code, out, _ = await cli("task-run", "ls", failed_id, "--json")
+        [checked] = json.loads(out)
+        assert (code, checked["name"][:6], checked["state"]) == (0, "check-", "Failed")
+        code, out, _ = await cli("task-run", "ls", failed_id)
+        assert (code, checked["id"][:8] in out, "Failed" in out) == (0, True, True)
+        code, out, _ = await cli("task-run", "inspect", checked["id"])
+        assert (code, out.endswith("\nValueError: cannot process -1\n")) == (0, True)
+        assert "  Failed\n" in out
+        code, out, _ = await cli("task-run", "logs", checked["id"])
+        assert (code, out.count("\n")) == (0, 1)
+        assert out.endswith(" failed: ValueError: cannot process -1\n")
+        code, _, err = await cli("task-run", "inspect", failed_id)  # a flow run's id
+        assert (code, err.startswith("error: no run")) == (1, True)
+
+        code, out, _ = await cli("flow-run", "create", "add", "-p", "x=2", "--watch", "--json")
+        assert (code, json.loads(out)["state"]) == (0, "Completed")
+        code, out, _ = await cli("flow-run", "create", "add", "-p", "x=2")
+        created_id, rest = out.split(": ", 1)
+        assert (code, rest.split()[0][:4], rest.split()[1]) == (0, "add-", "Pending")
+        code, out, _ = await cli("flow-run", "create", "failing", "--watch")
+        assert (code, out.endswith(": Failed: ValueError: cannot process -1\n")) == (1, True)
+        code, _, err = await cli("flow-run", "create", "nope")
+        assert (code, err) == (
+            1,
+            "error: the server runs no flow 'nope'; it runs: add, failing, remember, stalls\n",
+        )
+        code, _, err = await cli("flow-run", "create", "add", "-p", "x")
+        assert (code, err) == (2, "error: a parameter is key=value, not 'x'\n")
+        code, out, _ = await cli("flow-run", "wait", created_id)
+        assert code == 0
         code, _, err = await cli("flow-run", "inspect", "no-such-run")
         assert (code, err.startswith("error: ")) == (1, True)
     finally:
@@ -134,6 +184,7 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
 
 
 @pytest.mark.timeout(120)  # some 30 command-line processes, each importing the CLI
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the CLI runs in processes of its own
 async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> None:
     database = tmp_path / "server.db"
     process, url, key = await start_server(f"sqlite:///{database}")
@@ -169,6 +220,7 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
                 seen += chunk
                 if "half way" in seen:
                     break
+        assert " INFO    half way" in seen  # each line with its level
         code, _, _ = await cli("flow-run", "cancel", stalled.id)
         assert code == 0
         with anyio.fail_after(30):

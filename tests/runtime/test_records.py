@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from repertory.runtime import FlowRun, State, StateType, TaskRun
+from repertory.runtime import FlowRun, LogRecord, State, StateType, TaskRun
 from repertory.runtime._records import (
     FlowRunBuilder,
+    LogRecordBuilder,
     StateBuilder,
     TaskRunBuilder,
     build_flow_run,
+    build_log_record,
     build_state,
     build_task_run,
     new_id,
@@ -77,6 +79,7 @@ BUILDERS = [
     (StateBuilder, State, build_state),
     (FlowRunBuilder, FlowRun, build_flow_run),
     (TaskRunBuilder, TaskRun, build_task_run),
+    (LogRecordBuilder, LogRecord, build_log_record),
     (RunContextBuilder, RunContext, build_run_context),
 ]
 

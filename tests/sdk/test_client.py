@@ -62,9 +62,15 @@ async def remember(xs: list[int]) -> list[int]:
     return [await remembered(x) for x in xs]
 
 
+@task
+async def look_up() -> None:
+    get_run_logger().warning("looking")
+    raise LookupError("no such row")
+
+
 @flow
 async def fails() -> None:
-    raise LookupError("no such row")
+    await look_up()
 
 
 @contextlib.asynccontextmanager
@@ -101,6 +107,32 @@ async def test_the_client_reads_a_failures_traceback(
         assert failed.traceback.startswith("Traceback (most recent call last):")
         assert failed.traceback.endswith("LookupError: no such row\n")
         assert [state.traceback for state in before] == [None, None]
+        [looked] = await client.read_task_runs(done.id)
+        assert looked == await client.read_task_run(looked.id)
+        *_, task_failed = await client.read_state_history(looked.id)  # a task run's too
+        assert task_failed.traceback is not None
+        assert task_failed.traceback.endswith("LookupError: no such row\n")
+        said, ended = [log.message for log in await client.read_task_run_logs(looked.id)]
+        assert (said, ended.endswith("' failed: LookupError: no such row")) == ("looking", True)
+        with pytest.raises(NotFoundError):
+            await client.read_task_run(done.id)  # a flow run's id
+        with pytest.raises(NotFoundError):
+            await client.read_state_history("01234567-89ab-7def-8123-456789abcdef")
+        for listed in (  # by type or by name, in any case
+            await client.read_flow_runs(state_type="failed"),
+            await client.read_flow_runs(state_name="failed"),
+        ):
+            assert [run.id for run in listed] == [done.id]
+        with pytest.raises(ValidationError) as refused:
+            await client.read_flow_runs(state_name="finished")
+        assert "state_name: Value error, unknown state name: one of Scheduled, Late" in str(
+            refused.value
+        )
+        again = await client.create_flow_run("fails", {})
+        newest = await client.read_flow_runs(newest_first=True, limit=1)
+        assert [run.id for run in newest] == [again.id]
+        older = await client.read_flow_runs(newest_first=True, after=newest[0])
+        assert [run.id for run in older] == [done.id]
 
 
 async def test_the_client_creates_waits_for_and_reads_runs(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from repertory import Runtime, flow, task
+from repertory import RunNotFoundError, Runtime, flow, task
 from repertory.runtime._failures import MAX_TRACEBACK, describe_failure, mask_secrets
 
 if TYPE_CHECKING:
@@ -199,3 +199,18 @@ async def test_a_sync_task_called_directly_that_crashes_says_so(
     assert [(log.level, log.message.split("' ")[1]) for log in logs] == [
         (logging.ERROR, "crashed: SystemExit: told to stop")
     ]
+
+
+async def test_a_task_run_is_read_by_its_id_and_only_in_its_workspace(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with make_runtime() as rt:
+        state: State = await load("1,x", return_state=True)
+        [listed] = await rt.read_task_runs(flow_run_id=state.run_id)
+        read = await rt.read_task_run(listed.id)
+        assert read == listed
+        assert (read.state.name, read.flow_run_id) == ("Failed", state.run_id)
+        with pytest.raises(RunNotFoundError):
+            await rt.read_task_run(state.run_id)  # a flow run's id
+        with pytest.raises(RunNotFoundError):
+            await rt.read_task_run(listed.id, workspace="elsewhere")

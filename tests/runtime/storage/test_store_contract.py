@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from repertory.runtime._errors import StorageError
-from repertory.runtime._records import CacheEntry, LogRecord
+from repertory.runtime._records import CacheEntry, LogRecord, State
 from repertory.runtime._states import StateType
 from repertory.runtime._tenancy_records import GENESIS, ApiKey, AuditRecord, Role, Workspace
 
@@ -119,6 +119,49 @@ async def test_flow_runs_page_by_limit_and_offset_with_no_implicit_cap(store: St
         await store(lambda db: db.read_flow_runs("default", limit=-1))
     with pytest.raises(ValueError, match="offset must be >= 0"):
         await store(lambda db: db.read_flow_runs("default", offset=-1))
+
+
+async def test_flow_runs_read_newest_first_page_by_keyset_either_way(store: Stored) -> None:
+    runs = [flow_run(f"f{i:02}", created=i // 2) for i in range(10)]  # pairs share a time
+    await store.write(*runs)
+    newest = list(reversed(runs))
+
+    assert await store(lambda db: db.read_flow_runs("default", newest_first=True)) == newest
+    first = await store(lambda db: db.read_flow_runs("default", newest_first=True, limit=3))
+    assert first == newest[:3]
+    after = (first[-1].created, first[-1].id)  # between two runs of one time
+    rest = await store(lambda db: db.read_flow_runs("default", newest_first=True, after=after))
+    assert rest == newest[3:]
+    onward = await store(lambda db: db.read_flow_runs("default", after=after))
+    assert onward == runs[8:]  # oldest first, from the same place
+    page = await store(lambda db: db.read_flow_runs("default", newest_first=True, offset=8))
+    assert page == newest[8:]
+
+
+async def test_flow_runs_filter_by_state_name(store: Stored) -> None:
+    late = flow_run("late", "Late", created=0)
+    scheduled = flow_run("scheduled", "Scheduled", created=1)
+    await store.write(late, scheduled, flow_run("running", created=2))
+
+    assert await store(lambda db: db.read_flow_runs("default", state_name="Late")) == [late]
+    both = await store(lambda db: db.read_flow_runs("default", state_type=StateType.SCHEDULED))
+    assert both == [late, scheduled]
+
+
+async def test_a_failed_states_traceback_is_kept_in_the_history_only(store: Stored) -> None:
+    try:
+        raise ValueError("bad row\x00 \ud800")  # text no database stores as it is
+    except ValueError as exc:
+        error = exc
+    failed = State.named("Failed", "f1", message="ValueError: bad row", outcome=error)
+    await store.write(flow_run("f1", created=0), failed, flow_run("f1", "Failed", created=0))
+
+    [stored] = await store(lambda db: db.read_state_history("default", "f1"))
+    assert stored.traceback is not None
+    assert stored.traceback.startswith("Traceback (most recent call last):")
+    assert "ValueError: bad row" in stored.traceback
+    [run] = await store(lambda db: db.read_flow_runs("default"))
+    assert run.state.traceback is None
 
 
 async def test_task_runs_page_by_limit_and_offset(store: Stored) -> None:
