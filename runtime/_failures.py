@@ -3,6 +3,7 @@ without the frames' locals, capped, and with secrets masked (pure: no I/O)."""
 
 from __future__ import annotations
 
+import os
 import re
 import traceback
 from typing import Final
@@ -18,15 +19,23 @@ _API_KEY: Final = re.compile(r"\b(rpk_[0-9a-f]{8}_)[0-9A-Za-z_-]+")
 _URL_PASSWORD: Final = re.compile(r"(?<=://)([^\s:/@]*:)[^\s@/]+@")
 
 
+#: Where repertory's own modules lie (this file is in repertory/runtime/).
+_OURS: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def mask_secrets(text: str) -> str:
     """`text` with API keys' secrets and URLs' passwords replaced by `***`."""
     return _URL_PASSWORD.sub(r"\1***@", _API_KEY.sub(r"\1***", text))
 
 
 def describe_failure(error: BaseException) -> str:
-    """`error` as Python prints it uncaught (its chain included), masked and capped."""
+    """`error` as Python prints it uncaught (its chain included), without repertory's own
+    frames (those of the code that ran the user's: the user's own frames tell the story),
+    masked and capped."""
     try:
-        text = "".join(traceback.format_exception(error))
+        described = traceback.TracebackException.from_exception(error)
+        _without_our_frames(described, set())
+        text = "".join(described.format())
     except Exception:  # a __str__ that fails, say: say what is known
         text = f"{type(error).__qualname__} (its traceback cannot be formatted)\n"
     text = mask_secrets(text)
@@ -35,3 +44,14 @@ def describe_failure(error: BaseException) -> str:
         cut = len(text) - MAX_TRACEBACK
         text = f"{text[:head]}\n... {cut:,} characters cut ...\n{text[-_TAIL:]}"
     return text
+
+
+def _without_our_frames(described: traceback.TracebackException, seen: set[int]) -> None:
+    if id(described) in seen:  # a chain that loops
+        return
+    seen.add(id(described))
+    kept = [frame for frame in described.stack if not frame.filename.startswith(_OURS)]
+    described.stack = traceback.StackSummary.from_list(kept)
+    for linked in (described.__cause__, described.__context__, *(described.exceptions or ())):
+        if linked is not None:
+            _without_our_frames(linked, seen)

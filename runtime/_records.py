@@ -121,8 +121,9 @@ class State:
     @property
     def traceback(self) -> str | None:
         """Of a Failed or Crashed state, the exception as Python prints it uncaught: type,
-        message and traceback, without locals, capped at 32 KiB, secrets (API keys, URL
-        passwords) masked. None for other states, and for failures without an exception."""
+        message and traceback (without repertory's own frames or any locals), capped at
+        32 KiB, secrets (API keys, URL passwords) masked. None for other states, and for
+        failures without an exception."""
         if self._traceback is not None:
             return self._traceback
         outcome = self._outcome  # (checked first: most states hold no exception, and it's quick)

@@ -49,6 +49,7 @@ async def test_a_failure_keeps_its_traceback_in_the_history(
             assert stored is not None
             assert stored.startswith("Traceback (most recent call last):")
             assert "in parse_rows" in stored  # the frame that raised
+            assert "_engine.py" not in stored  # repertory's own frames tell nothing
             assert stored.rstrip().endswith(
                 "ValueError: invalid literal for int() with base 10: 'x'"
             )
