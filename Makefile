@@ -10,6 +10,7 @@ MODULES := $(sort $(shell find sdk actors runtime gateway -name '*.py' -o -name 
 
 # The server on the default SQLite database, serving the example flows.
 run: $(VENV)/.installed
+	@echo "command line, in another terminal: $(BIN)/repertory (or: source $(BIN)/activate)"
 	$(BIN)/repertory server start --flows repertory._examples
 
 # A short tour of the actor kernel.

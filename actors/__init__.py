@@ -25,6 +25,7 @@ from ._errors import HandshakeError as HandshakeError
 from ._errors import MailboxFullError as MailboxFullError
 from ._errors import RemoteActorError as RemoteActorError
 from ._errors import RestartIntensityError as RestartIntensityError
+from ._errors import TransientError as TransientError
 from ._errors import TransportError as TransportError
 from ._errors import UnhandledMessageError as UnhandledMessageError
 from ._ref import ActorRef as ActorRef
@@ -63,6 +64,7 @@ __all__ = [
     "Supervisor",
     "SystemClock",
     "SystemStatistics",
+    "TransientError",
     "TransportError",
     "UnhandledMessageError",
     "open_actor_system",

@@ -7,6 +7,7 @@ ActorError
 ├── MailboxFullError                      tell_nowait on a full mailbox
 ├── UnhandledMessageError (TypeError)     the actor has no handler for the message
 ├── RestartIntensityError                 a supervisor gave up after too many restarts
+├── TransientError                        an actor's failure that is nobody's bug
 ├── CodecError (ValueError)               a frame or message cannot be encoded or decoded
 └── TransportError                        anything that goes wrong between nodes
     ├── HandshakeError                    the peer failed authentication
@@ -82,6 +83,15 @@ class RestartIntensityError(ActorError):
             f"supervisor {supervisor!r} exceeded {max_restarts} restarts in {within_seconds} s"
         )
         self.supervisor = supervisor
+
+
+class TransientError(ActorError):
+    """Raised by an actor for a failure that is nobody's bug and that time may cure (another
+    process held the database's lock too long, say).
+
+    Its supervisor handles it as any crash (a restart, or giving up), but logs one line
+    saying what happened, without a traceback: an operator has nothing to debug.
+    """
 
 
 class CodecError(ActorError, ValueError):

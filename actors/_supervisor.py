@@ -19,7 +19,7 @@ import anyio
 
 from ._backoff import ExponentialBackoff
 from ._cell import ActorCell
-from ._errors import ActorNotFoundError, ActorStoppedError, RestartIntensityError
+from ._errors import ActorNotFoundError, ActorStoppedError, RestartIntensityError, TransientError
 from ._slot import ChildSlot, Restart
 
 if TYPE_CHECKING:
@@ -317,7 +317,9 @@ class Supervisor:
 
     def on_child_exit(self, slot: ChildSlot, error: Exception | None) -> None:
         """Hear of the end of a child's run (from its slot); the supervision loop acts on it."""
-        if error is not None:
+        if isinstance(error, TransientError):  # nothing to debug: one line
+            logger.warning("%r stopped (supervisor %r): %s", slot.child.name, self.name, error)
+        elif error is not None:
             logger.error("%r crashed (supervisor %r)", slot.child.name, self.name, exc_info=error)
         with contextlib.suppress(anyio.ClosedResourceError):
             self._events_send.send_nowait(_Exited(slot, slot.runs, error))

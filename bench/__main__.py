@@ -6,6 +6,7 @@ Options are described by `python -m bench --help`; `--probe` is the memory scena
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,9 @@ def _names(*, quick: bool, suite: str = "all") -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # The figures are the runtime's, not a terminal's: no run lines on the console (a retry
+    # scenario would print one per retry), here and in the processes the bench starts.
+    os.environ.setdefault("REPERTORY_LOGGING_LEVEL", "OFF")
     if args.probe:
         memory.probe(args.probe, args.backend, args.probe_n)
         return 0

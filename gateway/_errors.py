@@ -103,7 +103,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own: no such route (404), wrong method (405)."""
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
-    error = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+    message = str(exc.detail)
+    if exc.status_code == 404:  # a wrong base URL, most likely: say where the routes are
+        route = f"{request.method} {request.url.path}"[:200]
+        message = f"no route {route}: the API's routes are under /api/workspaces/{{workspace}}/"
+    error = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), message)
     return error_response(request, error)
 
 

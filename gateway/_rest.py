@@ -71,6 +71,17 @@ class ReadFlowRunQuery(QueryModel):
     )
 
 
+class MatchQuery(QueryModel):
+    match: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00]*$",
+        description="the runs this names, newest first: a run's exact name, a prefix of its "
+        "id, or its id's last 6 or more hex digits",
+    )
+    limit: int = Field(default=10, ge=1, le=50)
+
+
 class FlowRunQuery(CursorPageQuery):
     cursor: str | None = Field(
         default=None,
@@ -251,6 +262,24 @@ async def read_flow_run_states(call: Call) -> list[BaseModel]:
     return [HistoryStateOut.of(state) for state in states]
 
 
+async def find_flow_runs(call: Call) -> FlowRunPage:
+    query = call.query
+    assert isinstance(query, MatchQuery)
+    found = await call.runtime.find_flow_runs(
+        query.match, limit=query.limit, workspace=call.workspace
+    )
+    return FlowRunPage(items=[FlowRunOut.of(run) for run in found], next_offset=None)
+
+
+async def find_task_runs(call: Call) -> TaskRunPage:
+    query = call.query
+    assert isinstance(query, MatchQuery)
+    found = await call.runtime.find_task_runs(
+        query.match, limit=query.limit, workspace=call.workspace
+    )
+    return TaskRunPage(items=[TaskRunOut.of(run) for run in found], next_offset=None)
+
+
 async def read_task_run(call: Call) -> TaskRunOut:
     return TaskRunOut.of(await call.runtime.read_task_run(call.run_id(), workspace=call.workspace))
 
@@ -364,7 +393,7 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         method="GET",
         path=f"{_WS}/flow_runs",
         name="list_flow_runs",
-        summary="Flow runs, oldest first, filtered by flow and state type, a page at a time",
+        summary="Flow runs, oldest first, filtered by flow, state and time, a page at a time",
         handler=list_flow_runs,
         answers=FlowRunPage,
         scope="flow_runs:read",
@@ -423,6 +452,28 @@ OPERATIONS: Final[tuple[Operation, ...]] = (
         scope="flow_runs:read",
         query=PageQuery,
         tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/flow_run_matches",
+        name="find_flow_runs",
+        summary="The flow runs a name, an id prefix or an id's last hex digits names",
+        handler=find_flow_runs,
+        answers=FlowRunPage,
+        scope="flow_runs:read",
+        query=MatchQuery,
+        tags=("flow runs",),
+    ),
+    Operation(
+        method="GET",
+        path=f"{_WS}/task_run_matches",
+        name="find_task_runs",
+        summary="The task runs a name, an id prefix or an id's last hex digits names",
+        handler=find_task_runs,
+        answers=TaskRunPage,
+        scope="flow_runs:read",
+        query=MatchQuery,
+        tags=("task runs",),
     ),
     Operation(
         method="GET",

@@ -126,6 +126,7 @@ async def serve(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     audit_checkpoints: Path | None = None,
     audit_checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    console: int | str | bool = True,
     on_started: Callable[[ServerStarted], None] = lambda started: None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM (blocks; asyncio only, as uvicorn is).
@@ -145,7 +146,8 @@ async def serve(
 
     Every `audit_checkpoint_seconds`, and as it stops, the server appends a signed checkpoint
     of each audit chain that grew to `audit_checkpoints` (by default
-    `$REPERTORY_HOME/audit-checkpoints.jsonl`) and to its log.
+    `$REPERTORY_HOME/audit-checkpoints.jsonl`) and to its log. `console` is the runtime's
+    (see `Runtime`): its runs' log lines on stderr.
 
     Raises:
         OSError: the address cannot be listened on.
@@ -175,6 +177,7 @@ async def serve(
                     workspace=BOOTSTRAP_WORKSPACE,
                     max_live_runs=max_live_runs,
                     max_live_runs_per_workspace=max_live_runs_per_workspace,
+                    console=console,
                 ) as runtime:
                     bootstrap_key = None
                     if BOOTSTRAP_WORKSPACE not in {w.name for w in await runtime.read_workspaces()}:

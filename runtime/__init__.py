@@ -5,6 +5,9 @@ Built on the actor kernel; knows nothing of the SDK or the gateway.
 
 from __future__ import annotations
 
+from ._console import RUN_LABEL as RUN_LABEL
+from ._console import ConsoleFormatter as ConsoleFormatter
+from ._console import console_level as console_level
 from ._errors import ApiKeyNotFoundError as ApiKeyNotFoundError
 from ._errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from ._errors import InvalidTransitionError as InvalidTransitionError
@@ -16,6 +19,7 @@ from ._errors import RoleInUseError as RoleInUseError
 from ._errors import RunNotFoundError as RunNotFoundError
 from ._errors import RuntimeNotRunningError as RuntimeNotRunningError
 from ._errors import SchemaVersionError as SchemaVersionError
+from ._errors import StorageConflictError as StorageConflictError
 from ._errors import StorageError as StorageError
 from ._errors import TaskCancelledError as TaskCancelledError
 from ._errors import TooManyRunsError as TooManyRunsError
@@ -99,6 +103,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "CacheKeyContext",
     "CachePolicy",
     "CacheStatistics",
+    "ConsoleFormatter",
     "DEFAULT_MAX_LIVE_RUNS",
     "DatabaseStorage",
     "FLOW_PARAMETERS",
@@ -118,6 +123,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "ROLES",
     "ROLE_SCOPES",
     "RUN_ID",
+    "RUN_LABEL",
     "ResultNotFoundError",
     "ResultStorage",
     "RetryDelay",
@@ -137,6 +143,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "SchemaVersionError",
     "State",
     "StateType",
+    "StorageConflictError",
     "StorageError",
     "TASK_SOURCE",
     "TERMINAL_TYPES",
@@ -157,6 +164,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "WorkspaceExistsError",
     "allow_failure",
     "check_transition",
+    "console_level",
     "default_database_url",
     "default_results_directory",
     "exponential_backoff",

@@ -20,6 +20,7 @@ WorkflowError
 ├── RoleExistsError (ValueError)             a role of that name exists already
 ├── RoleInUseError                           a role to delete is carried by a key
 └── StorageError                             the database cannot be opened, read or written
+    ├── StorageConflictError (TransientError) another process kept a write waiting too long
     └── SchemaVersionError                   the database was written by a newer repertory
 
 UnhashableInputWarning (UserWarning)         a cached task ran uncached, as its policy said
@@ -28,6 +29,8 @@ UnhashableInputWarning (UserWarning)         a cached task ran uncached, as its 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
+
+from repertory.actors import TransientError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -225,6 +228,16 @@ class StorageError(WorkflowError):
     """Raised when the database cannot be opened, read or written.
 
     The message names the database (never its password) and what went wrong.
+    """
+
+
+class StorageConflictError(StorageError, TransientError):
+    """Raised when another process writing the same database kept this write waiting too
+    long (it held SQLite's lock past the 5 s busy timeout; a PostgreSQL deadlock, lock
+    timeout or serialization failure).
+
+    Expected when processes share a database, and cured by trying again: the store keeps
+    the writes and its supervisor restarts it with one log line (a `TransientError`).
     """
 
 

@@ -28,6 +28,7 @@ from repertory.actors import (
     open_actor_system,
 )
 
+from ._console import console_level, show_logs
 from ._errors import (
     IdempotencyKeyReusedError,
     InvalidTransitionError,
@@ -39,9 +40,10 @@ from ._errors import (
     WorkspaceExistsError,
 )
 from ._records import is_run_id, new_id
+from ._references import RunReference
 from ._states import STATE_TYPES
 from ._tenancy_records import Workspace
-from ._text import check_text
+from ._text import check_text, text
 from .cache._cache import (
     PURGE_EVERY,
 )
@@ -67,6 +69,8 @@ from .storage._requests import (
     ClaimIdempotencyKey,
     CreateWorkspace,
     DeleteWorkspace,
+    FindFlowRuns,
+    FindTaskRuns,
     Ping,
     ReadFlowRun,
     ReadFlowRuns,
@@ -156,6 +160,10 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             or any `ResultStorage`.
         clock: the clock retries wait on and expiry, limits and windows are judged by: the
             system's by default; tests pass a `FakeClock` to move time by hand.
+        console: run log lines on stderr (`12:01:03 | INFO    | flow run 'crimson-otter' -
+            ...`): True shows them from `REPERTORY_LOGGING_LEVEL` (INFO by default), a
+            level ("DEBUG", `logging.WARNING`) from that level, False none (the runtime's
+            own warnings still show). Ignored when the program configured logging itself.
     """
 
     def __init__(
@@ -170,6 +178,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         max_live_runs_per_workspace: int | None = None,
         result_storage: ResultStorage | Literal["local", "database"] = "local",
         clock: Clock | None = None,
+        console: int | str | bool = True,
     ) -> None:
         if not isinstance(result_storage, ResultStorage) and result_storage not in {
             "local",
@@ -199,6 +208,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         self._live_runs: anyio.Semaphore | None = None
         self._result_storage = result_storage
         self._clock: Clock = clock or SystemClock()
+        self._console_level = console_level(console)  # a bad level fails here, not at start
         self._caches: CacheManagers | None = None
         self._workspaces: Workspaces | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -224,6 +234,7 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         return self
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
+        show_logs(self._console_level)
         url = self.database_url
         owner = new_owner_id()
         database: Store
@@ -485,6 +496,29 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
             raise RunNotFoundError(run_id, ws)
         return run
 
+    async def find_flow_runs(
+        self, reference: str, *, limit: int = 10, workspace: str | None = None
+    ) -> list[FlowRun]:
+        """The flow runs `reference` may name, newest first, at most `limit` (blocks): by its
+        exact name, a prefix of its id, or its id's last 6 or more hex digits. One run found
+        is the one meant; several are candidates to tell apart. A NUL or a lone surrogate
+        matches it as names store them, spelled out (`\\x00`).
+
+        Raises:
+            ValueError: `limit` is below 1.
+        """
+        ws = workspace or self.workspace
+        found = FindFlowRuns(workspace=ws, reference=_reference(reference, limit), limit=limit)
+        return await self._read(found, workspace=ws)
+
+    async def find_task_runs(
+        self, reference: str, *, limit: int = 10, workspace: str | None = None
+    ) -> list[TaskRun]:
+        """As `find_flow_runs`, of task runs (blocks)."""
+        ws = workspace or self.workspace
+        found = FindTaskRuns(workspace=ws, reference=_reference(reference, limit), limit=limit)
+        return await self._read(found, workspace=ws)
+
     async def read_state_history(self, run_id: str, *, workspace: str | None = None) -> list[State]:
         """Every state of a flow run or task run, oldest first (blocks)."""
         ws = workspace or self.workspace
@@ -726,3 +760,9 @@ def _ensure_parent(url: str) -> None:
     path = sqlite_path(url)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _reference(reference: str, limit: int) -> RunReference:
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    return RunReference.of(text(reference) or "")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from repertory.runtime import SchemaVersionError as SchemaVersionError
     from repertory.runtime import State as State
     from repertory.runtime import StateType as StateType
+    from repertory.runtime import StorageConflictError as StorageConflictError
     from repertory.runtime import StorageError as StorageError
     from repertory.runtime import TaskCancelledError as TaskCancelledError
     from repertory.runtime import TaskFuture as TaskFuture
@@ -85,6 +86,7 @@ _LAZY = {
     "RunNotFoundError": "repertory.runtime",
     "RuntimeNotRunningError": "repertory.runtime",
     "SchemaVersionError": "repertory.runtime",
+    "StorageConflictError": "repertory.runtime",
     "StorageError": "repertory.runtime",
     "TooManyRunsError": "repertory.runtime",
     "UnserializableResultError": "repertory.runtime",
@@ -178,6 +180,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "ServerError",
     "State",
     "StateType",
+    "StorageConflictError",
     "StorageError",
     "SyncClient",
     "TASK_SOURCE",

@@ -236,6 +236,21 @@ class Client:
         pages = self._pages(self._path(f"/flow_runs/{_quoted(flow_run_id)}/task_runs"))
         return [self._task_run(item) async for item in pages]
 
+    async def find_flow_runs(self, reference: str, *, limit: int = 10) -> list[FlowRun]:
+        """The flow runs `reference` may name, newest first (blocks): its exact name, a
+        prefix of its id, or its id's last 6 or more hex digits (as tables show them)."""
+        data = await self._call(
+            "GET", self._path("/flow_run_matches"), params={"match": reference, "limit": limit}
+        )
+        return [self._flow_run(item) for item in _items(data)]
+
+    async def find_task_runs(self, reference: str, *, limit: int = 10) -> list[TaskRun]:
+        """As `find_flow_runs`, of task runs (blocks)."""
+        data = await self._call(
+            "GET", self._path("/task_run_matches"), params={"match": reference, "limit": limit}
+        )
+        return [self._task_run(item) for item in _items(data)]
+
     async def read_task_run(self, task_run_id: str) -> TaskRun:
         """The task run (blocks). Raises NotFoundError."""
         data = await self._call("GET", self._path(f"/task_runs/{_quoted(task_run_id)}"))

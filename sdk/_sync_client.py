@@ -125,6 +125,12 @@ class SyncClient:
     def read_task_runs(self, flow_run_id: str) -> list[TaskRun]:
         return self._run(functools.partial(self._client.read_task_runs, flow_run_id))
 
+    def find_flow_runs(self, reference: str, *, limit: int = 10) -> list[FlowRun]:
+        return self._run(functools.partial(self._client.find_flow_runs, reference, limit=limit))
+
+    def find_task_runs(self, reference: str, *, limit: int = 10) -> list[TaskRun]:
+        return self._run(functools.partial(self._client.find_task_runs, reference, limit=limit))
+
     def read_task_run(self, task_run_id: str) -> TaskRun:
         return self._run(functools.partial(self._client.read_task_run, task_run_id))
 

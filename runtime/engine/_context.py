@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, final
 
-from .._records import LogRecord, quick_constructor, utc_now
+from .._console import RUN_LABEL
+from .._records import FlowRun, LogRecord, quick_constructor, utc_now
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, MutableMapping
+    from collections.abc import MutableMapping
 
-    from .._records import FlowRun, TaskRun
+    from .._records import TaskRun
     from ._engine import Engine
     from ._live_run import LiveRun
     from ._submissions import Submissions
@@ -85,6 +87,13 @@ current_run: Final[contextvars.ContextVar[RunContext | None]] = contextvars.Cont
     "repertory_run", default=None
 )
 
+
+def run_label(run: LiveRun[FlowRun] | LiveRun[TaskRun]) -> str:
+    """How a log line names its run: `flow run 'crimson-otter'`, `task run 'fetch-0'`."""
+    base = run.base
+    return f"{'flow' if isinstance(base, FlowRun) else 'task'} run {base.name!r}"
+
+
 #: Lines at this level and above are stored with the run.
 STORED_LOG_LEVEL: Final = logging.INFO
 
@@ -94,16 +103,18 @@ class RunLogger(logging.LoggerAdapter[logging.Logger]):
     """Logs to Python logging as usual and stores each line with its run."""
 
     def __init__(self, logger: logging.Logger, context: RunContext) -> None:
-        super().__init__(logger, {"flow_run_id": context.flow_run_id})
+        extra: dict[str, object] = {"flow_run_id": context.flow_run_id}
+        if context.task_run is not None:
+            extra["task_run_id"] = context.task_run.id
+        extra[RUN_LABEL] = run_label(context.task_run or context.flow_run)
+        super().__init__(logger, extra)
         self._context = context
 
     def process(
         self, msg: object, kwargs: MutableMapping[str, object]
     ) -> tuple[object, MutableMapping[str, object]]:
-        extra = dict(self.extra or {})
-        if self._context.task_run_id is not None:
-            extra["task_run_id"] = self._context.task_run_id
-        kwargs["extra"] = extra
+        given, ours = kwargs.get("extra"), self.extra or {}
+        kwargs["extra"] = {**given, **ours} if isinstance(given, Mapping) else ours
         return msg, kwargs
 
     def _store(self, level: int, msg: object, args: tuple[object, ...]) -> None:

@@ -19,7 +19,9 @@ import anyio
 
 from repertory.actors import SystemClock
 
+from .._console import RUN_LABEL
 from .._errors import UsageError
+from .._names import new_slug
 from .._records import (
     NO_RESULT,
     FlowRun,
@@ -33,7 +35,7 @@ from .._records import (
 from .._states import StateType
 from ..cache._cached_task import run_cached
 from ..storage._store import Flush
-from ._context import RunContext, build_run_context, current_run
+from ._context import RunContext, build_run_context, current_run, run_label
 from ._live_run import LiveRun
 from ._parameters import bind_parameters, call_arguments, summarize
 from ._prints import capture_prints
@@ -54,6 +56,9 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", FlowRun, TaskRun)
 logger = logging.getLogger("repertory.engine")
+#: Where the engine's word on a run's states goes in Python logging (the console shows it).
+_FLOW_RUNS: Final = logging.getLogger("repertory.flow_runs")
+_TASK_RUNS: Final = logging.getLogger("repertory.task_runs")
 
 _is_async: Final = functools.cache(inspect.iscoroutinefunction)
 
@@ -148,7 +153,7 @@ class Engine:
         run_id = run_id or new_id()
         record = FlowRun(
             id=run_id,
-            name=_run_name(options.flow_run_name, options.name, run_id, parameters),
+            name=_templated_name(options.flow_run_name, options.name, parameters) or new_slug(),
             flow_name=options.name,
             flow_version=options.version,
             state=State.named("Pending", run_id),
@@ -404,7 +409,9 @@ class Engine:
         pending = State.named("Pending", run_id)
         record = build_task_run(
             id=run_id,
-            name=_run_name(options.task_run_name, options.name, run_id, parameters),
+            # `fetch-0`, `fetch-1`...: a task's runs numbered within their flow run (Prefect's).
+            name=_templated_name(options.task_run_name, options.name, parameters)
+            or f"{options.name}-{context.flow_run.next_task_number(options.name)}",
             task_name=options.name,
             flow_run_id=context.flow_run_id,
             state=pending,
@@ -580,19 +587,24 @@ def _attempt_state(
 def _run_log(
     run: LiveRun[FlowRun] | LiveRun[TaskRun], level: int, text: str, when: datetime
 ) -> LogRecord:
-    """A line of `run`'s log, written by the engine (what became of the run, and why)."""
+    """A line of `run`'s log, written by the engine (what became of the run, and why), and
+    passed to Python logging too (the console shows it)."""
     base = run.base
     if isinstance(base, TaskRun):
-        flow_run_id, task_run_id, kind = base.flow_run_id, base.id, "task run"
+        flow_run_id, task_run_id = base.flow_run_id, base.id
     else:
-        flow_run_id, task_run_id, kind = base.id, None, "flow run"
+        flow_run_id, task_run_id = base.id, None
+    label = run_label(run)
+    to = _TASK_RUNS if task_run_id is not None else _FLOW_RUNS
+    if to.isEnabledFor(level):
+        to.log(level, "%s", text, extra={RUN_LABEL: label, "flow_run_id": flow_run_id})
     return build_log_record(
         workspace=base.workspace,
         flow_run_id=flow_run_id,
         task_run_id=task_run_id,
         level=level,
         logger="repertory.engine",
-        message=f"{kind} {base.name!r} {text}",
+        message=f"{label} {text}",
         timestamp=when,
     )
 
@@ -722,19 +734,17 @@ async def _awaited(awaitable: Awaitable[object]) -> None:
     await awaitable
 
 
-def _run_name(
-    template: str | Callable[[], str] | None,
-    name: str,
-    run_id: str,
-    parameters: Mapping[str, object],
-) -> str:
-    """The run's name: from its template (formatted with the parameters), or name and id."""
+def _templated_name(
+    template: str | Callable[[], str] | None, name: str, parameters: Mapping[str, object]
+) -> str | None:
+    """The run's name from its template (formatted with the parameters); None without one or
+    when it fails (logged), so that the run takes its default name (an empty one does too)."""
     if template is None:
-        return f"{name}-{run_id[:8]}"
+        return None
     try:
         if callable(template):
             return str(template())
         return template.format(**parameters)
     except Exception:
         logger.exception("cannot build the run name of %s", name)
-        return f"{name}-{run_id[:8]}"
+        return None

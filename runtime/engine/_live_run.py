@@ -28,7 +28,7 @@ class LiveRun(Generic[R]):
     records are frozen, so building one per transition would cost every run for nothing.
     """
 
-    __slots__ = ("_now", "_record", "_write", "base", "id", "parameters")
+    __slots__ = ("_now", "_record", "_task_counts", "_write", "base", "id", "parameters")
 
     def __init__(
         self,
@@ -44,7 +44,16 @@ class LiveRun(Generic[R]):
         self._now: Progress = progress_of(record)
         self._record: R | None = record
         self._write: Callable[[R, State, Progress], None] = write
+        self._task_counts: dict[str, int] | None = None
         write(record, record.state, self._now)
+
+    def next_task_number(self, task_name: str) -> int:
+        """How many runs of `task_name` this (flow) run started before: `fetch-0`, `fetch-1`..."""
+        counts = self._task_counts
+        if counts is None:
+            counts = self._task_counts = {}
+        number = counts[task_name] = counts.get(task_name, -1) + 1
+        return number
 
     @property
     def record(self) -> R:

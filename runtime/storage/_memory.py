@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from datetime import datetime
 
+    from .._references import RunReference
     from ._rows import Progress, WriteBatch
 
 T = TypeVar("T")
@@ -282,6 +283,18 @@ class MemoryStore:
         with self.reading():
             row = self._task_runs.get(run_id)
             return row.read() if row is not None and row.workspace == workspace else None
+
+    async def find_flow_runs(
+        self, workspace: str, reference: RunReference, *, limit: int
+    ) -> list[FlowRun]:
+        with self.reading():
+            return _found(self._flow_runs.values(), workspace, reference, limit)
+
+    async def find_task_runs(
+        self, workspace: str, reference: RunReference, *, limit: int
+    ) -> list[TaskRun]:
+        with self.reading():
+            return _found(self._task_runs.values(), workspace, reference, limit)
 
     async def read_state_history(self, workspace: str, run_id: str) -> list[State]:
         with self.reading():
@@ -700,3 +713,19 @@ def _move_runs(runs: dict[str, _Run[R]], old: str, new: str | None) -> None:
         else:
             run.workspace = new
             run.record = dataclasses.replace(run.record, workspace=new)
+
+
+def _found(rows: Iterable[_Run[R]], workspace: str, reference: RunReference, limit: int) -> list[R]:
+    """The runs among `rows` that `reference` may name, newest first (as the SQL stores)."""
+
+    def named(run: R) -> bool:
+        prefix, suffix = reference.id_prefix, reference.id_suffix
+        return (
+            run.name == reference.name
+            or (prefix is not None and run.id.startswith(prefix))
+            or (suffix is not None and run.id.endswith(suffix))
+        )
+
+    found = [row for row in rows if row.workspace == workspace and named(row.record)]
+    found.sort(key=lambda row: row.order, reverse=True)
+    return [row.read() for row in found[:limit]]

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from .._records import CacheEntry, FlowRun, LogRecord, State, TaskRun
+    from .._references import RunReference
     from .._states import StateType
     from .._tenancy_records import ApiKey, AuditRecord, Role, Workspace
     from ._rows import WriteBatch
@@ -159,6 +160,18 @@ class Store(Protocol):
     ) -> list[TaskRun]: ...
 
     async def read_task_run(self, workspace: str, run_id: str) -> TaskRun | None: ...
+
+    async def find_flow_runs(
+        self, workspace: str, reference: RunReference, *, limit: int
+    ) -> list[FlowRun]:
+        """The runs `reference` may name (by name, id prefix or id suffix), newest first."""
+        ...
+
+    async def find_task_runs(
+        self, workspace: str, reference: RunReference, *, limit: int
+    ) -> list[TaskRun]:
+        """As `find_flow_runs`, of task runs."""
+        ...
 
     async def read_state_history(self, workspace: str, run_id: str) -> list[State]: ...
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from .._records import CacheEntry, FlowRun, LogRecord, State, TaskRun
+    from .._references import RunReference
     from .._states import StateType
     from .._tenancy_records import ApiKey, AuditRecord, Role, Workspace
     from ._protocol import Store
@@ -116,6 +117,30 @@ class ReadTaskRun(StoreRequest["TaskRun | None"]):
 
     def answer(self, store: Store) -> Awaitable[TaskRun | None]:
         return store.read_task_run(self.workspace, self.run_id)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindFlowRuns(StoreRequest["list[FlowRun]"]):
+    commits_first: ClassVar[bool] = True
+    workspace: str
+    reference: RunReference
+    limit: int
+
+    def answer(self, store: Store) -> Awaitable[list[FlowRun]]:
+        return store.find_flow_runs(self.workspace, self.reference, limit=self.limit)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindTaskRuns(StoreRequest["list[TaskRun]"]):
+    commits_first: ClassVar[bool] = True
+    workspace: str
+    reference: RunReference
+    limit: int
+
+    def answer(self, store: Store) -> Awaitable[list[TaskRun]]:
+        return store.find_task_runs(self.workspace, self.reference, limit=self.limit)
 
 
 @final

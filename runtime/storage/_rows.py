@@ -1,4 +1,5 @@
-"""Rows: runs, states and logs as the database stores them, and back (pure: no I/O).
+"""Rows: runs, states and logs as the database stores them, and back, and the SQL that finds
+them (pure: no I/O).
 
 Times are microseconds since the Unix epoch; parameters and tags are JSON text.
 """
@@ -25,6 +26,8 @@ from .._text import text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from .._references import RunReference
 
 #: Each state type by its stored value: a lookup is ~5x quicker than `StateType(value)`.
 _STATE_TYPES: Final = {member.value: member for member in StateType}
@@ -231,3 +234,23 @@ def task_run_from(row: Mapping[str, Any]) -> TaskRun:
         workspace=row["workspace"],
         created=time_from(row["created"]),
     )
+
+
+def finding(
+    table: str, workspace: str, reference: RunReference, limit: int
+) -> tuple[str, dict[str, object]]:
+    """The query of the runs of `table` that `reference` may name, newest first. A prefix or
+    suffix holds only hex digits and dashes (RunReference), so no LIKE pattern character."""
+    values: dict[str, object] = {"workspace": workspace, "name": reference.name, "limit": limit}
+    named = ["name = :name"]
+    if reference.id_prefix is not None:
+        named.append("id LIKE :prefix")
+        values["prefix"] = f"{reference.id_prefix}%"
+    if reference.id_suffix is not None:
+        named.append("id LIKE :suffix")
+        values["suffix"] = f"%{reference.id_suffix}"
+    query = (
+        f"SELECT * FROM {table} WHERE workspace = :workspace AND ({' OR '.join(named)}) "
+        "ORDER BY created DESC, id DESC LIMIT :limit"
+    )
+    return query, values

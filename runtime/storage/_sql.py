@@ -24,6 +24,7 @@ from .._tenancy_records import ApiKey
 from .._text import text
 from ._audit_sql import AuditTables
 from ._cache_sql import LINK_RESULT, CacheTables
+from ._conflicts import storage_error
 from ._one_statement import one_statement, one_statement_arguments
 from ._read_pool import current_reader
 from ._rows import (
@@ -31,6 +32,7 @@ from ._rows import (
     UPSERT_FLOW_RUN,
     UPSERT_TASK_RUN,
     WriteBatch,
+    finding,
     flow_run_from,
     flow_run_row,
     format_time,
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     import databases
+
+    from .._references import RunReference
 
 T = TypeVar("T")
 #: What a group commit writes, statement by statement (the rows of `SqlDatabase.write`).
@@ -295,7 +299,7 @@ class SqlDatabase:
             await self._raw_execute("COMMIT")
         except Exception as exc:
             await self._rollback()
-            raise StorageError(f"cannot {doing} database {self.safe_url}: {exc}") from exc
+            raise storage_error(f"cannot {doing} database {self.safe_url}", exc) from exc
 
     async def transaction(self, work: Sequence[tuple[str, Sequence[Sequence[object]]]]) -> None:
         """Run statements (each with its rows) in one transaction."""
@@ -321,7 +325,7 @@ class SqlDatabase:
         except Exception as exc:
             if writer.in_transaction:
                 writer.execute("ROLLBACK")
-            raise StorageError(f"cannot write to database {self.safe_url}: {exc}") from exc
+            raise storage_error(f"cannot write to database {self.safe_url}", exc) from exc
 
     async def _rollback(self) -> None:
         # Nothing to roll back is fine: the original error is the one that matters.
@@ -413,7 +417,7 @@ class SqlDatabase:
         try:  # (a closed database too: "cannot write to ...: ... is not open")
             await self._raw.execute(_GROUP_COMMIT_AT_ONCE, *arguments)  # type: ignore[attr-defined]  # asyncpg
         except Exception as exc:
-            raise StorageError(f"cannot write to database {self.safe_url}: {exc}") from exc
+            raise storage_error(f"cannot write to database {self.safe_url}", exc) from exc
 
     # -- owners ----------------------------------------------------------------------------
 
@@ -598,6 +602,18 @@ class SqlDatabase:
             {"workspace": workspace, "id": run_id},
         )
         return task_run_from(rows[0]) if rows else None
+
+    async def find_flow_runs(
+        self, workspace: str, reference: RunReference, *, limit: int
+    ) -> list[FlowRun]:
+        query, values = finding("flow_runs", workspace, reference, limit)
+        return [flow_run_from(row) for row in await self.fetch(query, values)]
+
+    async def find_task_runs(
+        self, workspace: str, reference: RunReference, *, limit: int
+    ) -> list[TaskRun]:
+        query, values = finding("task_runs", workspace, reference, limit)
+        return [task_run_from(row) for row in await self.fetch(query, values)]
 
     async def read_state_history(self, workspace: str, run_id: str) -> list[State]:
         rows = await self.fetch(

@@ -351,7 +351,9 @@ class StoreActor(Actor):
             else:
                 await self._call(lambda: database.write(batch, owner=self._owner))
         except BaseException:
-            self._journal.put_back(batch)  # nothing is lost: the next commit retries it
+            # Nothing is lost: the next commit retries it (after a StorageConflictError, its
+            # supervisor restarts the store with one log line: another writer was in the way).
+            self._journal.put_back(batch)
             raise
 
     async def _sweep_dead_owners(self) -> None:

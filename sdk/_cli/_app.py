@@ -22,7 +22,18 @@ from ._api_keys import api_key_app
 from ._audit import audit_app
 from ._cache import cache_app
 from ._flow_runs import flow_run_app
-from ._options import AsJson, Debug, Params, bad_usage, fail, parse_parameters
+from ._options import (
+    AsJson,
+    Debug,
+    LogLevel,
+    Params,
+    Quiet,
+    bad_usage,
+    console_of,
+    fail,
+    parse_parameters,
+)
+from ._runs import short_id
 from ._task_runs import task_run_app
 from ._workspaces import workspace_app
 
@@ -156,6 +167,8 @@ def start(
     audit_checkpoint_seconds: Annotated[
         float, typer.Option(min=1, help="Seconds between audit checkpoints.")
     ] = 60.0,
+    log_level: LogLevel = None,
+    quiet: Quiet = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Serve the REST API until interrupted (Ctrl-C or SIGTERM)."""
@@ -197,6 +210,7 @@ def start(
                 max_connections=max_connections,
                 audit_checkpoints=audit_checkpoints,
                 audit_checkpoint_seconds=audit_checkpoint_seconds,
+                console=console_of(log_level, quiet),
                 on_started=started,
             ),
             backend="asyncio",
@@ -229,6 +243,8 @@ def run_locally(
         str | None, typer.Option(help="Where the run is stored; the default database if none.")
     ] = None,
     as_json: AsJson = False,
+    log_level: LogLevel = None,
+    quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
     """Run a flow here, on the embedded runtime; exit 0 if it completes, 1 if not."""
@@ -246,22 +262,23 @@ def run_locally(
         if chosen is None:
             raise FlowsNotFoundError(f"{source} has no flow {name!r}: {', '.join(sorted(found))}")
 
-        async def run() -> State:
-            async with Runtime(database_url):
+        async def run() -> tuple[State, str]:
+            async with Runtime(database_url, console=console_of(log_level, quiet)) as rt:
                 state: State = await chosen(**parameters, return_state=True)  # type: ignore[operator]  # a Flow
-                return state
+                return state, (await rt.read_flow_run(state.run_id)).name
 
-        state = anyio.run(run)
+        state, run_name = anyio.run(run)
     except (FlowsNotFoundError, WorkflowError, OSError) as exc:
         raise fail(str(exc), debug=debug, error=exc) from None
     completed = str(state.type) == "COMPLETED"
     result = state.result() if completed else None
     if as_json:
         out = {"state": state.name, "message": state.message, "run_id": state.run_id}
+        out["run_name"] = run_name
         typer.echo(json.dumps({**out, "result": result}, default=repr))
     else:
         typer.echo(
-            f"{name} run {state.run_id}: {state.name}"
+            f"{name} run {run_name} ({short_id(state.run_id)}): {state.name}"
             + (f": {state.message}" if state.message else "")
         )
         if completed:

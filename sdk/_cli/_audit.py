@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+import re
 from pathlib import Path  # noqa: TC003 - typer reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,12 +15,15 @@ from ._options import (
     AsJson,
     Debug,
     Key,
+    Since,
+    Until,
     Url,
     Workspace,
-    bad_usage,
     connect,
     fail,
+    parse_when,
     print_table,
+    short_time,
     stamp,
 )
 
@@ -52,22 +55,10 @@ def _record_json(record: AuditRecord) -> dict[str, object]:
     }
 
 
-def _when(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise bad_usage(f"{option} is an ISO 8601 time, not {text!r}") from None
-    if value.tzinfo is None:
-        raise bad_usage(f"{option} needs a time zone (2026-11-26T12:00:00+00:00)")
-    return value
-
-
 @audit_app.command("ls")
 def audit_ls(
-    since: Annotated[str | None, typer.Option(help="At or after this time (ISO 8601).")] = None,
-    until: Annotated[str | None, typer.Option(help="Before this time (ISO 8601).")] = None,
+    since: Since = None,
+    until: Until = None,
     action: Annotated[str | None, typer.Option(help="Only this operation.")] = None,
     key_id: Annotated[str | None, typer.Option(help="Only calls with this key.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
@@ -80,7 +71,7 @@ def audit_ls(
     debug: Debug = False,
 ) -> None:
     """List audit records, oldest first: every mutating, refused or unauthenticated call."""
-    begin, end = _when(since, "--since"), _when(until, "--until")
+    begin, end = parse_when(since, "--since"), parse_when(until, "--until")
     with connect(url, api_key, workspace, debug) as client:
         records = client.read_audit(
             since=begin,
@@ -95,22 +86,26 @@ def audit_ls(
         typer.echo(json.dumps([_record_json(record) for record in records]))
         return
     print_table(
-        ("seq", "at", "key", "action", "target", "outcome", "status", "client", "calls"),
+        ("seq", "at", "key", "action", "target", "outcome"),
         (
             (
                 str(r.seq),
-                stamp(r.at),
-                f"{r.key_name} ({r.key_id})" if r.key_id else "-",
+                short_time(r.at),
+                r.key_name or "-",
                 r.action,
-                r.target,
-                r.outcome,
-                str(r.status),
-                r.client,
-                str(r.count),
+                _short_target(r.target),
+                f"{r.outcome} {r.status}" + (f" x{r.count}" if r.count > 1 else ""),
             )
             for r in records
         ),
     )
+
+
+def _short_target(target: str) -> str:
+    """A target as a table shows it: past its workspace's prefix, ids cut to their end."""
+    path = re.sub(r"^/api/workspaces/[^/]+/", "", target)
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}([0-9a-f]{8})",
+                  r"\1", path)  # fmt: skip
 
 
 @audit_app.command("verify")

@@ -16,7 +16,7 @@ from ._options import (
     bad_usage,
     connect,
     print_table,
-    stamp,
+    short_time,
 )
 
 if TYPE_CHECKING:
@@ -59,8 +59,8 @@ def cache_ls(
             (
                 e.key[:16],
                 e.task_name,
-                stamp(e.created),
-                stamp(e.expires, none="never"),
+                short_time(e.created),
+                short_time(e.expires) or "never",
                 f"{e.size:,}",
                 e.storage,
             )

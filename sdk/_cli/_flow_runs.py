@@ -15,15 +15,17 @@ from ._options import (
     Debug,
     Key,
     Params,
+    Since,
+    Until,
     Url,
     Workspace,
     bad_usage,
     connect,
     fail,
     parse_parameters,
-    print_table,
-    stamp,
+    parse_when,
 )
+from ._runs import log_time, print_panel, print_runs, resolve, short_id
 
 if TYPE_CHECKING:
     from repertory import FlowRun, State, SyncClient
@@ -57,12 +59,13 @@ def _print_runs(runs: list[FlowRun], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps([_run_json(run) for run in runs]))
         return
-    print_table(
-        ("id", "name", "flow", "state", "started", "ended"),
-        (
-            (r.id, r.name, r.flow_name, r.state.name, stamp(r.start_time), stamp(r.end_time))
-            for r in runs
-        ),
+    print_runs(runs, flow_column=True)
+
+
+def flow_run_id(client: SyncClient, reference: str) -> str:
+    """The id of the flow run `reference` names (an id, a name, a start or end of an id)."""
+    return resolve(
+        reference, lambda text, limit: client.find_flow_runs(text, limit=limit), "flow run"
     )
 
 
@@ -80,17 +83,22 @@ def flow_run_ls(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200, help="Runs to list.")] = 50,
     offset: Annotated[int, typer.Option(min=0, max=10_000, help="Runs to skip first.")] = 0,
+    since: Since = None,
+    until: Until = None,
     oldest_first: Annotated[bool, typer.Option(help="The oldest runs first.")] = False,
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """List flow runs, newest first."""
+    """List flow runs, newest first (by when they were created)."""
     state_type, state_name = _state_filter(state)
+    created_after, created_before = parse_when(since, "--since"), parse_when(until, "--until")
     with connect(url, api_key, workspace, debug) as client:
         runs = client.read_flow_runs(
             flow_name=flow,
             state_type=state_type,
             state_name=state_name,
+            created_after=created_after,
+            created_before=created_before,
             newest_first=not oldest_first,
             limit=limit,
             offset=offset,
@@ -116,35 +124,54 @@ def _state_filter(state: str | None) -> tuple[str | None, str | None]:
     )
 
 
+#: A run as a person may name it, on the command line.
+RunArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN", help="Its name, id, a unique start of its id, or its id's last 8 hex digits."
+    ),
+]
+
+
 @flow_run_app.command("inspect")
 def flow_run_inspect(
-    flow_run_id: str,
+    reference: RunArgument,
     url: Url = None,
     api_key: Key = None,
     workspace: Workspace = "default",
     as_json: AsJson = False,
     debug: Debug = False,
 ) -> None:
-    """Show one flow run and its states."""
+    """Show one flow run: its state, times, parameters, states, task runs and traceback.
+
+    RUN is its name, its id, a unique start of its id or its id's last 8 hex digits.
+    """
     with connect(url, api_key, workspace, debug) as client:
-        run = client.read_flow_run(flow_run_id)
-        states = client.read_state_history(flow_run_id)
-    print_history(_run_json(run), states, as_json)
-
-
-def print_history(run: dict[str, object], states: list[State], as_json: bool) -> None:
-    """A run's fields, then its states, then the traceback of its failure, if it failed."""
+        run_id = flow_run_id(client, reference)
+        run = client.read_flow_run(run_id)
+        states = client.read_state_history(run_id)
+        task_runs = [] if as_json else client.read_task_runs(run_id)
     if as_json:
-        history = [
-            {"name": s.name, "timestamp": s.timestamp.isoformat(), "traceback": s.traceback}
-            for s in states
-        ]
-        typer.echo(json.dumps({**run, "states": history}))
+        print_json_history(_run_json(run), states)
         return
-    for field, value in run.items():
-        typer.echo(f"{field:>11}: {value}")
-    for state in states:
-        typer.echo(f"  {state.timestamp.isoformat(timespec='milliseconds')}  {state.name}")
+    print_panel(run, states)
+    if task_runs:
+        typer.echo()
+        print_runs(task_runs, flow_column=False)
+    print_failure(states)
+
+
+def print_json_history(run: dict[str, object], states: list[State]) -> None:
+    """A run's fields and its states, with the traceback of each failure."""
+    history = [
+        {"name": s.name, "timestamp": s.timestamp.isoformat(), "traceback": s.traceback}
+        for s in states
+    ]
+    typer.echo(json.dumps({**run, "states": history}))
+
+
+def print_failure(states: list[State]) -> None:
+    """The traceback of the run's failure, if it failed."""
     failure = next((s.traceback for s in reversed(states) if s.traceback), None)
     if failure is not None:
         typer.echo(f"\n{failure.rstrip()}")
@@ -152,7 +179,7 @@ def print_history(run: dict[str, object], states: list[State], as_json: bool) ->
 
 @flow_run_app.command("logs")
 def flow_run_logs(
-    flow_run_id: str,
+    reference: RunArgument,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Print new lines as they come, until it ends.")
     ] = False,
@@ -164,10 +191,11 @@ def flow_run_logs(
 ) -> None:
     """Print a flow run's stored log lines (with --follow, until the run has ended)."""
     with connect(url, api_key, workspace, debug) as client:
+        run_id = flow_run_id(client, reference)
         seen = 0
         has_ended = False
         while True:
-            logs = client.read_logs(flow_run_id, offset=seen)
+            logs = client.read_logs(run_id, offset=seen)
             seen += len(logs)
             for log in logs:
                 typer.echo(log_line(log, as_json))
@@ -175,7 +203,7 @@ def flow_run_logs(
             if not follow or has_ended:
                 return
             # A long poll, not a busy loop: it answers at once when the run ends.
-            has_ended = _wait(client, flow_run_id, FOLLOW_SECONDS) is not None
+            has_ended = _wait(client, run_id, FOLLOW_SECONDS) is not None
 
 
 def log_line(log: LogRecord, as_json: bool) -> str:
@@ -183,7 +211,7 @@ def log_line(log: LogRecord, as_json: bool) -> str:
         fields = {"timestamp": log.timestamp.isoformat(), "level": log.level}
         return json.dumps({**fields, "message": log.message})
     level = logging.getLevelName(log.level)
-    return f"{log.timestamp.isoformat(timespec='milliseconds')} {level:<7} {log.message}"
+    return f"{log_time(log.timestamp)} | {level:<7} | {log.message}"
 
 
 def _wait(client: SyncClient, flow_run_id: str, seconds: float) -> FlowRun | None:
@@ -196,7 +224,7 @@ def _wait(client: SyncClient, flow_run_id: str, seconds: float) -> FlowRun | Non
 
 @flow_run_app.command("wait")
 def flow_run_wait(
-    flow_run_id: str,
+    reference: RunArgument,
     timeout: Annotated[
         float | None, typer.Option(min=0, help="Give up after this many seconds (exit 124).")
     ] = None,
@@ -211,7 +239,7 @@ def flow_run_wait(
     Exit 0 if it completed, 1 if it ended otherwise, 124 if the timeout came first.
     """
     with connect(url, api_key, workspace, debug) as client:
-        run = _follow(client, client.read_flow_run(flow_run_id), timeout)
+        run = _follow(client, client.read_flow_run(flow_run_id(client, reference)), timeout)
     _print_end(run, as_json)
     if str(run.state.type) != "COMPLETED":
         raise typer.Exit(1)
@@ -278,7 +306,7 @@ def _follow(client: SyncClient, run: FlowRun, timeout: float | None) -> FlowRun:
 
 
 def _status(run: FlowRun) -> str:
-    return f"{run.name} ({run.flow_name}, {run.id}): {run.state.name}"
+    return f"{run.name} ({run.flow_name}, {short_id(run.id)}): {run.state.name}"
 
 
 def _print_end(run: FlowRun, as_json: bool) -> None:
@@ -291,7 +319,7 @@ def _print_end(run: FlowRun, as_json: bool) -> None:
 
 @flow_run_app.command("cancel")
 def flow_run_cancel(
-    flow_run_id: str,
+    reference: RunArgument,
     url: Url = None,
     api_key: Key = None,
     workspace: Workspace = "default",
@@ -300,5 +328,5 @@ def flow_run_cancel(
 ) -> None:
     """Cancel a live flow run; exit 1 if it had already ended."""
     with connect(url, api_key, workspace, debug) as client:
-        run = client.cancel_flow_run(flow_run_id)
+        run = client.cancel_flow_run(flow_run_id(client, reference))
     typer.echo(json.dumps(_run_json(run)) if as_json else f"{run.id}: {run.state.name}")

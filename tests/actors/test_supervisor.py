@@ -20,6 +20,7 @@ from repertory.actors import (
     RestartIntensity,
     RestartIntensityError,
     Strategy,
+    TransientError,
 )
 from repertory.actors.testing import FakeClock, open_test_system
 
@@ -56,6 +57,11 @@ class Finish:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Conflict:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hang:
     pass
 
@@ -84,6 +90,8 @@ class Worker(Actor):
         match message:
             case Crash():
                 raise RuntimeError(f"{self.name} crashed on purpose")
+            case Conflict():
+                raise TransientError("the database is locked by another process")
             case Finish():
                 self.stop()
             case Hang():
@@ -108,6 +116,28 @@ async def test_one_for_one_restarts_only_the_crashed_child() -> None:
         await journal.wait_for("start b", 2)
         assert [await ref.ask(GetIncarnation()) for ref in refs] == [1, 2, 1]
         assert journal.entries == ["start a", "start b", "start c", "stop b", "start b"]
+
+
+async def test_a_transient_failure_restarts_the_actor_with_one_line_and_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    journal = Journal()
+    async with open_test_system() as system:
+        sup = await system.spawn_supervisor(strategy=Strategy.ONE_FOR_ONE, name="sup")
+        ref = await sup.spawn(functools.partial(worker, "store", journal), name="store")
+        await ref.tell(Conflict())
+        await journal.wait_for("start store", 2)
+        await ref.tell(Crash())  # a bug, beside it: its traceback is logged
+        await journal.wait_for("start store", 3)
+    said = [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert said == [
+        (
+            "WARNING",
+            "'store' stopped (supervisor 'sup'): the database is locked by another process",
+            False,
+        ),
+        ("ERROR", "'store' crashed (supervisor 'sup')", True),
+    ]
 
 
 async def test_one_for_all_restarts_every_child_in_start_order() -> None:

@@ -31,6 +31,12 @@ BODIES: dict[str, object] = {
     "rename_workspace": {"name": "renamed-by-a-test"},
 }
 
+#: The query of each operation that needs one, by what it names (filled from `prepared`).
+QUERIES: dict[str, tuple[str, str]] = {
+    "find_flow_runs": ("match", "run"),
+    "find_task_runs": ("match", "task_run"),
+}
+
 
 async def operations(api: Api) -> list[tuple[str, str, str, str | None]]:
     """(name, method, path template, scope) of every operation the schema documents."""
@@ -49,7 +55,10 @@ async def call(
     url = path.replace("{workspace}", api.workspace).replace("{id}", ids[named])
     url = url.replace("{name}", ids["role"])
     headers = {"Authorization": f"Bearer {key}" if key else ""}
-    return await api.client.request(method, url, json=BODIES.get(name), headers=headers)
+    query = {QUERIES[name][0]: ids[QUERIES[name][1]]} if name in QUERIES else None
+    return await api.client.request(
+        method, url, json=BODIES.get(name), params=query, headers=headers
+    )
 
 
 async def snapshot(api: Api) -> tuple[int, int, int]:

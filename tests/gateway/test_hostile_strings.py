@@ -148,6 +148,11 @@ async def test_runs_with_unstorable_text_are_stored_spelled_out(database_url: st
         assert stored.name == "run-a\\x00b\\ud800"
         messages = [log.message for log in await rt.read_logs(flow_run_id=stored.id)]
         assert "label a\\x00b\\ud800" in messages
+        # Found by its name as given, or as stored: the store never sees the NUL itself.
+        assert await rt.find_flow_runs("run-a\x00b\ud800") == [stored]
+        assert await rt.find_flow_runs("run-a\\x00b\\ud800") == [stored]
+        with pytest.raises(ValueError, match="limit must be >= 1"):
+            await rt.find_task_runs("x", limit=0)
 
 
 async def test_the_runtime_refuses_unstorable_names(database_url: str) -> None:

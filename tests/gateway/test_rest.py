@@ -76,6 +76,11 @@ async def test_another_workspace_looks_like_nothing(open_api: OpenApi) -> None:
         ).json()
         foreign = await api.client.get(api.url(f"/flow_runs/{created['id']}", workspace="other"))
         missing = await api.client.get(api.url("/flow_runs/no-such-run"))
+        no_route = assert_error(await api.client.get("/api/api/workspaces"), 404, "not_found")
+        assert no_route["message"] == (
+            "no route GET /api/api/workspaces: the API's routes are under "
+            "/api/workspaces/{workspace}/"
+        )
         foreign_body = assert_error(foreign, 404, "not_found")
         missing_body = assert_error(missing, 404, "not_found")
         assert foreign_body["details"] == missing_body["details"] == {}

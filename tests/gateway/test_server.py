@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from repertory import FlowRun
 
 NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY)
+#: The command line as an 80-column terminal shows it.
+NARROW = {**os.environ, "COLUMNS": "80"}
 COMMAND = str(Path(sys.executable).with_name("repertory"))  # the installed entry point
 FLOWS = str(Path(__file__).with_name("served_flows.py"))
 
@@ -99,9 +101,12 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
 
         async def cli(*arguments: str) -> tuple[int, str, str]:
             result = await anyio.run_process(
-                [COMMAND, *arguments, "--url", url, "--api-key", key], check=False
+                [COMMAND, *arguments, "--url", url, "--api-key", key], check=False, env=NARROW
             )
-            return result.returncode, result.stdout.decode(), result.stderr.decode()
+            out = result.stdout.decode()
+            if "--json" not in arguments and "logs" not in arguments:  # payloads aside
+                assert max(map(len, out.splitlines()), default=0) <= 80, out
+            return result.returncode, out, result.stderr.decode()
 
         code, out, _ = await cli("flow-run", "ls", "--flow", "add", "--json")
         assert code == 0
@@ -126,11 +131,46 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         assert code == 2
         assert err.startswith("error: --state is a state type (SCHEDULED, PENDING, ")
         assert "a state name (Scheduled, Late, AwaitingRetry, " in err
+        code, out, _ = await cli("flow-run", "ls", "--since", "1h", "--json")
+        assert (code, [run["id"] for run in json.loads(out)]) == (0, newest_first)
+        code, out, _ = await cli("flow-run", "ls", "--until", "1h")
+        assert (code, out) == (0, "nothing to show\n")
+        code, _, err = await cli("flow-run", "ls", "--since", "yesterday")
+        assert (code, err) == (
+            2,
+            "error: --since: a time (2026-11-26T12:00) or a span ago (30m, 2h, 7d), not "
+            "'yesterday'\n",
+        )
         code, out, _ = await cli("flow-run", "inspect", run_id, "--json")
         assert (code, [s["name"] for s in json.loads(out)["states"]][-1]) == (0, "Completed")
         code, out, _ = await cli("flow-run", "ls")
-        assert code == 0
-        assert run_id[:8] in out  # a table, for people
+        [row] = [line.split() for line in out.splitlines() if run_id[-8:] in line]
+        assert (code, row[1:4]) == (0, [run_id[-8:], "add", "Completed"])  # name, short id
+        name = row[0]
+        for reference in (run_id[-8:], run_id[-6:].upper(), name, run_id[:24]):
+            code, out, _ = await cli("flow-run", "inspect", reference)
+            assert (code, out.split()[0]) == (0, name), reference  # the panel of that run
+        assert f"id {run_id})" in out
+        assert "parameters  x = 4" in out
+        code, _, err = await cli("flow-run", "inspect", run_id[:4])  # all of these weeks'
+        assert code == 1
+        assert err.startswith(
+            f"error: {run_id[:4]!r} names {len(newest_first)} flow runs; give more of the id:\n"
+        )
+        assert f"\n  {run_id}  {name}" in err
+        wrong = await anyio.run_process(
+            [COMMAND, "flow-run", "ls", "--url", f"{url}/api", "--api-key", key], check=False
+        )
+        assert (wrong.returncode, wrong.stderr.decode()) == (
+            1,
+            f"error: no repertory API under {url}/api\n"
+            "--url (or REPERTORY_API_URL) is the server's root: http://127.0.0.1:4200\n",
+        )
+        code, _, err = await cli("flow-run", "inspect", "abcdef")
+        assert (code, err) == (
+            1,
+            "error: no flow run 'abcdef': give its name, id, id's start or id's last 8 digits\n",
+        )
         code, _, err = await cli("flow-run", "cancel", run_id)
         assert code == 1
         assert err.startswith("error: ")
@@ -141,22 +181,25 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         code, out, _ = await cli("task-run", "ls", failed_id, "--json")
         [checked] = json.loads(out)
         assert (code, checked["name"][:6], checked["state"]) == (0, "check-", "Failed")
-        code, out, _ = await cli("task-run", "ls", failed_id)
-        assert (code, checked["id"][:8] in out, "Failed" in out) == (0, True, True)
-        code, out, _ = await cli("task-run", "inspect", checked["id"])
+        code, out, _ = await cli("task-run", "ls", failed_id[-8:])
+        assert (code, checked["id"][-8:] in out, "Failed" in out) == (0, True, True)
+        code, out, _ = await cli("task-run", "inspect", checked["id"][-8:])
         assert (code, out.endswith("\nValueError: cannot process -1\n")) == (0, True)
-        assert "  Failed\n" in out
+        assert out.startswith("check-0  (task check, id ")
+        assert "  Failed " in out
         code, out, _ = await cli("task-run", "logs", checked["id"])
         assert (code, out.count("\n")) == (0, 1)
         assert out.endswith(" failed: ValueError: cannot process -1\n")
         code, _, err = await cli("task-run", "inspect", failed_id)  # a flow run's id
         assert (code, err.startswith("error: no run")) == (1, True)
+        code, _, err = await cli("task-run", "inspect", failed_id[-8:])
+        assert (code, err.startswith("error: no task run ")) == (1, True)
 
         code, out, _ = await cli("flow-run", "create", "add", "-p", "x=2", "--watch", "--json")
         assert (code, json.loads(out)["state"]) == (0, "Completed")
         code, out, _ = await cli("flow-run", "create", "add", "-p", "x=2")
         created_id, rest = out.split(": ", 1)
-        assert (code, rest.split()[0][:4], rest.split()[1]) == (0, "add-", "Pending")
+        assert (code, len(rest.split()[0].split("-")), rest.split()[1]) == (0, 2, "Pending")
         code, out, _ = await cli("flow-run", "create", "failing", "--watch")
         assert (code, out.endswith(": Failed: ValueError: cannot process -1\n")) == (1, True)
         code, _, err = await cli("flow-run", "create", "nope")
@@ -172,6 +215,9 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         assert (code, err.startswith("error: ")) == (1, True)
     finally:
         assert await stop_server(process) == 0
+    assert process.stderr is not None
+    told = (await process.stderr.receive(1 << 16)).decode()  # its console: the runs' lines
+    assert "| ERROR   | task run 'check-0' - failed: ValueError: cannot process -1\n" in told
 
     process, url, again = await start_server(database_url)
     try:
@@ -220,7 +266,7 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
                 seen += chunk
                 if "half way" in seen:
                     break
-        assert " INFO    half way" in seen  # each line with its level
+        assert " | INFO    | half way" in seen  # each line with its level
         code, _, _ = await cli("flow-run", "cancel", stalled.id)
         assert code == 0
         with anyio.fail_after(30):
@@ -468,12 +514,24 @@ async def test_run_runs_a_flow_of_a_file_here_and_says_how_it_ended(tmp_path: Pa
     )
     report = json.loads(done.stdout)
     assert (report["state"], report["result"]) == ("Completed", 13)
+    failed = await anyio.run_process([COMMAND, "run", f"{FLOWS}:failing", *database], check=False)
+    assert failed.returncode == 1
+    name, short = failed.stdout.decode().split()[2:4]
+    assert failed.stdout.decode() == (
+        f"failing run {name} {short} Failed: ValueError: cannot process -1\n"
+    )
+    assert (
+        failed.stderr.decode()
+        .splitlines()[-1]
+        .endswith(  # its run lines, on the console
+            f" | ERROR   | flow run {name!r} - failed: ValueError: cannot process -1"
+        )
+    )
     failed = await anyio.run_process(
-        [COMMAND, "run", f"{FLOWS}:failing", "--debug", *database], check=False
+        [COMMAND, "run", f"{FLOWS}:failing", "--debug", "--quiet", *database], check=False
     )
     assert failed.returncode == 1
-    assert "failing run " in failed.stdout.decode()
-    told = failed.stderr.decode()  # the story of the failure, with --debug
+    told = failed.stderr.decode()  # the story of the failure, with --debug (and no run line)
     assert told.startswith("Traceback (most recent call last):")
     assert 'in check\n    raise ValueError(f"cannot process {x}")' in told
     assert told.endswith("ValueError: cannot process -1\n")
@@ -488,6 +546,7 @@ async def test_run_runs_a_flow_of_a_file_here_and_says_how_it_ended(tmp_path: Pa
     for arguments, message in (  # bad usage: exit code 2
         ([f"{FLOWS}:add", "-p", "x"], "key=value"),
         ([FLOWS], "FILE.py:FLOW"),
+        ([f"{FLOWS}:add", "--log-level", "loud"], "Invalid value for '--log-level'"),
     ):
         failed = await anyio.run_process([COMMAND, "run", *arguments, *database], check=False)
         assert failed.returncode == 2, arguments

@@ -158,6 +158,26 @@ async def test_the_client_creates_waits_for_and_reads_runs(
         assert await client.read_flow_run(done.id) == done
 
 
+async def test_the_client_finds_runs_by_name_id_prefix_or_id_suffix(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    async with open_client(make_runtime) as (client, _):
+        first = await client.wait_for_flow_run((await client.create_flow_run("add", {"x": 1})).id)
+        second = await client.wait_for_flow_run((await client.create_flow_run("add", {"x": 2})).id)
+        assert await client.find_flow_runs(second.id[-8:]) == [second]  # as tables show it
+        assert await client.find_flow_runs(first.name) == [
+            run
+            for run in (second, first)
+            if run.name == first.name  # names may repeat
+        ]
+        both = await client.find_flow_runs(first.id[:4])  # made weeks apart at most: one prefix
+        assert [run.id for run in both] == [second.id, first.id]  # newest first
+        assert await client.find_flow_runs(first.id[:4], limit=1) == [second]
+        assert await client.find_flow_runs("no-such-run") == []
+        [task_run] = await client.read_task_runs(first.id)
+        assert await client.find_task_runs(task_run.id[-6:]) == [task_run]
+
+
 async def test_the_client_makes_lists_and_revokes_keys(
     make_runtime: Callable[[], Runtime],
 ) -> None:

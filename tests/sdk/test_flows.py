@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import anyio
@@ -277,6 +278,42 @@ async def test_flow_run_names_come_from_the_template(make_runtime: Callable[[], 
         await named(7)
         [run] = await rt.read_flow_runs()
         assert run.name == "add-7-1"
+
+
+async def test_default_names_are_slugs_for_flow_runs_and_numbers_for_task_runs(
+    make_runtime: Callable[[], Runtime],
+) -> None:
+    from repertory import task
+
+    @task
+    async def fetch(x: int) -> int:
+        return x
+
+    @task
+    async def parse(x: int) -> int:
+        return x
+
+    @flow
+    async def pipeline() -> None:
+        await fetch.map([1, 2, 3])
+        await parse(await fetch(4))
+
+    broken = add.with_options(flow_run_name="{missing}")  # cannot format: the default name
+    async with make_runtime() as rt:
+        for _ in range(12):
+            await pipeline()
+        await broken(1)
+        runs = await rt.read_flow_runs()
+        assert all(re.fullmatch(r"[a-z]+-[a-z]+", run.name) for run in runs), runs
+        assert len({run.name for run in runs}) > 1  # random, not derived from the id's time
+        tasks = await rt.read_task_runs(flow_run_id=runs[0].id)
+        assert sorted(t.name for t in tasks) == [
+            "fetch-0",
+            "fetch-1",
+            "fetch-2",
+            "fetch-3",
+            "parse-0",
+        ]
 
 
 async def test_a_sync_flow_runs_in_a_worker_thread(make_runtime: Callable[[], Runtime]) -> None:

@@ -357,10 +357,12 @@ def test_the_default_database_lives_in_repertory_home(
     assert default_database_url().endswith("/.repertory/repertory.db")
 
 
-async def test_a_locked_database_gives_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+async def test_a_locked_database_gives_a_clear_error_and_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import sqlite3
 
-    from repertory.runtime import StorageError as Storage
+    from repertory import StorageConflictError as Storage
 
     path = tmp_path / "runs.db"
     async with Runtime(f"sqlite:///{path}") as rt:
@@ -376,3 +378,6 @@ async def test_a_locked_database_gives_a_clear_error_and_loses_nothing(tmp_path:
         runs = await rt.read_flow_runs()  # the store, restarted, commits what was kept
         assert [run.parameters["x"] for run in runs] == [1, 2]
         assert all(run.state.name == "Completed" for run in runs)
+    [told] = [r for r in caplog.records if r.name.startswith("repertory.actors")]
+    assert (told.levelname, told.exc_info) == ("WARNING", None)  # one line, no traceback
+    assert told.getMessage().endswith(": database is locked")

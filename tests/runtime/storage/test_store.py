@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,11 +15,12 @@ import pytest
 import sniffio
 from anyio.lowlevel import current_token
 
-from repertory.actors import open_actor_system
+from repertory.actors import TransientError, open_actor_system
 from repertory.actors.testing import NO_BACKOFF
-from repertory.runtime._errors import StorageError
+from repertory.runtime._errors import StorageConflictError, StorageError
 from repertory.runtime._records import FlowRun, LogRecord, State, TaskRun
 from repertory.runtime._states import StateType
+from repertory.runtime.storage._conflicts import is_conflict
 from repertory.runtime.storage._liveness import SqliteOwnerLock
 from repertory.runtime.storage._requests import Ping, ReadFlowRun, ReadFlowRuns, StoreRequest
 from repertory.runtime.storage._rows import progress_of
@@ -27,6 +29,7 @@ from repertory.runtime.storage._store import Committer, Flush, Journal, StoreAct
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
+    from pathlib import Path
 
     from repertory.actors import ActorRef
     from repertory.runtime.storage._asyncio_thread import AsyncioRunner
@@ -285,6 +288,57 @@ async def test_a_failed_write_stays_in_the_journal_and_is_committed_later(
         )
         assert history == [run.state]  # written once
         assert await store.ask(ReadFlowRun(workspace="default", run_id="f1")) == run
+
+
+async def test_a_write_kept_waiting_by_another_process_is_one_warning_and_tried_again(
+    tmp_path: Path, runner: AsyncioRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    journal = Journal()
+    run = flow_run("f1")
+    async with running_store(url, runner, journal, attach=False) as store:
+        other = await anyio.to_thread.run_sync(
+            lambda: sqlite3.connect(tmp_path / "shared.db", check_same_thread=False)
+        )
+        try:
+            # Another process's long transaction holds the write lock past the busy timeout.
+            await anyio.to_thread.run_sync(other.execute, "BEGIN IMMEDIATE")
+            journal.flow_run(run, run.state)
+            with pytest.raises(StorageConflictError, match="database is locked"):
+                await store.ask(Flush())
+        finally:
+            await anyio.to_thread.run_sync(other.close)  # which ends its transaction
+        await store.ask(Flush())  # restarted, the store writes what it kept
+        assert await store.ask(ReadFlowRun(workspace="default", run_id="f1")) == run
+    said = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert said == [
+        (
+            "WARNING",
+            f"'store' stopped (supervisor 'root'): cannot write to database {url}: "
+            "database is locked",
+            None,
+        )
+    ]
+
+
+def test_conflicts_with_another_writer_are_told_from_other_errors() -> None:
+    class PostgresError(Exception):  # as asyncpg's: an SQLSTATE
+        def __init__(self, sqlstate: str) -> None:
+            self.sqlstate = sqlstate
+
+    def wrapped(error: Exception) -> StorageError:
+        try:
+            raise StorageError("cannot write") from error
+        except StorageError as exc:
+            return exc
+
+    assert is_conflict(sqlite3.OperationalError("database is locked"))
+    assert is_conflict(wrapped(PostgresError("40P01")))  # a deadlock
+    assert is_conflict(wrapped(PostgresError("55P03")))  # a lock not available in time
+    assert not is_conflict(sqlite3.OperationalError("no such table: flow_runs"))
+    assert not is_conflict(wrapped(PostgresError("23505")))  # a unique violation
+    assert not is_conflict(ValueError("database is locked"))
+    assert isinstance(StorageConflictError("x"), TransientError)  # one line, no traceback
 
 
 async def test_the_store_registers_its_owner_while_it_runs(

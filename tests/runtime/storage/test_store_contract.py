@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from repertory.runtime._errors import StorageError
-from repertory.runtime._records import CacheEntry, LogRecord, State
+from repertory.runtime._records import CacheEntry, FlowRun, LogRecord, State
+from repertory.runtime._references import RunReference
 from repertory.runtime._states import StateType
 from repertory.runtime._tenancy_records import GENESIS, ApiKey, AuditRecord, Role, Workspace
 
@@ -146,6 +147,34 @@ async def test_flow_runs_filter_by_state_name(store: Stored) -> None:
     assert await store(lambda db: db.read_flow_runs("default", state_name="Late")) == [late]
     both = await store(lambda db: db.read_flow_runs("default", state_type=StateType.SCHEDULED))
     assert both == [late, scheduled]
+
+
+async def test_runs_are_found_by_name_id_prefix_or_id_suffix_newest_first(
+    store: Stored,
+) -> None:
+    ids = ["0190aaaa-0000-7000-8000-00000000abcd", "0190aaaa-0000-7000-8000-0000001234ef"]
+    old, new = flow_run(ids[0], created=0), flow_run(ids[1], created=1)
+    other = replace(flow_run("0190aaaa-0000-7000-8000-00000000ffff", workspace="b"), name="x")
+    task = task_run("0190aaaa-0000-7000-8000-0000005678ab", ids[0], created=2)
+    await store.write(old, new, other, task)
+
+    async def find(text: str, limit: int = 10) -> list[FlowRun]:
+        reference = RunReference.of(text)
+        return await store(lambda db: db.find_flow_runs("default", reference, limit=limit))
+
+    assert await find("0190AAAA-0000") == [new, old]  # a prefix, in any case; newest first
+    assert await find("0190aaaa", limit=1) == [new]
+    assert await find("1234ef") == [new]  # the last 6 hex digits or more
+    assert await find("00abcd") == [old]
+    assert await find("abcd") == []  # too short a suffix, and no prefix
+    assert await find(f"name-{ids[0]}") == [old]  # its exact name
+    assert await find("00ffff") == []  # another workspace's
+    assert await find("%") == []  # no pattern characters
+    assert await find("_") == []
+    tasks = await store(
+        lambda db: db.find_task_runs("default", RunReference.of("5678ab"), limit=10)
+    )
+    assert tasks == [task]
 
 
 async def test_a_failed_states_traceback_is_kept_in_the_history_only(store: Stored) -> None:
