@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from pathlib import Path  # noqa: TC003 - typer reads the annotations at run time
 from typing import TYPE_CHECKING, Annotated
 
@@ -144,13 +145,12 @@ def audit_verify(
         out |= {"resumed_after": verdict.resumed_after, "unsigned": verdict.unsigned}
         typer.echo(json.dumps(out))
     elif broken is not None:
-        typer.echo(
-            f"BROKEN at record {broken.seq} ({broken.at.isoformat()}, {broken.action}): "
-            f"{_records(verdict.checked)} before it fit; it or one before it was edited, "
-            "removed or moved"
-        )
+        typer.echo(f"BROKEN at record {broken.seq} ({stamp(broken.at)}, {broken.action}):")
+        typer.echo(f"  {_records(verdict.checked)} before it fit; it or one before it was")
+        typer.echo("  edited, removed or moved")
     elif problem is not None:
-        typer.echo(f"BROKEN: {problem} ({_records(verdict.checked)} fit)")
+        typer.echo(f"BROKEN ({_records(verdict.checked)} fit):")
+        typer.echo(textwrap.fill(problem, 80, initial_indent="  ", subsequent_indent="  "))
     else:
         typer.echo(f"intact: {_records(verdict.checked)}")
         if latest is not None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+import re
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
@@ -15,11 +16,13 @@ from ._options import (
     Workspace,
     bad_usage,
     connect,
+    fail,
     print_table,
     short_time,
 )
 
 if TYPE_CHECKING:
+    from repertory import SyncClient
     from repertory.runtime import CacheEntry
 
 cache_app = typer.Typer(help="Cached task results on a server.", no_args_is_help=True)
@@ -82,6 +85,39 @@ def cache_invalidate(
     """Remove cache entries (and their results): the next call computes again."""
     if (key is None) == (task_name is None):
         raise bad_usage("give --key or --task, one of them")
+    if key is not None and not _KEY_START.fullmatch(key.lower()):
+        raise bad_usage(f"--key is a cache key, or its first 8 or more hex digits, not {key!r}")
     with connect(url, api_key, workspace, debug) as client:
+        if key is not None:
+            key = _whole_key(client, key.lower())
         count = client.invalidate_cache(key=key, task_name=task_name)
     typer.echo(json.dumps({"invalidated": count}) if as_json else f"{count} entries invalidated")
+
+
+#: What `--key` takes: a whole key, or its start (tables show 16 hex digits of its 64).
+_KEY_START: Final = re.compile(r"[0-9a-f]{8,64}")
+#: Entries searched for a key's start, at most (beyond, give the whole key).
+_SEARCHED: Final = 10_000
+
+
+def _whole_key(client: SyncClient, start: str) -> str:
+    """The one cache key that begins with `start` (exit 1 if none or several)."""
+    if len(start) == 64:
+        return start
+    found: list[str] = []
+    searched_all = False
+    for offset in range(0, _SEARCHED, 200):
+        page = client.read_cache_entries(limit=200, offset=offset)
+        found += [entry.key for entry in page if entry.key.startswith(start)]
+        searched_all = len(page) < 200
+        if searched_all or len(found) > 1:
+            break
+    if len(found) > 1:
+        raise fail(f"{start!r} begins several cache keys; give more of it", debug=False)
+    if not searched_all:
+        raise fail(
+            f"more than {_SEARCHED:,} cache entries to search: give the whole key", debug=False
+        )
+    if not found:
+        raise fail(f"no cache key begins with {start!r}", debug=False)
+    return found[0]

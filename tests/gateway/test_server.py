@@ -238,9 +238,12 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
 
     async def cli(*arguments: str, api_key: str = key) -> tuple[int, str, str]:
         result = await anyio.run_process(
-            [COMMAND, *arguments, "--url", url, "--api-key", api_key], check=False
+            [COMMAND, *arguments, "--url", url, "--api-key", api_key], check=False, env=NARROW
         )
-        return result.returncode, result.stdout.decode(), result.stderr.decode()
+        out = result.stdout.decode()
+        if "--json" not in arguments and "logs" not in arguments:  # payloads aside
+            assert max(map(len, out.splitlines()), default=0) <= 80, out
+        return result.returncode, out, result.stderr.decode()
 
     def create(flow_name: str, parameters: Mapping[str, object]) -> FlowRun:
         with get_sync_client(url, key) as client:
@@ -283,8 +286,12 @@ async def test_the_cli_waits_follows_logs_and_manages_keys(tmp_path: Path) -> No
         assert [entry["task_name"] for entry in entries] == ["remembered", "remembered"]
         code, out, _ = await cli("cache", "ls", "--task", "remembered")
         assert (code, entries[0]["key"][:16] in out) == (0, True)
-        code, out, _ = await cli("cache", "invalidate", "--key", entries[0]["key"])
-        assert (code, out) == (0, "1 entries invalidated\n")
+        code, out, _ = await cli("cache", "invalidate", "--key", entries[0]["key"][:16])
+        assert (code, out) == (0, "1 entries invalidated\n")  # by its start, as tables show it
+        code, _, err = await cli("cache", "invalidate", "--key", entries[0]["key"][:16])
+        assert (code, err) == (1, f"error: no cache key begins with {entries[0]['key'][:16]!r}\n")
+        code, _, err = await cli("cache", "invalidate", "--key", "abc")
+        assert code == 2  # bad usage: not a key's start
         code, out, _ = await cli("cache", "invalidate", "--task", "remembered", "--json")
         assert (code, json.loads(out)) == (0, {"invalidated": 1})
         code, _, err = await cli("cache", "invalidate")
@@ -616,8 +623,8 @@ async def test_a_server_checkpoints_its_chains_so_removed_records_show(
         assert (code, out.startswith("intact: 2 records")) == (0, True)  # the chain alone
         code, out = await cli("audit", "verify", "--checkpoint", str(checkpoints))
         assert code == 1
-        assert "BROKEN: records were removed" in out
-        assert "saw 3, the chain has 2" in out
+        assert out.startswith("BROKEN (2 records fit):\n  records were removed")
+        assert "saw 3, the chain has 2" in " ".join(out.split())  # wrapped at 80 columns
         code, out = await cli("audit", "verify", "--server", "--checkpoint", str(checkpoints))
         assert (code, out.splitlines()[0]) == (0, "intact: 1 record")
         assert out.splitlines()[1].startswith("  all 1 the checkpoint of ")
