@@ -236,8 +236,10 @@ class StorageConflictError(StorageError, TransientError):
     long (it held SQLite's lock past the 5 s busy timeout; a PostgreSQL deadlock, lock
     timeout or serialization failure).
 
-    Expected when processes share a database, and cured by trying again: the store keeps
-    the writes and its supervisor restarts it with one log line (a `TransientError`).
+    Expected when processes share a database, and cured by trying again. The store keeps
+    the writes of a group commit that met one and writes them once its supervisor has
+    restarted it, with one log line (a `TransientError`); a single request that meets one
+    fails with it (over REST, a 503: try again).
     """
 
 

@@ -28,7 +28,7 @@ from repertory.actors import (
     open_actor_system,
 )
 
-from ._console import console_level, show_logs
+from ._console import console_level, hide_logs, show_logs
 from ._errors import (
     IdempotencyKeyReusedError,
     InvalidTransitionError,
@@ -234,7 +234,8 @@ class Runtime(AuditAccess, CacheAccess, KeysAccess):
         return self
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
-        show_logs(self._console_level)
+        if show_logs(self._console_level):
+            stack.callback(hide_logs, self._console_level)
         url = self.database_url
         owner = new_owner_id()
         database: Store

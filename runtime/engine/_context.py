@@ -94,6 +94,11 @@ def run_label(run: LiveRun[FlowRun] | LiveRun[TaskRun]) -> str:
     return f"{'flow' if isinstance(base, FlowRun) else 'task'} run {base.name!r}"
 
 
+#: What `extra` may not name: a log record's own attributes (logging raises KeyError).
+_RECORD_KEYS: Final = frozenset(
+    {*logging.LogRecord("", 0, "", 0, "", (), None).__dict__, "message", "asctime"}
+)
+
 #: Lines at this level and above are stored with the run.
 STORED_LOG_LEVEL: Final = logging.INFO
 
@@ -114,7 +119,9 @@ class RunLogger(logging.LoggerAdapter[logging.Logger]):
         self, msg: object, kwargs: MutableMapping[str, object]
     ) -> tuple[object, MutableMapping[str, object]]:
         given, ours = kwargs.get("extra"), self.extra or {}
-        kwargs["extra"] = {**given, **ours} if isinstance(given, Mapping) else ours
+        if isinstance(given, Mapping):  # theirs, but never a record's own (logging raises)
+            ours = {**{k: v for k, v in given.items() if k not in _RECORD_KEYS}, **ours}
+        kwargs["extra"] = ours
         return msg, kwargs
 
     def _store(self, level: int, msg: object, args: tuple[object, ...]) -> None:

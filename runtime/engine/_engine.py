@@ -595,16 +595,17 @@ def _run_log(
     else:
         flow_run_id, task_run_id = base.id, None
     label = run_label(run)
+    message = f"{label} {text}"
     to = _TASK_RUNS if task_run_id is not None else _FLOW_RUNS
     if to.isEnabledFor(level):
-        to.log(level, "%s", text, extra={RUN_LABEL: label, "flow_run_id": flow_run_id})
+        to.log(level, "%s", message, extra={RUN_LABEL: label, "flow_run_id": flow_run_id})
     return build_log_record(
         workspace=base.workspace,
         flow_run_id=flow_run_id,
         task_run_id=task_run_id,
         level=level,
         logger="repertory.engine",
-        message=f"{label} {text}",
+        message=message,
         timestamp=when,
     )
 

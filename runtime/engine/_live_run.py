@@ -3,6 +3,7 @@ against the table and journalled for the store without waiting."""
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Final, Generic, TypeVar, final
 
 from .._records import NO_RESULT, FlowRun, State, TaskRun
@@ -10,7 +11,7 @@ from .._states import check_transition
 from ..storage._rows import progress_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from ..storage._rows import Progress
 
@@ -44,16 +45,13 @@ class LiveRun(Generic[R]):
         self._now: Progress = progress_of(record)
         self._record: R | None = record
         self._write: Callable[[R, State, Progress], None] = write
-        self._task_counts: dict[str, int] | None = None
+        # Counters, not ints: `next` on one is atomic, and sync tasks number from threads.
+        self._task_counts: dict[str, Iterator[int]] = {}
         write(record, record.state, self._now)
 
     def next_task_number(self, task_name: str) -> int:
         """How many runs of `task_name` this (flow) run started before: `fetch-0`, `fetch-1`..."""
-        counts = self._task_counts
-        if counts is None:
-            counts = self._task_counts = {}
-        number = counts[task_name] = counts.get(task_name, -1) + 1
-        return number
+        return next(self._task_counts.setdefault(task_name, itertools.count()))
 
     @property
     def record(self) -> R:

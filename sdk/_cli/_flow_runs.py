@@ -24,10 +24,13 @@ from ._options import (
     fail,
     parse_parameters,
     parse_when,
+    printable,
 )
 from ._runs import log_time, print_panel, print_runs, resolve, short_id
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from repertory import FlowRun, State, SyncClient
     from repertory.runtime import LogRecord
 
@@ -305,8 +308,10 @@ def _follow(client: SyncClient, run: FlowRun, timeout: float | None) -> FlowRun:
     return run
 
 
-def _status(run: FlowRun) -> str:
-    return f"{run.name} ({run.flow_name}, {short_id(run.id)}): {run.state.name}"
+def _status(run: FlowRun) -> Text:
+    from rich.text import Text  # not markup: a run's name is anyone's text
+
+    return Text(f"{printable(run.name)} ({run.flow_name}, {short_id(run.id)}): {run.state.name}")
 
 
 def _print_end(run: FlowRun, as_json: bool) -> None:

@@ -133,8 +133,10 @@ def parse_when(text: str | None, option: str) -> datetime | None:
         return None
     span = _SPAN.fullmatch(text.strip().lower())
     if span is not None:
-        ago = timedelta(seconds=float(span[1]) * _SECONDS[span[2]])
-        return datetime.now(UTC) - ago
+        try:
+            return datetime.now(UTC) - timedelta(seconds=float(span[1]) * _SECONDS[span[2]])
+        except OverflowError:
+            raise bad_usage(f"{option}: {text!r} is too long ago") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -160,6 +162,16 @@ def short_time(moment: datetime | None) -> str:
     return local.strftime("%b %d %H:%M" if local.year == now.year else "%Y-%m-%d")
 
 
+#: Characters that would move the cursor or restyle a terminal.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (escape sequences, newlines) shown escaped, so that
+    what a run or a user wrote cannot restyle the terminal or pass for another line."""
+    return _CONTROL.sub(lambda found: repr(found[0])[1:-1], text)
+
+
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | Text]]) -> None:
     """A table for people (rich, loaded only when a table is printed). Text is shown as it
     is: a run's name such as `[red]x` is not read as markup."""
@@ -170,7 +182,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | Text]]) ->
 
     table = Table(*columns, box=box.SIMPLE_HEAD)
     for row in rows:
-        table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in row))
+        table.add_row(*(Text(printable(cell)) if isinstance(cell, str) else cell for cell in row))
     if table.row_count:
         Console().print(table)
     else:

@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
-from ._options import fail, print_table, short_time
+from ._options import fail, print_table, printable, short_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -56,18 +56,24 @@ def resolve(
         return found[0].id
     if not found:
         raise fail(
-            f"no {kind} {reference!r}: give its name, id, id's start or id's last "
-            f"{SHORT_ID} digits",
+            f"no {kind} {printable(reference)!r}:\n"
+            f"  give its name, its id, the start of its id or its id's last {SHORT_ID} digits",
             debug=False,
         )
-    listed = "".join(
-        f"\n  {run.id}  {run.name[:24]:<24}  {run.state.name}" for run in found[:CANDIDATES]
-    )
-    more = "\n  ..." if len(found) > CANDIDATES else ""
+    listed = "".join(_candidate(run) for run in found[:CANDIDATES])
+    several = f"more than {CANDIDATES}" if len(found) > CANDIDATES else str(len(found))
     raise fail(
-        f"{reference!r} names {'more than ' if more else ''}{min(len(found), CANDIDATES)} "
-        f"{kind}s; give more of the id:{listed}{more}",
+        f"{several} {kind}s match {printable(reference)!r}; name one by its id's end:{listed}",
         debug=False,
+    )
+
+
+def _candidate(run: FlowRun | TaskRun) -> str:
+    """A line of an ambiguity: what tells the run apart (its flow run, for a task run)."""
+    where = f"  in {short_id(run.flow_run_id)}" if hasattr(run, "flow_run_id") else ""
+    name = printable(run.name)[:24]
+    return (
+        f"\n  {short_id(run.id)}  {name:<24}  {run.state.name:<10} {short_time(run.created)}{where}"
     )
 
 
@@ -153,13 +159,13 @@ def print_panel(run: FlowRun | TaskRun, states: Sequence[State]) -> None:
 
     console = Console()
     what = f"flow {run.flow_name}" if hasattr(run, "flow_name") else f"task {run.task_name}"
-    console.print(Text.assemble((run.name, "bold"), f"  ({what}, id {run.id})"))
+    console.print(Text.assemble((printable(run.name), "bold"), f"  ({what}, id {run.id})"))
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bright_black")
     fields.add_column(overflow="fold")
     state = state_text(run.state)
     if run.state.message:
-        state.append(f": {run.state.message}")
+        state.append(f": {printable(run.state.message)}")
     fields.add_row("state", state)
     fields.add_row("created", f"{local_time(run.created)} {run.created.astimezone():%Z}")
     if run.start_time is not None:
@@ -172,7 +178,7 @@ def print_panel(run: FlowRun | TaskRun, states: Sequence[State]) -> None:
     if run.run_count > 1:
         fields.add_row("attempts", str(run.run_count))
     for index, line in enumerate(summarized(dict(run.parameters)) or ["(none)"]):
-        fields.add_row("parameters" if index == 0 else "", Text(line))
+        fields.add_row("parameters" if index == 0 else "", Text(printable(line)))
     console.print(fields)
     history = Table("state", "at", "after", box=None, padding=(0, 2), title_justify="left")
     previous = None

@@ -155,9 +155,11 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         code, _, err = await cli("flow-run", "inspect", run_id[:4])  # all of these weeks'
         assert code == 1
         assert err.startswith(
-            f"error: {run_id[:4]!r} names {len(newest_first)} flow runs; give more of the id:\n"
+            f"error: {len(newest_first)} flow runs match {run_id[:4]!r}; name one by its id's "
+            "end:\n"
         )
-        assert f"\n  {run_id}  {name}" in err
+        assert f"\n  {run_id[-8:]}  {name}" in err
+        assert max(map(len, err.splitlines())) <= 80
         wrong = await anyio.run_process(
             [COMMAND, "flow-run", "ls", "--url", f"{url}/api", "--api-key", key], check=False
         )
@@ -169,7 +171,8 @@ async def test_the_server_runs_flows_over_http_and_keeps_its_key_across_restarts
         code, _, err = await cli("flow-run", "inspect", "abcdef")
         assert (code, err) == (
             1,
-            "error: no flow run 'abcdef': give its name, id, id's start or id's last 8 digits\n",
+            "error: no flow run 'abcdef':\n"
+            "  give its name, its id, the start of its id or its id's last 8 digits\n",
         )
         code, _, err = await cli("flow-run", "cancel", run_id)
         assert code == 1
