@@ -41,6 +41,8 @@ _LEVELS: Final = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": loggi
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _lock: Final = threading.Lock()  # runtimes may start at once, in their own threads
 logger = logging.getLogger("repertory.console")
+#: The loggers of run lines: a run's logger, its prints, the engine's word on its states.
+_RUN_LOGGERS: Final = ("repertory.flow_runs", "repertory.task_runs", "repertory.prints")
 
 
 def console_level(console: int | str | bool = True) -> int | None:
@@ -104,8 +106,10 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]  # strea
         self.setFormatter(ConsoleFormatter())
         #: The level each running runtime asked for (None: no run lines), in start order.
         self.levels: list[int | None] = []
-        #: The `repertory` logger's level before the first runtime changed it.
+        #: The `repertory` logger's level before the first runtime changed it, and the run
+        #: loggers' (silenced while every runtime asks for no run lines).
         self.saved_level = saved_level
+        self.saved_run_levels = {name: logging.getLogger(name).level for name in _RUN_LOGGERS}
 
     @property
     def run_level(self) -> int | None:
@@ -159,6 +163,8 @@ def hide_logs(level: int | None) -> None:
             return
         package.removeHandler(handler)
         package.setLevel(handler.saved_level)
+        for name, level in handler.saved_run_levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _handler() -> _ConsoleHandler | None:
@@ -175,3 +181,8 @@ def _set_level(package: logging.Logger, handler: _ConsoleHandler) -> None:
         wanted = run_level
     if package.level != wanted:
         package.setLevel(wanted)
+    for name, level in handler.saved_run_levels.items():
+        # No run line wanted: none is even made (a retry's line would cost it ~10 us).
+        silenced = logging.CRITICAL + 1 if run_level is None else level
+        if logging.getLogger(name).level != silenced:
+            logging.getLogger(name).setLevel(silenced)
