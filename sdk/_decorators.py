@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, cast, final, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    cast,
+    final,
+    overload,
+)
 
 import anyio.from_thread
 import anyio.to_thread
@@ -293,7 +305,39 @@ def _hooks(value: object) -> tuple[Callable[..., object], ...]:
     return tuple(cast("Iterable[Callable[..., object]]", value))
 
 
+def _check_options(decorator: str, kwargs: Mapping[str, object], options: type) -> None:
+    """A clear error for an option the decorator does not take (a TypeError, as Python's)."""
+    known = {field.name for field in dataclasses.fields(options)} | {"cache_key_fn"}
+    for name in kwargs:
+        if name in known:
+            continue
+        if name in _PREFECT_ONLY:
+            raise UsageError(f"@{decorator}({name}=...) is a Prefect option repertory lacks yet")
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"it takes {', '.join(sorted(known))}"
+        raise UsageError(f"@{decorator} has no option {name!r}: {hint}")
+
+
+#: Options of Prefect 3's decorators that repertory does not have yet (#16 brings most).
+_PREFECT_ONLY: Final = frozenset(
+    {
+        "persist_result",
+        "result_storage",
+        "result_storage_key",
+        "cache_result_in_memory",
+        "task_runner",
+        "validate_parameters",
+        "viz_return_value",
+        "on_running",
+        "on_rollback",
+        "on_commit",
+        "asset_deps",
+    }
+)
+
+
 def _flow_options(fn: Callable[..., object], kwargs: dict[str, object]) -> FlowOptions:
+    _check_options("flow", kwargs, FlowOptions)
     retries = int(kwargs.pop("retries", 0) or 0)  # type: ignore[call-overload]
     delay = kwargs.pop("retry_delay_seconds", 0) or 0  # none stored (no retries): no delay
     if not isinstance(delay, tuple) or retries != len(delay):
@@ -306,6 +350,7 @@ def _flow_options(fn: Callable[..., object], kwargs: dict[str, object]) -> FlowO
 
 
 def _task_options(fn: Callable[..., object], kwargs: dict[str, object]) -> TaskOptions:
+    _check_options("task", kwargs, TaskOptions)
     retries = int(kwargs.pop("retries", 0) or 0)  # type: ignore[call-overload]
     delay = kwargs.pop("retry_delay_seconds", 0) or 0  # none stored (no retries): no delay
     if not isinstance(delay, tuple) or retries != len(delay):

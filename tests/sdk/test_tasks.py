@@ -43,6 +43,19 @@ def fail(message: str) -> int:
     raise LookupError(message)
 
 
+def test_an_unknown_option_names_the_decorator_and_what_was_meant() -> None:
+    with pytest.raises(
+        TypeError, match=r"^@task has no option 'retires': did you mean 'retries'\?$"
+    ):
+        task(retires=2)(lambda x: x)  # type: ignore[call-overload]  # the mistake on purpose
+    with pytest.raises(TypeError, match=r"^@flow has no option 'timeout': did you mean 'timeout_s"):
+        flow(timeout=3)(lambda: None)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"^@task\(persist_result=\.\.\.\) is a Prefect option "):
+        task(persist_result=True)(lambda x: x)  # type: ignore[call-overload]
+    with pytest.raises(UsageError, match=r"^@task has no option 'nonsense': it takes cache_"):
+        task(lambda x: x).with_options(nonsense=1)
+
+
 async def test_async_tasks_are_awaited_and_sync_tasks_run_inline(
     make_runtime: Callable[[], Runtime],
 ) -> None:
