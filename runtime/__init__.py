@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from ._console import RUN_LABEL as RUN_LABEL
 from ._console import ConsoleFormatter as ConsoleFormatter
-from ._console import console_level as console_level
 from ._errors import ApiKeyNotFoundError as ApiKeyNotFoundError
 from ._errors import IdempotencyKeyReusedError as IdempotencyKeyReusedError
 from ._errors import InvalidTransitionError as InvalidTransitionError
@@ -164,7 +163,6 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_architecture.p
     "WorkspaceExistsError",
     "allow_failure",
     "check_transition",
-    "console_level",
     "default_database_url",
     "default_results_directory",
     "exponential_backoff",

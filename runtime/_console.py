@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Final, final
+
+from ._text import printable
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -37,8 +38,6 @@ LEVEL_VARIABLE: Final = "REPERTORY_LOGGING_LEVEL"
 _LEVELS: Final = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
                   "WARN": logging.WARNING, "ERROR": logging.ERROR,
                   "CRITICAL": logging.CRITICAL, "OFF": None}  # fmt: skip
-#: Characters that would move the cursor or restyle a terminal: shown escaped.
-_CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _lock: Final = threading.Lock()  # runtimes may start at once, in their own threads
 logger = logging.getLogger("repertory.console")
 #: The loggers of run lines: a run's logger, its prints, the engine's word on its states.
@@ -92,7 +91,7 @@ class ConsoleFormatter(logging.Formatter):
             text = text[len(who) + 1 :]
         if record.exc_info:
             text = f"{text}\n{self.formatException(record.exc_info)}"
-        text = _CONTROL.sub(lambda found: repr(found[0])[1:-1], text).replace("\n", "\n    ")
+        text = printable(text, keep_lines=True).replace("\n", "\n    ")
         return f"{when} | {record.levelname:<7} | {who} - {text}"
 
 
@@ -129,9 +128,9 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]  # strea
         return record.levelno >= logging.WARNING or is_verbose
 
 
-def show_logs(level: int | None, *, stream: TextIO | None = None) -> bool:
+def show_logs(level: int | None) -> bool:
     """A runtime starts: show its runs' lines from `level` (none for None) and the runtime's
-    own warnings on `stream` (stderr), until `hide_logs(level)`.
+    own warnings on stderr, until `hide_logs(level)`.
 
     Does nothing when the program configured logging itself (its root logger has handlers).
     Returns whether it installed or joined the console (and so must call `hide_logs`).
@@ -142,7 +141,7 @@ def show_logs(level: int | None, *, stream: TextIO | None = None) -> bool:
         if handler is None:
             if logging.getLogger().handlers:
                 return False
-            handler = _ConsoleHandler(stream or sys.stderr, package.level)
+            handler = _ConsoleHandler(sys.stderr, package.level)
             package.addHandler(handler)
         handler.levels.append(level)
         _set_level(package, handler)

@@ -146,9 +146,13 @@ def parse_when(text: str | None, option: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.astimezone()
 
 
-def stamp(moment: datetime | None, *, none: str = "") -> str:
-    """A time as a table shows it: to the second, in the local zone."""
-    return none if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def stamp(moment: datetime | None, *, none: str = "", millis: bool = False) -> str:
+    """A time in the local zone, to the second (or the millisecond)."""
+    if moment is None:
+        return none
+    local = moment.astimezone()
+    text = local.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{local.microsecond // 1000:03}" if millis else text
 
 
 def short_time(moment: datetime | None) -> str:
@@ -162,14 +166,12 @@ def short_time(moment: datetime | None) -> str:
     return local.strftime("%b %d %H:%M" if local.year == now.year else "%Y-%m-%d")
 
 
-#: Characters that would move the cursor or restyle a terminal.
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def printable(text: str) -> str:
-    """`text` with control characters (escape sequences, newlines) shown escaped, so that
-    what a run or a user wrote cannot restyle the terminal or pass for another line."""
-    return _CONTROL.sub(lambda found: repr(found[0])[1:-1], text)
+    """`text` with control characters spelled out: what a run or a user wrote cannot
+    restyle the terminal or pass for another line (the runtime's, imported as it is used)."""
+    from repertory.runtime.lowlevel import printable as spelled_out
+
+    return spelled_out(text)
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[str | Text]]) -> None:

@@ -4,11 +4,10 @@ showing runs as people read them (short ids, coloured states, local times, durat
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
-from ._options import fail, print_table, printable, short_time
+from ._options import fail, print_table, printable, short_time, stamp
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -25,7 +24,6 @@ CANDIDATES: Final = 10
 VALUE_WIDTH: Final = 60
 PARAMETERS_SHOWN: Final = 10
 
-_FULL_ID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _COLOURS: Final = {
     "COMPLETED": "green",
     "FAILED": "red",
@@ -49,7 +47,9 @@ def resolve(
     """The id of the run `reference` names: an id as it is; else the one run whose name it
     is, whose id it begins or whose id's last 6 or more hex digits it is. None or several:
     exit 1, saying how to name it (and listing the candidates)."""
-    if _FULL_ID.fullmatch(reference.strip().lower()):
+    from repertory.runtime.lowlevel import is_run_id
+
+    if is_run_id(reference.strip().lower()):
         return reference.strip().lower()
     found = find(reference, CANDIDATES + 1)
     if len(found) == 1:
@@ -81,15 +81,6 @@ def state_text(state: State) -> Text:
     from rich.text import Text
 
     return Text(state.name, style=_COLOURS.get(str(state.type), ""))
-
-
-def local_time(moment: datetime | None, *, seconds_only: bool = True) -> str:
-    """A time in the local zone, as people read it."""
-    if moment is None:
-        return ""
-    spec = "%Y-%m-%d %H:%M:%S" if seconds_only else "%Y-%m-%d %H:%M:%S.%f"
-    text = moment.astimezone().strftime(spec)
-    return text if seconds_only else text[:-3]
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
@@ -167,12 +158,12 @@ def print_panel(run: FlowRun | TaskRun, states: Sequence[State]) -> None:
     if run.state.message:
         state.append(f": {printable(run.state.message)}")
     fields.add_row("state", state)
-    fields.add_row("created", f"{local_time(run.created)} {run.created.astimezone():%Z}")
+    fields.add_row("created", f"{stamp(run.created)} {run.created.astimezone():%Z}")
     if run.start_time is not None:
-        fields.add_row("started", local_time(run.start_time))
+        fields.add_row("started", stamp(run.start_time))
         took = duration(run.start_time, run.end_time)
         if run.end_time is not None:
-            fields.add_row("ended", f"{local_time(run.end_time)}  (took {took})")
+            fields.add_row("ended", f"{stamp(run.end_time)}  (took {took})")
         else:
             fields.add_row("running", f"for {took}")
     if run.run_count > 1:
@@ -184,7 +175,7 @@ def print_panel(run: FlowRun | TaskRun, states: Sequence[State]) -> None:
     previous = None
     for past in states:
         after = "" if previous is None else duration(previous, past.timestamp)
-        history.add_row(state_text(past), local_time(past.timestamp, seconds_only=False), after)
+        history.add_row(state_text(past), stamp(past.timestamp, millis=True), after)
         previous = past.timestamp
     console.print()
     console.print(history)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from repertory.runtime import RUN_LABEL, ConsoleFormatter, console_level
+from repertory.runtime import RUN_LABEL, ConsoleFormatter
+from repertory.runtime._console import console_level
 
 if TYPE_CHECKING:
     from pathlib import Path
